@@ -1,0 +1,148 @@
+"""Generator configuration: one validated dataclass, loadable from YAML/JSON, with errors that name the field.
+
+The config is part of a corpus's identity: it is stored in ``stats.json`` and in the run state, and a resumed run
+refuses to continue with a different one (that would silently mix two corpora).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from datagen.distributions import timing_from_config
+
+SCENARIOS: tuple[str, ...] = (
+    "turn_taking",
+    "pause_handling",
+    "user_backchannel",
+    "interruption_independent",
+    "interruption_dependent",
+    "distractor",
+    "assistant_backchannel",
+    "multi_turn",
+)
+DEFAULT_MIX: dict[str, float] = {name: 1.0 for name in SCENARIOS}
+
+
+class ConfigError(ValueError):
+    """A bad config value; the message is one line naming the field."""
+
+
+@dataclass
+class GeneratorConfig:
+    scenario_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    # Each dialogue is planned to a target length drawn uniformly from this range (seconds); exchanges are added
+    # until the target is reached, so real lengths overshoot it by up to one exchange.
+    dialogue_seconds: tuple[float, float] = (20.0, 40.0)
+    dialogues_per_shard: int = 8
+    tts: dict[str, Any] = field(default_factory=lambda: {"backend": "espeak"})
+    # Optional separate backend for user turns (e.g. {"backend": "recordings", "manifest": "rec.jsonl"}).
+    user_tts: dict[str, Any] | None = None
+    user_voices: list[str] | None = None  # None: the backend's default user pool
+    assistant_voice: str | None = None
+    # Where the exchanges come from: the built-in bank, user JSONL dialogues, a local HF QA dataset.
+    sources: dict[str, Any] = field(default_factory=lambda: {"builtin": True})
+    acoustics: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Probability that an independent barge-in / a background-speech event is made by a third speaker.
+    third_speaker_interrupt_prob: float = 0.3
+    # Probability that an assistant backchannel opportunity is taken by the assistant channel (the rest stay
+    # labelled opportunities with nothing rendered, so a model also sees that backchannels are optional).
+    assistant_backchannel_prob: float = 0.7
+    # Silence before the first and after the last utterance (seconds).
+    lead_in_s: tuple[float, float] = (0.3, 1.0)
+    tail_s: tuple[float, float] = (0.5, 1.5)
+
+    # ------------------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "GeneratorConfig":
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"config: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        for pair in ("dialogue_seconds", "lead_in_s", "tail_s"):
+            if pair in d:
+                try:
+                    d[pair] = tuple(float(x) for x in d[pair])
+                except (TypeError, ValueError):
+                    raise ConfigError(f"{pair}: expected two numbers [min, max], got {d[pair]!r}") from None
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if not isinstance(self.scenario_mix, Mapping) or not self.scenario_mix:
+            raise ConfigError("scenario_mix: expected a mapping of scenario name to weight")
+        for name, weight in self.scenario_mix.items():
+            if name not in SCENARIOS:
+                raise ConfigError(f"scenario_mix: unknown scenario {name!r} (known: {', '.join(SCENARIOS)})")
+            if not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+                raise ConfigError(f"scenario_mix.{name}: weight must be a finite number >= 0, got {weight!r}")
+        if sum(self.scenario_mix.values()) <= 0:
+            raise ConfigError("scenario_mix: at least one weight must be > 0")
+        for pair in ("dialogue_seconds", "lead_in_s", "tail_s"):
+            lo_hi = getattr(self, pair)
+            if len(lo_hi) != 2 or not all(math.isfinite(x) for x in lo_hi) or lo_hi[0] < 0 or lo_hi[0] > lo_hi[1]:
+                raise ConfigError(f"{pair}: expected 0 <= min <= max, got {list(lo_hi)}")
+        if self.dialogue_seconds[0] < 5.0 or self.dialogue_seconds[1] > 600.0:
+            raise ConfigError(f"dialogue_seconds: must lie within [5, 600] s, got {list(self.dialogue_seconds)}")
+        if not isinstance(self.dialogues_per_shard, int) or not 1 <= self.dialogues_per_shard <= 10_000:
+            raise ConfigError(f"dialogues_per_shard: expected an integer in [1, 10000], got {self.dialogues_per_shard!r}")
+        for prob in ("third_speaker_interrupt_prob", "assistant_backchannel_prob"):
+            value = getattr(self, prob)
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{prob}: expected a probability in [0, 1], got {value!r}")
+        for name in ("tts", "user_tts"):
+            spec = getattr(self, name)
+            if spec is not None and (not isinstance(spec, Mapping) or "backend" not in spec):
+                raise ConfigError(f"{name}: expected a mapping with a 'backend' key, got {spec!r}")
+        unknown_sources = set(self.sources) - {"builtin", "jsonl", "hf"}
+        if unknown_sources:
+            raise ConfigError(f"sources: unknown source {sorted(unknown_sources)[0]!r} (known: builtin, jsonl, hf)")
+        try:
+            timing_from_config(self.timing)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        # Acoustics are validated by their own dataclass (imported lazily: it pulls pyroomacoustics).
+        from datagen.acoustics import AcousticsConfig
+
+        try:
+            AcousticsConfig.from_dict(self.acoustics).validate()
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"acoustics: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for pair in ("dialogue_seconds", "lead_in_s", "tail_s"):
+            d[pair] = list(d[pair])
+        return d
+
+    def fingerprint(self) -> str:
+        """Stable JSON of the config (keys sorted): what a resumed run must match."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> GeneratorConfig:
+    """Read a YAML or JSON config file (or none) and apply ``overrides``; errors name the file or field."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot read config ({exc.strerror or exc})") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: expected a mapping at the top level")
+        data.update(loaded or {})
+    data.update(overrides or {})
+    return GeneratorConfig.from_dict(data)

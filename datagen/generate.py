@@ -1,0 +1,373 @@
+"""``duplexkit generate``: plan a corpus, render it shard by shard (locally or on Ray), resume after a kill.
+
+Determinism: the run plan (how many dialogues, their target lengths) depends only on (seed, minutes, config), and
+dialogue ``i`` draws everything from ``SeedSequence([seed, i])``; a shard is a fixed range of dialogues.  So the
+bytes of every shard are the same whatever the number of workers or the engine.
+
+Resumability: shards are written atomically (temp file + rename), so a shard file either exists whole or not at
+all; a restarted run skips the shards that exist.  The run state (``.duplexkit/run.json``) pins the plan, and a
+restart with a different seed/minutes/config is refused instead of mixing two corpora.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from datagen import corpus
+from datagen.config import SCENARIOS, ConfigError, GeneratorConfig
+from datagen.distributions import timing_from_config
+from datagen.scenarios import ExchangeSource, plan
+from datagen.schema import Dialogue, pad_to_frames, seconds_to_samples
+from datagen.timeline import DialogueBuilder, PlanContext, Voices
+
+STATE_DIR = ".duplexkit"
+PLAN_SALT = 0x706C616E  # separates the plan's random stream from the dialogues' streams
+
+
+class GenerateError(RuntimeError):
+    """A run that cannot start or continue; one line naming the cause."""
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The plan
+# ------------------------------------------------------------------------------------------------------------------
+@dataclass
+class RunPlan:
+    seed: int
+    minutes: float
+    config: GeneratorConfig
+    targets_s: list[float]
+
+    @property
+    def num_dialogues(self) -> int:
+        return len(self.targets_s)
+
+    @property
+    def num_shards(self) -> int:
+        return math.ceil(self.num_dialogues / self.config.dialogues_per_shard)
+
+    def shard_range(self, shard: int) -> range:
+        k = self.config.dialogues_per_shard
+        return range(shard * k, min((shard + 1) * k, self.num_dialogues))
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "minutes": self.minutes,
+            "num_dialogues": self.num_dialogues,
+            "num_shards": self.num_shards,
+            "config": self.config.to_dict(),
+        }
+
+
+def make_plan(config: GeneratorConfig, minutes: float, seed: int) -> RunPlan:
+    """Target lengths drawn until they add up to ``minutes``; depends on nothing but its arguments."""
+    if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
+        raise ConfigError(f"minutes: must be a positive number, got {minutes!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed: must be a non-negative integer, got {seed!r}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, PLAN_SALT]))
+    lo, hi = config.dialogue_seconds
+    targets: list[float] = []
+    while sum(targets) < minutes * 60.0:
+        targets.append(float(rng.uniform(lo, hi)))
+    return RunPlan(seed, float(minutes), config, targets)
+
+
+def dialogue_rng(seed: int, index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, index]))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Per-process resources (TTS, RIR bank, content) built once per config
+# ------------------------------------------------------------------------------------------------------------------
+@dataclass
+class Resources:
+    config: GeneratorConfig
+    speak_user: Callable
+    speak_other: Callable
+    user_voices: list[str]
+    third_voices: list[str]
+    assistant_voice: str
+    acoustics: Any
+    bank: Any
+    source: ExchangeSource
+    ctx: PlanContext
+    timing: dict
+    tts_backends: list[Any]
+    skipped: dict[str, Any] = field(default_factory=dict)
+
+    def tts_cpu_seconds(self) -> float:
+        return float(sum(getattr(b, "cpu_seconds", 0.0) for b in self.tts_backends))
+
+
+_RESOURCES: dict[str, Resources] = {}
+
+
+def resources_for(config: GeneratorConfig) -> Resources:
+    key = config.fingerprint()
+    if key not in _RESOURCES:
+        _RESOURCES.clear()
+        _RESOURCES[key] = _build_resources(config)
+    return _RESOURCES[key]
+
+
+def _build_resources(config: GeneratorConfig) -> Resources:
+    from datagen import acoustics, content
+    from datagen import voices as voices_mod
+    from datagen.content import lexicon
+    from datagen.sources import exchange_source
+
+    tts_opts = dict(config.tts)
+    main_backend = voices_mod.CachedTTS(voices_mod.get_backend(tts_opts.pop("backend"), **tts_opts))
+    backends = [main_backend]
+    user_backend = main_backend
+    if config.user_tts:
+        user_opts = dict(config.user_tts)
+        user_backend = voices_mod.CachedTTS(voices_mod.get_backend(user_opts.pop("backend"), **user_opts))
+        backends.append(user_backend)
+    user_voices = list(config.user_voices or (user_backend.voices() if config.user_tts else voices_mod.USER_VOICES))
+    known = set(user_backend.voices())
+    for v in user_voices:
+        if v not in known:
+            raise ConfigError(f"user_voices: unknown voice {v!r} for backend {getattr(user_backend, 'name', '?')}")
+    assistant_voice = config.assistant_voice or voices_mod.ASSISTANT_VOICE
+    if assistant_voice not in set(main_backend.voices()):
+        raise ConfigError(f"assistant_voice: unknown voice {assistant_voice!r}")
+    if assistant_voice in user_voices:
+        raise ConfigError(f"user_voices: {assistant_voice!r} is the assistant's voice; users must sound different")
+    acfg = acoustics.AcousticsConfig.from_dict(config.acoustics)
+    acfg.validate()
+    bank = acoustics.RIRBank.load_or_build(acfg)
+    source, skipped = exchange_source(config.sources)
+    ctx = PlanContext(
+        lexicon=lexicon,
+        content=content,
+        bank=[ex.item for ex in source.items if ex.item is not None],
+        burst_maker=lambda rng: acoustics.random_noise_burst(rng),
+        third_speaker_interrupt_prob=config.third_speaker_interrupt_prob,
+        assistant_backchannel_prob=config.assistant_backchannel_prob,
+    )
+    return Resources(
+        config=config,
+        speak_user=user_backend.synthesize,
+        speak_other=main_backend.synthesize,
+        user_voices=user_voices,
+        third_voices=list(voices_mod.THIRD_VOICES),
+        assistant_voice=assistant_voice,
+        acoustics=acfg,
+        bank=bank,
+        source=source,
+        ctx=ctx,
+        timing=timing_from_config(config.timing),
+        tts_backends=backends,
+        skipped=skipped,
+    )
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# One dialogue, one shard
+# ------------------------------------------------------------------------------------------------------------------
+def _choice(rng: np.random.Generator, seq: list[str]) -> str:
+    return seq[int(rng.integers(len(seq)))]
+
+
+def build_dialogue(plan_: RunPlan, index: int, res: Resources) -> tuple[Dialogue, dict[str, np.ndarray]]:
+    """Plan, synthesise and render dialogue ``index`` of the run."""
+    from datagen.acoustics import sample_scene
+    from datagen.render import render_audio
+
+    cfg = plan_.config
+    rng = dialogue_rng(plan_.seed, index)
+    names = [s for s in SCENARIOS if cfg.scenario_mix.get(s, 0) > 0]
+    weights = np.array([cfg.scenario_mix[s] for s in names], dtype=float)
+    scenario = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    user_voice = _choice(rng, res.user_voices)
+    third_pool = [v for v in res.third_voices if v != user_voice and v != res.assistant_voice] or res.third_voices
+    voices = Voices(user=user_voice, assistant=res.assistant_voice, third=_choice(rng, third_pool))
+    scene = sample_scene(rng, res.acoustics, res.bank)
+    builder = DialogueBuilder(res.speak_user, res.speak_other, voices, rng, res.timing)
+    t0 = seconds_to_samples(rng.uniform(*cfg.lead_in_s))
+    plan(scenario, builder, res.source, res.ctx, t0, t0 + seconds_to_samples(plan_.targets_s[index]))
+    num_samples = pad_to_frames(builder.end() + seconds_to_samples(rng.uniform(*cfg.tail_s)))
+    audio = render_audio(builder.clips, num_samples, scene, res.bank, rng)
+    scene["voices"] = {"user": voices.user, "assistant": voices.assistant, "third": voices.third}
+    dialogue = Dialogue(
+        id=f"s{plan_.seed}-d{index:06d}",
+        scenario=scenario,
+        seed=plan_.seed,
+        num_samples=num_samples,
+        turns=builder.turns,
+        events=sorted(builder.events, key=lambda e: (e.start, e.end, e.type)),
+        scene=scene,
+    )
+    # Event.turn indexes turns; sorting events does not move turns, so indices stay valid.
+    dialogue.validate()
+    return dialogue, audio
+
+
+@dataclass
+class ShardResult:
+    shard: int
+    dialogues: int
+    audio_s: float
+    cpu_s: float
+    tts_cpu_s: float
+
+
+def generate_shard(out_dir: str | Path, plan_: RunPlan, shard: int) -> ShardResult:
+    """Render one shard and write it atomically; safe to call again for the same shard."""
+    cpu0 = time.process_time()
+    res = resources_for(plan_.config)
+    tts0 = res.tts_cpu_seconds()
+    items = [build_dialogue(plan_, i, res) for i in plan_.shard_range(shard)]
+    corpus.write_shard(Path(out_dir) / "data" / corpus.shard_name(shard), items)
+    return ShardResult(
+        shard=shard,
+        dialogues=len(items),
+        audio_s=sum(d.duration_s for d, _ in items),
+        cpu_s=time.process_time() - cpu0,
+        tts_cpu_s=res.tts_cpu_seconds() - tts0,
+    )
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The run
+# ------------------------------------------------------------------------------------------------------------------
+def _check_writable(out: Path) -> None:
+    try:
+        (out / "data").mkdir(parents=True, exist_ok=True)
+        (out / STATE_DIR).mkdir(exist_ok=True)
+        probe = out / STATE_DIR / f".probe-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise GenerateError(f"{out}: output directory is not writable ({exc.strerror or exc})") from None
+
+
+def _load_or_write_state(out: Path, plan_: RunPlan) -> None:
+    path = out / STATE_DIR / "run.json"
+    state = plan_.state()
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise GenerateError(f"{path}: unreadable run state ({exc}); remove it or use a new --out") from None
+        if json.dumps(old, sort_keys=True) != json.dumps(state, sort_keys=True):
+            diff = sorted(k for k in state if old.get(k) != state[k])
+            raise GenerateError(
+                f"{out} holds a run with a different {', '.join(diff)}; use a new --out or the same settings to resume"
+            )
+        return
+    corpus.atomic_write_text(path, json.dumps(state, indent=1, sort_keys=True))
+
+
+def _run_local(out: Path, plan_: RunPlan, shards: list[int], workers: int) -> Iterator[ShardResult]:
+    if workers <= 1:
+        for s in shards:
+            yield generate_shard(out, plan_, s)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(generate_shard, str(out), plan_, s) for s in shards]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def _run_ray(out: Path, plan_: RunPlan, shards: list[int], workers: int, address: str | None) -> Iterator[ShardResult]:
+    try:
+        import ray
+    except ImportError:
+        raise GenerateError("--engine ray needs Ray: pip install 'duplexkit[ray]'") from None
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    started_here = not ray.is_initialized()
+    if started_here:
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            kwargs["address"] = address
+        else:
+            kwargs["num_cpus"] = max(1, workers)
+            tmp = out.resolve() / STATE_DIR / "ray"
+            # Ray's unix sockets must fit in 107 bytes; fall back to its default temp dir for deep paths.
+            if len(str(tmp)) < 60:
+                tmp.mkdir(parents=True, exist_ok=True)
+                kwargs["_temp_dir"] = str(tmp)
+        ray.init(**kwargs)
+    try:
+        task = ray.remote(generate_shard)
+        pending = [task.remote(str(out.resolve()), plan_, s) for s in shards]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield ray.get(ref)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def generate(
+    out: str | Path,
+    minutes: float,
+    seed: int = 0,
+    workers: int = 1,
+    engine: str = "local",
+    config: GeneratorConfig | None = None,
+    progress: bool = True,
+    ray_address: str | None = None,
+) -> dict[str, Any]:
+    """Generate (or finish) a corpus in ``out``; returns the stats written to ``stats.json``."""
+    from tqdm.auto import tqdm
+
+    config = config or GeneratorConfig()
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"engine: unknown engine {engine!r} (known: local, ray)")
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers: must be an integer >= 1, got {workers!r}")
+    plan_ = make_plan(config, minutes, seed)
+    out = Path(out)
+    _check_writable(out)
+    _load_or_write_state(out, plan_)
+    done = {p.name for p in corpus.list_shards(out)}
+    todo = [s for s in range(plan_.num_shards) if corpus.shard_name(s) not in done]
+    # Build the per-process resources here first: the RIR bank is computed once and cached on disk before any
+    # worker starts, and bad config values or inputs fail before any shard is written.
+    res = resources_for(config)
+    t_wall, cpu0 = time.perf_counter(), time.process_time()
+    results: list[ShardResult] = []
+    bar = tqdm(
+        total=plan_.num_shards,
+        initial=plan_.num_shards - len(todo),
+        unit="shard",
+        desc="generate",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    runner = _run_local(out, plan_, todo, workers) if engine == "local" else _run_ray(out, plan_, todo, workers, ray_address)
+    with bar:
+        for result in runner:
+            results.append(result)
+            bar.update(1)
+            bar.set_postfix(audio_min=f"{sum(r.audio_s for r in results) / 60:.1f}")
+    # Only what defines the corpus goes to stats.json (not engine or workers): the files must be byte-identical
+    # whatever the number of workers or the engine.
+    extra = {"run": {"seed": seed, "minutes": minutes, "num_shards": plan_.num_shards}, "skipped": res.skipped}
+    stats = corpus.finalize(out, config.to_dict(), extra)
+    stats["_timing"] = {  # not written to disk (it would break byte-identical stats across runs)
+        "wall_s": time.perf_counter() - t_wall,
+        "main_cpu_s": time.process_time() - cpu0,
+        "shards_done_now": len(results),
+        "worker_cpu_s": sum(r.cpu_s for r in results),
+        "tts_cpu_s": sum(r.tts_cpu_s for r in results),
+        "audio_s": sum(r.audio_s for r in results),
+    }
+    return stats
