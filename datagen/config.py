@@ -121,6 +121,10 @@ class GeneratorConfig:
         d = asdict(self)
         for pair in ("dialogue_seconds", "lead_in_s", "tail_s"):
             d[pair] = list(d[pair])
+        from datagen.acoustics import AcousticsConfig
+
+        # Spelled out in full, so a config that states the defaults and one that omits them are the same corpus.
+        d["acoustics"] = AcousticsConfig.from_dict(self.acoustics).to_dict()
         return d
 
     def fingerprint(self) -> str:

@@ -1,0 +1,278 @@
+"""The corpus directory of ARCHITECTURE.md: atomic parquet shards, the manifest, stats.json, and their readers.
+
+```
+corpus/
+  manifest.jsonl              one dialogue record per line (datagen.schema.Dialogue.to_dict), in shard order
+  data/shard-00000.parquet    id, mic, assistant, stem_user, stem_echo, stem_other, stem_noise, meta, labels
+  stats.json                  hours, scenario mix, timing samples and histograms, generator version and config
+```
+
+Audio columns follow the Hugging Face ``Audio`` feature (FLAC bytes in a ``{bytes, path}`` struct, with the
+``huggingface`` schema metadata), so ``datasets.load_dataset("parquet", ...)`` opens a shard; ``meta`` is the
+dialogue record as JSON and ``labels`` the 80 ms frame labels (one int8 list per track of ``LABEL_TRACKS``).
+
+Every file is written to a temporary name in the same directory and renamed into place, so a killed run never
+leaves a half-written shard, manifest or stats file; the manifest and stats are rebuilt from the shards.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+import soundfile as sf
+
+from datagen.schema import LABEL_TRACKS, SAMPLE_RATE, SCHEMA_VERSION, Dialogue, frame_labels
+
+AUDIO_COLUMNS: tuple[tuple[str, str], ...] = (  # (parquet column, audio key)
+    ("mic", "mic"),
+    ("assistant", "assistant"),
+    ("stem_user", "user"),
+    ("stem_echo", "echo"),
+    ("stem_other", "other"),
+    ("stem_noise", "noise"),
+)
+SHARD_GLOB = "shard-*.parquet"
+FLAC_SUBTYPE = "PCM_16"
+
+
+class CorpusError(RuntimeError):
+    """A corpus that cannot be read or written; one line naming the file."""
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.parquet"
+
+
+def list_shards(corpus_dir: str | Path) -> list[Path]:
+    return sorted((Path(corpus_dir) / "data").glob(SHARD_GLOB))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Atomic writes
+# ------------------------------------------------------------------------------------------------------------------
+def _tmp_for(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    tmp = _tmp_for(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CorpusError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Audio encoding
+# ------------------------------------------------------------------------------------------------------------------
+def encode_flac(audio: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, format="FLAC", subtype=FLAC_SUBTYPE)
+    return buf.getvalue()
+
+
+def decode_audio(data: bytes, where: str = "audio") -> np.ndarray:
+    try:
+        audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    except Exception as exc:  # soundfile raises several types for corrupt data
+        raise CorpusError(f"{where}: cannot decode audio ({exc})") from None
+    if sr != SAMPLE_RATE:
+        raise CorpusError(f"{where}: sample rate {sr}, expected {SAMPLE_RATE}")
+    return audio
+
+
+def hf_features() -> dict[str, Any]:
+    """The ``datasets`` feature description stored in the schema metadata (written by hand: no datasets import)."""
+    int8_list = {"feature": {"dtype": "int8", "_type": "Value"}, "_type": "Sequence"}
+    feats: dict[str, Any] = {"id": {"dtype": "string", "_type": "Value"}}
+    for col, _ in AUDIO_COLUMNS:
+        feats[col] = {"sampling_rate": SAMPLE_RATE, "decode": True, "_type": "Audio"}
+    feats["meta"] = {"dtype": "string", "_type": "Value"}
+    feats["labels"] = {name: int8_list for name in LABEL_TRACKS}
+    return feats
+
+
+def _schema():
+    import pyarrow as pa
+
+    audio = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    cols = [("id", pa.string())] + [(c, audio) for c, _ in AUDIO_COLUMNS] + [("meta", pa.string())]
+    cols.append(("labels", pa.struct([(name, pa.list_(pa.int8())) for name in LABEL_TRACKS])))
+    meta = {b"huggingface": json.dumps({"info": {"features": hf_features()}}).encode()}
+    return pa.schema(cols, metadata=meta)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Shards
+# ------------------------------------------------------------------------------------------------------------------
+def write_shard(path: str | Path, items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]]) -> None:
+    """Write dialogues and their audio as one parquet shard, atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    rows: dict[str, list[Any]] = {name: [] for name in _schema().names}
+    for dialogue, audio in items:
+        n = dialogue.num_samples
+        rows["id"].append(dialogue.id)
+        for col, key in AUDIO_COLUMNS:
+            if len(audio[key]) != n:
+                raise CorpusError(f"{dialogue.id}: channel {key} has {len(audio[key])} samples, expected {n}")
+            rows[col].append({"bytes": encode_flac(audio[key]), "path": f"{dialogue.id}-{col}.flac"})
+        rows["meta"].append(json.dumps(dialogue.to_dict(), sort_keys=True))
+        rows["labels"].append({k: v.tolist() for k, v in frame_labels(dialogue).items()})
+    table = pa.Table.from_pydict(rows, schema=_schema())
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf, compression="zstd", row_group_size=max(1, len(items)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue().to_pybytes())
+
+
+def _read_table(path: Path, columns: list[str] | None = None):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path, columns=columns)
+    except Exception as exc:
+        raise CorpusError(f"{path}: unreadable parquet shard ({str(exc).splitlines()[0]})") from None
+
+
+def read_shard_meta(path: str | Path) -> list[Dialogue]:
+    """The dialogue records of a shard (no audio decoded)."""
+    path = Path(path)
+    out = []
+    for i, text in enumerate(_read_table(path, ["meta"]).column("meta").to_pylist()):
+        try:
+            out.append(Dialogue.from_dict(json.loads(text)))
+        except Exception as exc:
+            raise CorpusError(f"{path}: row {i}: bad dialogue record ({exc})") from None
+    return out
+
+
+def read_shard(path: str | Path, channels: Sequence[str] | None = None) -> Iterator[tuple[Dialogue, dict[str, np.ndarray]]]:
+    """Dialogues with decoded audio (all channels and stems, or only ``channels`` by audio key)."""
+    path = Path(path)
+    wanted = [(c, k) for c, k in AUDIO_COLUMNS if channels is None or k in channels]
+    table = _read_table(path, ["meta"] + [c for c, _ in wanted])
+    metas = table.column("meta").to_pylist()
+    cols = {c: table.column(c).to_pylist() for c, _ in wanted}
+    for i, text in enumerate(metas):
+        dialogue = Dialogue.from_dict(json.loads(text))
+        audio = {k: decode_audio(cols[c][i]["bytes"], f"{path}: {dialogue.id}.{c}") for c, k in wanted}
+        yield dialogue, audio
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The corpus
+# ------------------------------------------------------------------------------------------------------------------
+class Corpus:
+    """A corpus directory: its manifest records, and audio on demand."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        manifest = self.root / "manifest.jsonl"
+        if not manifest.is_file():
+            raise CorpusError(f"{manifest}: missing (not a duplexkit corpus, or generation did not finish)")
+        self.dialogues: list[Dialogue] = []
+        with manifest.open() as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    self.dialogues.append(Dialogue.from_dict(json.loads(line)))
+                except Exception as exc:
+                    raise CorpusError(f"{manifest}: line {lineno}: {exc}") from None
+        self._by_id = {d.id: d for d in self.dialogues}
+        self._shard_of: dict[str, Path] | None = None
+
+    def __len__(self) -> int:
+        return len(self.dialogues)
+
+    def __iter__(self) -> Iterator[Dialogue]:
+        return iter(self.dialogues)
+
+    def dialogue(self, id_: str) -> Dialogue:
+        if id_ not in self._by_id:
+            sample = ", ".join(list(self._by_id)[:3])
+            raise CorpusError(f"{self.root}: no dialogue {id_!r} (ids look like {sample})")
+        return self._by_id[id_]
+
+    def stats(self) -> dict[str, Any]:
+        path = self.root / "stats.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CorpusError(f"{path}: unreadable ({exc})") from None
+
+    def audio(self, id_: str, channels: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Decoded audio of one dialogue (reads only its shard's row)."""
+        self.dialogue(id_)
+        if self._shard_of is None:
+            import pyarrow.parquet as pq
+
+            self._shard_of = {}
+            for shard in list_shards(self.root):
+                for i in pq.read_table(shard, columns=["id"]).column("id").to_pylist():
+                    self._shard_of[i] = shard
+        shard = self._shard_of.get(id_)
+        if shard is None:
+            raise CorpusError(f"{self.root}: dialogue {id_!r} is in the manifest but in no shard")
+        import pyarrow.compute as pc
+
+        wanted = [(c, k) for c, k in AUDIO_COLUMNS if channels is None or k in channels]
+        table = _read_table(shard, ["id"] + [c for c, _ in wanted])
+        row = table.filter(pc.equal(table.column("id"), id_))
+        return {k: decode_audio(row.column(c)[0].as_py()["bytes"], f"{shard}: {id_}.{c}") for c, k in wanted}
+
+    def iter_audio(self, channels: Sequence[str] | None = None) -> Iterator[tuple[Dialogue, dict[str, np.ndarray]]]:
+        for shard in list_shards(self.root):
+            yield from read_shard(shard, channels)
+
+
+def finalize(out: str | Path, config: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Rebuild manifest.jsonl and stats.json from the shards (deterministically: shard order, sorted keys)."""
+    from datagen import __version__
+    from datagen.timing_stats import corpus_timing
+
+    out = Path(out)
+    dialogues: list[Dialogue] = []
+    for shard in list_shards(out):
+        dialogues.extend(read_shard_meta(shard))
+    lines = [json.dumps(d.to_dict(), sort_keys=True) for d in dialogues]
+    atomic_write_text(out / "manifest.jsonl", "".join(line + "\n" for line in lines))
+    total = sum(d.duration_s for d in dialogues)
+    mix: dict[str, int] = {}
+    events: dict[str, int] = {}
+    for d in dialogues:
+        mix[d.scenario] = mix.get(d.scenario, 0) + 1
+        for e in d.events:
+            key = e.type + (f":{e.context}" if e.context else "") + (f":{e.kind}" if e.kind else "")
+            events[key] = events.get(key, 0) + 1
+    stats: dict[str, Any] = {
+        "generator": {"name": "duplexkit.datagen", "version": __version__, "schema_version": SCHEMA_VERSION},
+        "num_dialogues": len(dialogues),
+        "total_seconds": round(total, 3),
+        "hours": round(total / 3600.0, 4),
+        "scenario_mix": dict(sorted(mix.items())),
+        "event_counts": dict(sorted(events.items())),
+        "timing": corpus_timing(dialogues),
+        "config": dict(config),
+    }
+    stats.update(extra or {})
+    atomic_write_text(out / "stats.json", json.dumps(stats, indent=1, sort_keys=True))
+    return stats

@@ -1,0 +1,65 @@
+"""The timeline builder's sample arithmetic: placing, cutting (the assistant yielding) and the word bookkeeping.
+
+These use a tone-per-word synthesiser so the expected spans are known exactly; the real TTS is exercised by the
+generator tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from datagen.distributions import REFERENCE
+from datagen.schema import Word, seconds_to_samples
+from datagen.timeline import DialogueBuilder, Voices
+
+WORD = seconds_to_samples(0.3)
+GAP = seconds_to_samples(0.1)
+
+
+@dataclass
+class Utt:
+    text: str
+    audio: np.ndarray
+    words: list[Word]
+    voice: str
+
+
+def tones(text: str, voice: str) -> Utt:
+    words, chunks, t = [], [], 0
+    for w in text.split():
+        chunks += [np.full(WORD, 0.5, np.float32), np.zeros(GAP, np.float32)]
+        words.append(Word(w, t, t + WORD))
+        t += WORD + GAP
+    return Utt(text, np.concatenate(chunks)[: t - GAP], words, voice)
+
+
+def builder() -> DialogueBuilder:
+    return DialogueBuilder(tones, tones, Voices("u", "a", "t"), np.random.default_rng(0), dict(REFERENCE))
+
+
+def test_place_shifts_words_to_absolute_time():
+    b = builder()
+    i, _ = b.say("user", "question", "one two three", 1000)
+    t = b.turns[i]
+    assert (t.start, t.end) == (1000, 1000 + 3 * WORD + 2 * GAP)
+    assert [w.start for w in t.words] == [1000, 1000 + WORD + GAP, 1000 + 2 * (WORD + GAP)]
+
+
+def test_cut_drops_later_words_and_fades():
+    b = builder()
+    i, _ = b.say("assistant", "answer", "a b c d", 0)
+    at = WORD + GAP + WORD // 2  # in the middle of the second word
+    b.cut(i, at)
+    t = b.turns[i]
+    assert t.truncated and t.full_text == "a b c d" and t.text == "a b"
+    assert t.end == at and t.words[-1].end == at
+    clip = b.clips[0].audio
+    assert len(clip) == at and clip[-1] == 0.0 and clip[0] == 0.5
+
+
+def test_spoken_before_is_what_was_heard():
+    b = builder()
+    i, _ = b.say("assistant", "answer", "paris is the capital", 0)
+    assert b.spoken_before(i, 2 * (WORD + GAP) + 1) == "paris is the"
