@@ -334,14 +334,16 @@ def generate(
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers: must be an integer >= 1, got {workers!r}")
     plan_ = make_plan(config, minutes, seed)
+    # Build the per-process resources here first: bad config values or inputs fail before anything is written,
+    # and the RIR bank is computed once and cached on disk before any worker starts.
+    res = resources_for(config)
     out = Path(out)
     _check_writable(out)
     _load_or_write_state(out, plan_)
+    for stale in (out / "data").glob(".*.tmp"):  # left by a killed run: never a shard, safe to drop
+        stale.unlink(missing_ok=True)
     done = {p.name for p in corpus.list_shards(out)}
     todo = [s for s in range(plan_.num_shards) if corpus.shard_name(s) not in done]
-    # Build the per-process resources here first: the RIR bank is computed once and cached on disk before any
-    # worker starts, and bad config values or inputs fail before any shard is written.
-    res = resources_for(config)
     t_wall, cpu0 = time.perf_counter(), time.process_time()
     results: list[ShardResult] = []
     bar = tqdm(

@@ -1,0 +1,190 @@
+"""End to end: generate a couple of minutes, read them back with ``datasets``, validate, inspect, plot, export;
+byte-identical output whatever the worker count; a killed run finishes on restart without redoing shards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datagen.config import ConfigError, GeneratorConfig
+from datagen.corpus import Corpus, list_shards
+from datagen.generate import GenerateError, generate
+from datagen.schema import LABEL_TRACKS, frame_labels
+from tests.conftest import ROOT, SMALL_ACOUSTICS
+
+MINUTES = 1.5
+
+
+def small_config(**kw) -> GeneratorConfig:
+    d = {"acoustics": dict(SMALL_ACOUSTICS), "dialogues_per_shard": 2, "dialogue_seconds": [12.0, 20.0]}
+    d.update(kw)
+    return GeneratorConfig.from_dict(d)
+
+
+def digest(root: Path) -> dict[str, str]:
+    files = sorted(p for p in root.rglob("*") if p.is_file() and ".duplexkit" not in p.parts)
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    generate(out, MINUTES, seed=7, workers=1, config=small_config(), progress=False)
+    return out
+
+
+def test_layout_and_stats(corpus_dir):
+    assert (corpus_dir / "manifest.jsonl").is_file() and (corpus_dir / "stats.json").is_file()
+    stats = json.loads((corpus_dir / "stats.json").read_text())
+    corpus = Corpus(corpus_dir)
+    assert stats["num_dialogues"] == len(corpus) >= 3
+    assert stats["total_seconds"] >= MINUTES * 60
+    assert sum(stats["scenario_mix"].values()) == len(corpus)
+    assert stats["config"]["acoustics"]["bank_size"] == SMALL_ACOUSTICS["bank_size"]
+    assert not list((corpus_dir / "data").glob(".*"))  # no temp files left behind
+
+
+def test_channels_stems_events_and_labels(corpus_dir):
+    corpus = Corpus(corpus_dir)
+    for d, audio in corpus.iter_audio():
+        assert {len(x) for x in audio.values()} == {d.num_samples}
+        total = audio["user"] + audio["echo"] + audio["other"] + audio["noise"]
+        assert np.abs(audio["mic"] - total).max() <= 8 / 32768
+        for e in d.events:
+            assert 0 <= e.start <= e.end <= d.num_samples
+        labels = frame_labels(d)
+        assert set(labels) == set(LABEL_TRACKS)
+        assert all(len(v) == d.num_frames for v in labels.values())
+        for e in d.events:
+            if e.type == "interruption":
+                assert labels["interruption"][e.start // 1280] == 1
+        assert audio["user"].any() and audio["assistant"].any()
+
+
+def test_reads_back_with_datasets(corpus_dir):
+    import datasets
+
+    ds = datasets.load_dataset("parquet", data_files=str(corpus_dir / "data" / "*.parquet"), split="train")
+    assert isinstance(ds.features["mic"], datasets.Audio)
+    ds = ds.cast_column("mic", datasets.Audio(decode=False))
+    row = ds[0]
+    import io
+
+    import soundfile as sf
+
+    audio, sr = sf.read(io.BytesIO(row["mic"]["bytes"]))
+    meta = json.loads(row["meta"])
+    assert sr == 16000 and len(audio) == meta["num_samples"]
+    assert len(row["labels"]["state"]) == -(-meta["num_samples"] // 1280)
+    assert len(ds) == len(Corpus(corpus_dir))
+
+
+def test_validate_inspect_plot_export(corpus_dir, tmp_path):
+    from datagen.export import export_corpus
+    from datagen.inspect import format_summary, inspect_corpus, plot_timing_histograms
+    from datagen.plot import plot_dialogue
+    from datagen.validate import validate_corpus
+
+    report = validate_corpus(corpus_dir, vad=True, progress=False)
+    assert report.ok, report.format()
+    assert report.vad["user"]["recall"] >= 0.85
+    summary = inspect_corpus(corpus_dir)
+    assert "scenario mix" in format_summary(summary)
+    png = plot_timing_histograms(corpus_dir, tmp_path / "t.png")
+    first = Corpus(corpus_dir).dialogues[0].id
+    png2 = plot_dialogue(corpus_dir, first, tmp_path / "d.png")
+    assert png.stat().st_size > 10_000 and png2.stat().st_size > 10_000
+    wavs = export_corpus(corpus_dir, tmp_path / "wav", fmt="wav")
+    assert len(wavs) == len(Corpus(corpus_dir))
+    import soundfile as sf
+
+    assert sf.info(str(wavs[0])).channels == 2
+    samples = export_corpus(corpus_dir, tmp_path / "fdb", fmt="fdb")
+    for s in samples:
+        assert (s / "input.wav").is_file() and (s / "transcription.json").is_file()
+
+
+def test_validate_catches_a_tampered_label(corpus_dir, tmp_path):
+    import shutil
+
+    from datagen.validate import validate_corpus
+
+    bad = tmp_path / "bad"
+    shutil.copytree(corpus_dir, bad)
+    lines = (bad / "manifest.jsonl").read_text().splitlines()
+    d = json.loads(lines[0])
+    d["events"].append({"type": "user_turn", "start": 0, "end": d["num_samples"] + 16000, "expected": "respond"})
+    lines[0] = json.dumps(d)
+    (bad / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(Exception, match="not inside the audio"):
+        validate_corpus(bad, vad=False, progress=False)
+
+
+def test_same_bytes_whatever_the_worker_count(corpus_dir, tmp_path):
+    out = tmp_path / "w2"
+    generate(out, MINUTES, seed=7, workers=2, config=small_config(), progress=False)
+    assert digest(out) == digest(corpus_dir)
+
+
+def test_resume_after_kill_redoes_nothing(corpus_dir, tmp_path):
+    out = tmp_path / "killed"
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(small_config().to_dict()))
+    cmd = [sys.executable, "-m", "duplexkit_cli", "generate", "--out", str(out), "--minutes", str(MINUTES),
+           "--seed", "7", "--config", str(cfg), "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list_shards(out) and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = {p.name: p.stat().st_mtime_ns for p in list_shards(out)}
+    assert first, "the run was killed before any shard was written"
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    assert {p.name: p.stat().st_mtime_ns for p in list_shards(out) if p.name in first} == first
+    assert digest(out) == digest(corpus_dir)
+
+
+def test_a_different_config_is_not_mixed_into_a_run(corpus_dir):
+    with pytest.raises(GenerateError, match="different"):
+        generate(corpus_dir, MINUTES, seed=8, config=small_config(), progress=False)
+
+
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ({"scenario_mix": {"karaoke": 1.0}}, "scenario_mix"),
+        ({"dialogue_seconds": [-5, 10]}, "dialogue_seconds"),
+        ({"tts": {"backend": "festival"}}, "backend"),
+        ({"user_voices": ["nobody"]}, "user_voices"),
+        ({"acoustics": {"snr_db": [200, 300]}}, "snr_db"),
+    ],
+)
+def test_bad_config_fails_with_one_line_naming_the_field(override, field, tmp_path):
+    with pytest.raises((ConfigError, ValueError)) as info:
+        generate(tmp_path / "x", 0.2, config=small_config(**override), progress=False)
+    assert field in str(info.value) and "\n" not in str(info.value)
+    assert not list_shards(tmp_path / "x")
+
+
+def test_unwritable_output_dir(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as root: permissions are not enforced")
+        with pytest.raises(GenerateError, match="not writable"):
+            generate(ro / "c", 0.2, config=small_config(), progress=False)
+    finally:
+        ro.chmod(0o700)
