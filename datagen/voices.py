@@ -44,7 +44,7 @@ USER_VOICES: tuple[str, ...] = (
     "en+f4:p70:r160",
     "en-gb-x-rp+m7:p50:r175",
     "en-gb-x-rp+f1:p58:r165",
-    "en-gb-scotland+m2:p42:r160",
+    "en-gb-x-gbcwmd+m2:p42:r160",
     "en-us+f5:p66:r185",
     "en-029+m4:p48:r170",
     "en-us-nyc+f2:p55:r180",
@@ -200,35 +200,27 @@ class EspeakVoice:
 
 
 class _Espeak:
-    """The process-wide espeak-ng instance (its C state is global): lazily initialised, guarded by a lock."""
+    """espeak-ng through ctypes, loaded afresh for every utterance.
+
+    espeak-ng keeps synthesis state in C statics (pitch-flutter index, glottal phase, echo buffer...) that run on
+    across calls and that nothing in its API resets, so the same text would come out slightly different depending
+    on what the process said before, and a corpus would depend on which worker rendered which dialogue.  Loading
+    the library, synthesising and unloading it again (``dlclose``) costs about 2 ms and makes the audio depend on
+    (text, voice) only.  A lock serialises calls, since the library is one per process.
+    """
 
     _lock = threading.Lock()
     _instance: "_Espeak | None" = None
+    rate = 22050  # espeak-ng's native rate (checked at every initialisation)
 
     def __init__(self) -> None:
         import espeakng_loader
 
+        self.lib_path = str(espeakng_loader.get_library_path())
         self.data = Path(espeakng_loader.get_data_path())
-        lib = ctypes.cdll.LoadLibrary(str(espeakng_loader.get_library_path()))
-        lib.espeak_Initialize.restype = ctypes.c_int
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
-            ctypes.c_void_p, ctypes.c_void_p,
-        ]
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data).encode(), 0)
-        if rate <= 0:
-            raise RuntimeError(f"espeak-ng failed to initialise with data at {self.data}")
-        self.rate = rate
-        self.lib = lib
         self._chunks: list[np.ndarray] = []
-        self._events: list[tuple[int, int]] = []  # (text_position, audio sample at native rate)
-        self._samples = 0
+        self._events: list[tuple[int, int]] = []  # (text_position, audio sample at the native rate)
         self._cb = _CALLBACK(self._callback)  # keep a reference: ctypes must not free it
-        lib.espeak_SetSynthCallback(self._cb)
-        self._voice: EspeakVoice | None = None
 
     @classmethod
     def get(cls) -> "_Espeak":
@@ -252,25 +244,49 @@ class _Espeak:
     def has_variant(self, variant: str) -> bool:
         return (self.data / "voices" / "!v" / variant).is_file()
 
+    def _load(self):
+        lib = ctypes.CDLL(self.lib_path, mode=ctypes.RTLD_LOCAL)
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
+            ctypes.c_void_p, ctypes.c_void_p,
+        ]
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data).encode(), 0)
+        if rate != self.rate:
+            raise RuntimeError(f"espeak-ng failed to initialise with data at {self.data} (returned {rate})")
+        lib.espeak_SetSynthCallback(self._cb)
+        return lib
+
     def synth(self, text: str, voice: EspeakVoice) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        import _ctypes
+
         with self._lock:
-            if voice != self._voice:
+            lib = self._load()
+            try:
                 name = voice.base + (f"+{voice.variant}" if voice.variant else "")
-                if self.lib.espeak_SetVoiceByName(name.encode()) != 0:
+                if lib.espeak_SetVoiceByName(name.encode()) != 0:
                     raise ValueError(f"espeak-ng has no voice {name!r}")
-                self.lib.espeak_SetParameter(_RATE, voice.rate, 0)
-                self.lib.espeak_SetParameter(_PITCH, voice.pitch, 0)
-                self.lib.espeak_SetParameter(_RANGE, 50, 0)
-                self._voice = voice
-            self._chunks, self._events = [], []
-            data = text.encode("utf-8") + b"\0"
-            buf = ctypes.create_string_buffer(data)
-            err = self.lib.espeak_Synth(buf, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-            self.lib.espeak_Synchronize()
-            if err != 0:
-                raise RuntimeError(f"espeak-ng failed on {text!r} (error {err})")
-            pcm = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-            return pcm, list(self._events)
+                lib.espeak_SetParameter(_RATE, voice.rate, 0)
+                lib.espeak_SetParameter(_PITCH, voice.pitch, 0)
+                lib.espeak_SetParameter(_RANGE, 50, 0)
+                lib.espeak_ng_SetRandSeed(0)
+                self._chunks, self._events = [], []
+                data = text.encode("utf-8") + b"\0"
+                buf = ctypes.create_string_buffer(data)
+                err = lib.espeak_Synth(buf, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+                lib.espeak_Synchronize()
+                if err != 0:
+                    raise RuntimeError(f"espeak-ng failed on {text!r} (error {err})")
+                pcm = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+                return pcm, list(self._events)
+            finally:
+                lib.espeak_Terminate()
+                handle = lib._handle
+                del lib
+                _ctypes.dlclose(handle)
 
 
 class EspeakBackend(TTSBackend):
