@@ -22,6 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -316,7 +317,7 @@ class EspeakBackend(TTSBackend):
         t0 = time.process_time()
         pcm, events = _Espeak.get().synth(text, v)
         native = _Espeak.get().rate
-        audio = resample_poly(pcm.astype(np.float32) / 32768.0, SAMPLE_RATE, native).astype(np.float32)
+        audio = _resample(pcm.astype(np.float32) / np.float32(32768.0), native)
         starts = _align_events(text, events, native)
         utt = finish(text, audio, starts, voice)
         self.cpu_seconds += time.process_time() - t0
@@ -391,11 +392,23 @@ class CoquiBackend(TTSBackend):
         return utt
 
 
+@lru_cache(maxsize=8)
+def _resample_filter(up: int, down: int) -> np.ndarray:
+    """The anti-aliasing FIR ``resample_poly`` would design on every call (Kaiser, beta 5), designed once."""
+    from scipy.signal import firwin
+
+    max_rate = max(up, down)
+    half_len = 10 * max_rate
+    return firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0))  # resample_poly scales it by up
+
+
 def _resample(x: np.ndarray, rate: int) -> np.ndarray:
     if rate == SAMPLE_RATE:
         return x.astype(np.float32)
     g = math.gcd(SAMPLE_RATE, rate)
-    return resample_poly(x, SAMPLE_RATE // g, rate // g).astype(np.float32)
+    up, down = SAMPLE_RATE // g, rate // g
+    # resample_poly scales the filter it is given in place: hand it a copy of the cached one.
+    return resample_poly(x, up, down, window=_resample_filter(up, down).copy()).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------------------------------
