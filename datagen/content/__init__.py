@@ -202,7 +202,7 @@ def question_bank() -> list[QAItem]:
 
 @lru_cache(maxsize=1)
 def _topics() -> tuple[Topic, ...]:
-    from datagen.content.topics import TOPICS
+    from datagen.content.topic_table import TOPICS  # not "topics": the submodule would shadow topics()
 
     out = []
     for t, (name, rows) in enumerate(TOPICS):
