@@ -47,7 +47,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("demo", help="the quick start: generate a small corpus and show what is in it")
     p.add_argument("--out", default=DEMO_DIR)
-    p.add_argument("--minutes", type=float, default=3.0)
+    p.add_argument("--minutes", type=float, default=4.0)
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=cmd_demo)
 
@@ -117,8 +117,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from datagen.plot import plot_dialogue
     from datagen.validate import validate_corpus
 
+    from datagen.config import GeneratorConfig
+
     out = Path(args.out)
-    stats = generate(out, args.minutes, seed=0, workers=args.workers)
+    # Small shards so that both workers have work and the progress bar moves; otherwise the default config.
+    stats = generate(out, args.minutes, seed=0, workers=args.workers, config=GeneratorConfig(dialogues_per_shard=2))
     timing = stats["_timing"]
     summary = inspect_corpus(out)
     print(format_summary(summary))

@@ -183,3 +183,11 @@ def test_unwritable_output_dir(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(GenerateError, match="not writable"):
         generate(blocker / "corpus", 0.2, config=small_config(), progress=False)
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_same_bytes(corpus_dir, tmp_path):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'duplexkit[ray]'")
+    out = tmp_path / "ray"
+    generate(out, MINUTES, seed=7, workers=2, engine="ray", config=small_config(), progress=False)
+    assert digest(out) == digest(corpus_dir)
