@@ -148,6 +148,10 @@ def _build_resources(config: GeneratorConfig) -> Resources:
     acfg.validate()
     bank = acoustics.RIRBank.load_or_build(acfg)
     source, skipped = exchange_source(config.sources)
+    for backend in backends:  # e.g. broken entries of a recordings manifest
+        broken = getattr(backend.backend, "skipped", None)
+        if broken:
+            skipped[f"tts:{backend.name}"] = {"count": len(broken), "reasons": broken[:20]}
     ctx = PlanContext(
         lexicon=lexicon,
         content=content,

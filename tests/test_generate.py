@@ -191,3 +191,37 @@ def test_ray_engine_gives_the_same_bytes(corpus_dir, tmp_path):
     out = tmp_path / "ray"
     generate(out, MINUTES, seed=7, workers=2, engine="ray", config=small_config(), progress=False)
     assert digest(out) == digest(corpus_dir)
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys, corpus_dir):
+    from duplexkit_cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scenario_mix: {karaoke: 1}\n")
+    assert main(["generate", "--out", str(tmp_path / "c"), "--minutes", "1", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "scenario_mix" in err and "karaoke" in err
+    assert main(["plot", str(corpus_dir), "no-such-id", "-o", str(tmp_path / "x.png")]) == 2
+    assert "no dialogue 'no-such-id'" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path)]) == 2
+    assert "manifest.jsonl: missing" in capsys.readouterr().err
+
+
+def test_broken_recordings_are_skipped_and_counted(tmp_path):
+    import soundfile as sf
+
+    from datagen.voices import EspeakBackend, USER_VOICES
+
+    audio = EspeakBackend().synthesize("hello there", USER_VOICES[0]).audio
+    sf.write(tmp_path / "ok.wav", audio, 16000)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF....garbage")
+    manifest = tmp_path / "rec.jsonl"
+    manifest.write_text(
+        json.dumps({"path": "ok.wav", "text": "hello there", "speaker": "ann"}) + "\n"
+        + json.dumps({"path": "bad.wav", "text": "broken", "speaker": "ann"}) + "\n"
+    )
+    cfg = small_config(user_tts={"backend": "recordings", "manifest": str(manifest)}, scenario_mix={"turn_taking": 1})
+    stats = generate(tmp_path / "c", 0.3, config=cfg, progress=False)
+    assert stats["skipped"]["tts:recordings"]["count"] == 1
+    assert "corrupt audio" in stats["skipped"]["tts:recordings"]["reasons"][0]
+    assert json.loads((tmp_path / "c" / "stats.json").read_text())["skipped"]["tts:recordings"]["count"] == 1
