@@ -100,9 +100,6 @@ def plot_timing_histograms(root: str | Path, out: str | Path) -> Path:
         ax.set_title(f"{LABELS.get(name, name)}\nn={h['n']}", fontsize=9)
         ax.tick_params(labelsize=8)
     axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    from datagen.plot import save_figure
+
+    return save_figure(fig, out, dpi=110)

@@ -29,6 +29,18 @@ def _envelope(x: np.ndarray, hop: int = 160) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(n) * hop / SAMPLE_RATE, env
 
 
+def save_figure(fig, out: str | Path, dpi: int = 100) -> Path:
+    """Lay out, write (creating the folder) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
 def plot_dialogue(root: str | Path, dialogue_id: str, out: str | Path) -> Path:
     import matplotlib
 
@@ -88,9 +100,4 @@ def plot_dialogue(root: str | Path, dialogue_id: str, out: str | Path) -> Path:
         f"echo_factor={scene.get('echo', {}).get('echo_factor')}",
         fontsize=10,
     )
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=100)
