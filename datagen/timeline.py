@@ -23,6 +23,8 @@ from datagen.schema import Event, Turn, Word, samples_to_seconds, seconds_to_sam
 # Dry tracks a clip can go to; render maps them onto stems (user -> user, third/background -> other, ...).
 TRACKS: tuple[str, ...] = ("user", "assistant", "third", "background", "bursts")
 FADE_SAMPLES = seconds_to_samples(0.01)  # fade applied where the assistant is cut off, so the cut does not click
+# A backchannel opportunity lasts the clause pause plus this much into the next clause (backchannels overlap onsets).
+BACKCHANNEL_WINDOW_TAIL = seconds_to_samples(0.3)
 MIN_TAIL_AFTER_ONSET = seconds_to_samples(0.6)  # a barge-in must leave the answer at least this much to interrupt
 
 
@@ -199,7 +201,7 @@ def ask_long(b: DialogueBuilder, ex: Exchange, t: int, ctx: PlanContext) -> int:
             break
         pause = b.draw("clause_pause")
         latency = b.draw("backchannel_latency")
-        window_end = cursor + pause + seconds_to_samples(0.3)
+        window_end = cursor + pause + BACKCHANNEL_WINDOW_TAIL
         ev = b.event("assistant_backchannel", cursor, window_end, "respond", speaker="assistant")
         if b.rng.random() < ctx.assistant_backchannel_prob:
             line = ctx.lexicon.ASSISTANT_BACKCHANNELS[int(b.rng.integers(len(ctx.lexicon.ASSISTANT_BACKCHANNELS)))]

@@ -14,6 +14,7 @@ import numpy as np
 
 from datagen.distributions import REFERENCE
 from datagen.schema import Dialogue, Event, samples_to_seconds
+from datagen.timeline import BACKCHANNEL_WINDOW_TAIL
 
 HIST_BINS = 24
 
@@ -53,6 +54,7 @@ def timing_samples(d: Dialogue) -> dict[str, list[float]]:
         if _same_host(answers, a, b):
             out["backchannel_interval"].append(samples_to_seconds(b.start - a.end))
     for e in ev("assistant_backchannel"):
+        out["clause_pause"].append(samples_to_seconds(e.end - e.start - BACKCHANNEL_WINDOW_TAIL))
         if e.meta.get("taken") and e.turn is not None:
             out["backchannel_latency"].append(samples_to_seconds(d.turns[e.turn].start - e.start))
     return out
