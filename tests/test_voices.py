@@ -11,14 +11,17 @@ import soundfile as sf
 
 from datagen.voices import (
     ASSISTANT_VOICE,
+    TARGET_RMS,
     THIRD_VOICES,
     USER_VOICES,
     BackendUnavailable,
     CachedTTS,
     CoquiBackend,
     EspeakBackend,
+    EspeakVoice,
     RecordingsBackend,
     get_backend,
+    tokens,
 )
 
 TEXT = "What is the capital of France? I think it might be Paris."
@@ -44,6 +47,65 @@ def test_utterance_shape_and_word_timings(tts):
     assert u.words[6].start - u.words[5].end >= 1600  # "France? | I": at least 100 ms of pause between them
 
 
+def _check_spans(u, text):
+    assert u.audio.dtype == np.float32 and u.audio.ndim == 1 and len(u.audio) > 0
+    assert [w.text for w in u.words] == [t for t, _, _ in tokens(text)]
+    for w in u.words:
+        assert 0 <= w.start <= w.end <= len(u.audio)
+    for a, b in zip(u.words, u.words[1:]):
+        assert a.end <= b.start
+
+
+def test_every_token_gets_one_word_on_tricky_text(tts):
+    # Numbers read as several words, hyphens, abbreviations, a dash, quotes, a punctuation-only token, non-ASCII.
+    text = "Mr. Smith's e-mail: it costs $5,000 -- \"uh-huh\" -- at 7:45, déjà vu, naïve café!"
+    u = tts.synthesize(text, ASSISTANT_VOICE)
+    _check_spans(u, text)
+    assert [w.text for w in u.words][:5] == ["Mr", "Smith's", "e-mail", "it", "costs"]
+    spoken = [w for w in u.words if w.text not in ("--",)]
+    assert all(w.end > w.start for w in spoken)  # every real word holds some speech
+    assert len({w.start for w in spoken}) == len(spoken)
+
+
+def test_voice_pools_and_levels(tts):
+    assert len(set(USER_VOICES)) == len(USER_VOICES) >= 10 and len(set(THIRD_VOICES)) >= 4
+    assert ASSISTANT_VOICE not in USER_VOICES and ASSISTANT_VOICE not in THIRD_VOICES
+    assert tts.voices() == list(dict.fromkeys(USER_VOICES + THIRD_VOICES + (ASSISTANT_VOICE,)))
+    for name in USER_VOICES:
+        v = EspeakVoice.parse(name)
+        assert 30 <= v.pitch <= 75 and 150 <= v.rate <= 190 and v.variant
+    assert len({EspeakVoice.parse(v).base for v in USER_VOICES}) >= 4  # several accents
+    assert {EspeakVoice.parse(v).variant[0] for v in USER_VOICES} == {"m", "f"}  # male and female variants
+    for name in (ASSISTANT_VOICE, *THIRD_VOICES, USER_VOICES[4]):
+        a = tts.synthesize("Turn left at the second light, then keep going.", name).audio.astype(np.float64)
+        frames = a[: len(a) // 160 * 160].reshape(-1, 160)
+        power = (frames**2).mean(axis=1)
+        voiced = power[10 * np.log10(power + 1e-12) >= 10 * np.log10(power.max()) - 40]
+        assert abs(np.sqrt(voiced.mean()) - TARGET_RMS) < 0.002 and np.abs(a).max() <= 1.0
+
+
+def test_any_well_formed_voice_with_shipped_parts_is_accepted(tts):
+    u = tts.synthesize("hello there", "en-gb-x-rp+m1:p40:r150")  # not in any pool
+    _check_spans(u, "hello there")
+    for bad in ("en-us+nosuchvariant", "xx-nope+m1", "en-us+f3:p200", "not a voice"):
+        with pytest.raises(ValueError) as info:
+            tts.synthesize("hi", bad)
+        msg = str(info.value)
+        assert msg.startswith(f"unknown voice {bad!r} for backend espeak") and "known: " in msg and "\n" not in msg
+
+
+def _synth_bytes(text: str, voice: str) -> bytes:  # runs in a spawned process
+    return EspeakBackend().synthesize(text, voice).audio.tobytes()
+
+
+def test_spawned_process_gives_the_same_bytes(tts):
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(1) as pool:
+        child = pool.apply(_synth_bytes, (TEXT, USER_VOICES[5]))
+    assert child == tts.synthesize(TEXT, USER_VOICES[5]).audio.tobytes()
+
+
 def test_voices_are_distinct(tts):
     assert len(USER_VOICES) >= 8 and ASSISTANT_VOICE not in USER_VOICES and ASSISTANT_VOICE not in THIRD_VOICES
     outs = [tts.synthesize("Hello, how are you today?", v).audio for v in USER_VOICES]
@@ -66,12 +128,20 @@ def test_same_text_same_bytes_whatever_came_before(tts):
 
 
 def test_cache_and_errors(tts):
-    cached = CachedTTS(tts)
+    cached = CachedTTS(tts, max_items=2)
+    before = tts.cpu_seconds
     a = cached.synthesize("okay", USER_VOICES[0])
     assert cached.synthesize("okay", USER_VOICES[0]) is a and (cached.hits, cached.misses) == (1, 1)
+    assert cached.cpu_seconds == tts.cpu_seconds > before and cached.name == "espeak"
+    with pytest.raises(ValueError):
+        a.audio[0] = 1.0  # cached utterances are immutable
+    cached.synthesize("yes", USER_VOICES[0])
+    cached.synthesize("no", USER_VOICES[0])  # evicts "okay" (least recently used)
+    assert cached.synthesize("okay", USER_VOICES[0]) is not a and cached.misses == 4
     with pytest.raises(ValueError, match="unknown voice"):
         tts.synthesize("hi", "en-us+nosuchvariant")
-    with pytest.raises(ValueError, match="unknown TTS backend 'festival'"):
+    known = r"\(known: espeak, coqui, recordings\)$"
+    with pytest.raises(ValueError, match=r"^tts.backend: unknown TTS backend 'festival' " + known):
         get_backend("festival")
     with pytest.raises(ValueError, match="unknown option 'speed'"):
         get_backend("espeak", speed=2)
@@ -109,6 +179,11 @@ def test_recordings_backend(tts, tmp_path):
     rec = RecordingsBackend(str(manifest), fallback=tts)
     assert rec.voices() == ["ann", "bob"] and len(rec.skipped) == 3
     assert any("missing file" in s for s in rec.skipped) and any("corrupt audio" in s for s in rec.skipped)
+    assert any(s.startswith("line 5: bad JSON") for s in rec.skipped)
+    assert all("\n" not in s for s in rec.skipped)
+    ub = rec.synthesize("okay thanks!", "bob")  # the 44.1 kHz stereo take, resampled
+    assert ub.voice == "bob" and [w.text for w in ub.words] == ["Okay", "thanks"]
+    assert abs(len(ub.audio) - len(b)) < 800 and ub.audio.dtype == np.float32
     u = rec.synthesize("what is the capital of france", "bob")  # only ann said it: her recording is used
     assert u.voice == "ann" and len(u.words) == 6 and abs(len(u.audio) - len(a)) < 1600
     assert rec.fallbacks == 0
@@ -117,3 +192,30 @@ def test_recordings_backend(tts, tmp_path):
     (tmp_path / "empty.jsonl").write_text(json.dumps(lines[2]) + "\n")
     with pytest.raises(ValueError, match="no usable recordings"):
         RecordingsBackend(str(tmp_path / "empty.jsonl"))
+
+
+def test_recordings_word_times_from_manifest_and_more_broken_entries(tts, tmp_path):
+    a = tts.synthesize("hello there", USER_VOICES[0]).audio
+    sf.write(tmp_path / "a.wav", np.concatenate([np.zeros(8000, np.float32), a]), 16000)  # 0.5 s lead-in
+    nan = a.copy()
+    nan[100] = np.nan
+    sf.write(tmp_path / "nan.wav", nan, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "silent.wav", np.zeros(16000, np.float32), 16000)
+    words = [{"text": "hello", "start": 0.55, "end": 0.8}, {"text": "there", "start": 0.85, "end": 1.0}]
+    lines = [
+        json.dumps({"path": "a.wav", "text": "Hello there.", "speaker": "cy", "words": words}),
+        json.dumps({"path": "nan.wav", "text": "hello", "speaker": "cy"}),
+        json.dumps({"path": "silent.wav", "text": "hello", "speaker": "cy"}),
+        json.dumps({"text": "no path", "speaker": "cy"}),
+        json.dumps({"path": "a.wav", "text": "three words here", "speaker": "cy", "words": words}),
+    ]
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n")
+    rec = get_backend("recordings", manifest=str(tmp_path / "m.jsonl"))
+    assert len(rec.skipped) == 4, rec.skipped
+    assert "NaN" in rec.skipped[0] and "silent" in rec.skipped[1] and "missing field path" in rec.skipped[2]
+    assert "'words' has 2 entries" in rec.skipped[3]
+    u = rec.synthesize("hello there", "cy")
+    # Trimming the 0.5 s lead-in shifts the manifest's times with the audio; the spans keep their lengths.
+    assert 0 < u.words[0].start <= int(0.55 * 16000) - 7000
+    assert [(w.end - w.start) for w in u.words] == [4000, 2400]
+    assert u.words[1].start - u.words[0].start == int(0.3 * 16000)

@@ -1,10 +1,14 @@
 """Spoken content: a built-in bank of questions with verifiable answers, multi-turn topics, and the helpers the
 planners use to build pauses, related follow-ups (true interruptions) and unrelated questions (distractors).
 
-Every assistant ``response`` states the answer in its first sentence and then elaborates for several seconds, so
-a dialogue has speech to interrupt and to backchannel over, and a QA score can look at the first sentence.
-Answers are short and carry aliases; :func:`is_correct` matches them after :func:`normalize_answer` (number words
-to digits, articles and punctuation dropped).
+Every assistant ``response`` states the answer in its first sentence and then elaborates for several seconds
+(three to five sentences, 30 to 55 words), so a dialogue has speech to interrupt and to backchannel over, and a QA
+score can look at the first sentence.  Answers are short and carry aliases; :func:`is_correct` matches them after
+:func:`normalize_answer` (number words to digits, articles and punctuation dropped).  Everything is written as it
+is spoken (no symbols or abbreviations), since the text goes to a TTS engine.
+
+The bank is built deterministically (no randomness at import; arithmetic uses a fixed seed of its own); the
+planner helpers draw only from the ``rng`` they are given.
 """
 
 from __future__ import annotations
@@ -17,7 +21,12 @@ from typing import Sequence
 import numpy as np
 
 from datagen.content import facts
-from datagen.content.numbers import number_to_words, replace_number_words, strip_digit_groups, year_to_words
+from datagen.content.numbers import number_to_words, ordinal, replace_number_words, strip_digit_groups, year_to_words
+
+__all__ = [
+    "QAItem", "Topic", "question_bank", "topics", "pause_split", "related_interruption", "unrelated_question",
+    "normalize_answer", "is_correct", "number_to_words", "year_to_words",
+]
 
 
 @dataclass(frozen=True)
@@ -37,57 +46,143 @@ class Topic:
     items: tuple[QAItem, ...]
 
 
-# Closing sentences that keep an answer going for a few more seconds; chosen by item index, never random.
+MIN_WORDS, MAX_WORDS = 30, 55
+REFERENCE_YEAR = 2024  # "more than N years ago" is computed from here, so it stays true in later years
+
+# Closing sentences that keep an answer going a few more seconds; chosen by item index, never at random.
 CLOSINGS: tuple[str, ...] = (
     "If you would like, I can go into a little more detail about any part of that.",
     "Let me know if you want me to explain any of that a bit further.",
-    "It is one of those facts that is easy to remember once you have heard it.",
     "I hope that helps, and feel free to ask a follow up question.",
     "That is the short version, and there is a lot more to say if you are curious.",
+    "Just ask if you want to know more about it.",
+    "Happy to go on if you want the longer story.",
+)
+# General sentences that are true of any short fact in the bank.
+NEUTRAL: tuple[str, ...] = (
+    "It comes up a lot in quizzes, so it is a good one to remember.",
+    "You will find the same answer in any good encyclopedia.",
+    "Once you have heard it, it is quite easy to remember.",
+    "It is the kind of thing many people learn at school and then forget.",
+    "It is a well established fact, so you can rely on it.",
 )
 
 
-def _closing(i: int) -> str:
-    return CLOSINGS[i % len(CLOSINGS)]
+def _n_words(parts: Sequence[str]) -> int:
+    return sum(len(p.split()) for p in parts)
+
+
+def _compose(first: str, body: Sequence[str], pools: Sequence[Sequence[str]], i: int) -> str:
+    """The answer sentence, then the body, then one sentence from each pool in turn (picked by ``i``) until the
+    response has 30+ words and 3+ sentences (at most 55 words, 5 sentences)."""
+    parts = [first]
+    for s in body:
+        if _n_words(parts) + len(s.split()) <= MAX_WORDS and len(parts) < 5:
+            parts.append(s)
+    pools = [p for p in pools if p]
+    for r in range(max((len(p) for p in pools), default=0)):
+        for pool in pools:
+            if _n_words(parts) >= MIN_WORDS and len(parts) >= 3 or len(parts) >= 5:
+                return " ".join(parts)
+            s = pool[(i + r) % len(pool)]
+            if _n_words(parts) + len(s.split()) <= MAX_WORDS and s not in parts:
+                parts.append(s)
+    return " ".join(parts)
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Categories
+# ------------------------------------------------------------------------------------------------------------------
+_CAPITAL_GENERIC = (
+    "Capital cities are usually where a country's government is based, and {a} plays that role for {c}.",
+    "It is the city that atlases and encyclopedias list as the capital of {c}.",
+    "Like most capitals, it is an important centre of the country's political and public life.",
+)
 
 
 def _capitals() -> list[QAItem]:
     out = []
-    templates = (
-        "The capital of {c} is {a}. It is one of the best known cities in {c}, and many of the country's most "
-        "important institutions are found there. {close}",
-        "{a} is the capital of {c}. It is a major centre for politics, culture and travel, and most visitors to "
-        "{c} pass through it at some point. {close}",
-        "The answer is {a}, the capital city of {c}. Like most capitals it is home to museums, embassies and "
-        "plenty of history, which makes it a good place to start exploring. {close}",
-    )
+    questions = ("What is the capital of {c}?", "Which city is the capital of {c}?",
+                 "Can you tell me the capital of {c}?", "Do you know what the capital of {c} is?")
+    firsts = ("The capital of {c} is {a}.", "{a} is the capital of {c}.", "It is {a}, the capital city of {c}.")
     for i, (country, capital, aliases) in enumerate(facts.CAPITALS):
-        q = ("What is the capital of {c}?", "Which city is the capital of {c}?", "Can you tell me the capital of {c}?")[i % 3]
-        c = country
-        resp = templates[i % 3].format(c=c, a=capital, close=_closing(i))
         short = country.removeprefix("the ")
-        followups = (
-            f"wait, how many people live in {capital}?",
-            f"hold on, what language do people speak in {short}?",
-            f"sorry, is {capital} also the biggest city in {short}?",
-        )
-        out.append(QAItem(f"capitals-{i:04d}", "capitals", q.format(c=c), capital, aliases, resp, followups))
+        note = facts.CAPITAL_NOTES.get(capital)
+        generic = [g.format(a=capital, c=country) for g in _CAPITAL_GENERIC]
+        body = [note] if note else [generic[i % len(generic)]]
+        others = [g for g in generic if g not in body]
+        first = _cap(firsts[i % len(firsts)].format(c=country, a=capital))
+        resp = _compose(first, body, [others, NEUTRAL, CLOSINGS], i)
+        if capital == short:  # city states: "is Singapore the biggest city in Singapore?" would be silly
+            followups = ("wait, how many people live there?", "hold on, what language do people speak there?",
+                         "sorry, how big is it?")
+        else:
+            followups = (
+                f"wait, how many people live in {capital}?",
+                f"hold on, what language do people speak in {short}?",
+                f"sorry, is {capital} also the biggest city in {short}?",
+                f"wait, what currency do they use in {short}?",
+            )
+        q = questions[i % len(questions)].format(c=country)
+        out.append(QAItem(f"capitals-{i:04d}", "capitals", q, capital, aliases, resp, followups))
     return out
 
 
+def _plus_method(a: int, b: int, ans: int) -> list[str]:
+    if a >= 10 and b >= 10:
+        ta, tb, oa, ob = a - a % 10, b - b % 10, a % 10, b % 10
+        return [f"Add the tens first: {ta} plus {tb} is {ta + tb}.",
+                f"Then add the ones: {oa} plus {ob} is {oa + ob}, and {ta + tb} plus {oa + ob} makes {ans}."]
+    small, big = min(a, b), max(a, b)
+    return [f"Start at {big} and count on {small} more, which takes you to {ans}."]
+
+
+def _minus_method(a: int, b: int, ans: int) -> list[str]:
+    if b >= 10 and b % 10:
+        tb, ob = b - b % 10, b % 10
+        return [f"Take away the tens first: {a} minus {tb} is {a - tb}.",
+                f"Then take away the ones: {a - tb} minus {ob} is {ans}."]
+    if b >= 10:
+        return [f"Since {b} is a whole number of tens, you can simply count back {b // 10} tens from {a}."]
+    return [f"Count back {b} from {a} and you land on {ans}."]
+
+
+def _times_method(a: int, b: int, ans: int) -> list[str]:
+    out = [f"{a} times {b} means {b} groups of {a}."]
+    if b % 2 == 0:
+        out.append(f"{a} times {b // 2} is {a * b // 2}, and doubling that gives {ans}.")
+    elif b == 9:
+        out.append(f"{a} times 10 is {a * 10}, and taking away one {a} gives {ans}.")
+    else:
+        out.append(f"{a} times {b - 1} is {a * (b - 1)}, and one more {a} makes {ans}.")
+    return out
+
+
+def _divide_method(a: int, b: int, ans: int) -> list[str]:
+    return [f"That is because {b} times {ans} is {a}.",
+            f"So if you share {a} equally into {b} groups, each group gets {ans}, with nothing left over."]
+
+
 _OPS = {
-    "plus": (lambda a, b: a + b, "add {a} and {b}"),
-    "minus": (lambda a, b: a - b, "take {b} away from {a}"),
-    "times": (lambda a, b: a * b, "multiply {a} by {b}"),
-    "divided by": (lambda a, b: a // b, "divide {a} into {b} equal parts"),
+    "plus": (lambda a, b: a + b, _plus_method, "You can check it by taking {b} away from {ans}, which gives back {a}."),
+    "minus": (lambda a, b: a - b, _minus_method, "You can check it by adding {b} back to {ans}, which gives {a}."),
+    "times": (lambda a, b: a * b, _times_method, "You can check it by dividing {ans} by {b}, which gives {a}."),
+    "divided by": (lambda a, b: a // b, _divide_method, "Division is just multiplication run backwards."),
 }
 
 
 def _arithmetic() -> list[QAItem]:
-    rng = np.random.default_rng(20250601)  # a fixed seed: the bank is the same everywhere
-    out = []
+    rng = np.random.default_rng(20250601)  # a fixed seed of its own: the bank is the same everywhere
+    out: list[QAItem] = []
     ops = list(_OPS)
     seen = set()
+    questions = ("What is {a} {op} {b}?", "How much is {a} {op} {b}?", "Can you work out {a} {op} {b}?",
+                 "Quick one, what's {a} {op} {b}?")
+    firsts = ("{a} {op} {b} is {ans}.", "The answer is {ans}.", "That comes to {ans}.", "It is {ans}.")
     while len(out) < 160:
         op = ops[len(out) % 4]
         if op == "plus":
@@ -104,87 +199,115 @@ def _arithmetic() -> list[QAItem]:
             continue
         seen.add((a, op, b))
         i = len(out)
-        fn, method = _OPS[op]
+        fn, method, check = _OPS[op]
         ans = fn(a, b)
-        check = {
-            "plus": f"taking {b} away from {ans} again, which gives back {a}",
-            "minus": f"adding {b} back to {ans}, which gives {a} again",
-            "times": f"dividing {ans} by {b}, which gives {a}",
-            "divided by": f"multiplying {ans} by {b}, which gives back {a}",
-        }[op]
-        q = (f"What is {a} {op} {b}?", f"How much is {a} {op} {b}?", f"Can you work out {a} {op} {b}?")[i % 3]
-        resp = (
-            f"{a} {op} {b} is {ans}. To get it, you {method.format(a=a, b=b)}, and the result is {ans}. "
-            f"You can check it by {check}. {_closing(i)}"
-        )
+        first = firsts[(i // 4) % len(firsts)].format(a=a, b=b, op=op, ans=ans)
+        body = [*method(a, b, ans), check.format(a=a, b=b, ans=ans)]
+        resp = _compose(first, body, [CLOSINGS], i)
         followups = (
             f"wait, and what is {ans} {op} {b}?",
             "hold on, how did you get that?",
             f"sorry, what about {a} {op} {b + 1}?",
+            "wait, can you go through that more slowly?",
         )
+        q = questions[(i // 4 + i) % len(questions)].format(a=a, b=b, op=op)
         out.append(QAItem(f"arithmetic-{i:04d}", "arithmetic", q, str(ans), (number_to_words(ans),), resp, followups))
     return out
 
 
-_UNIT_FACTS = (  # (big unit, small unit, factor, note)
-    ("metre", "centimetres", 100, "centi means one hundredth"),
-    ("metre", "millimetres", 1000, "milli means one thousandth"),
-    ("kilometre", "metres", 1000, "kilo means one thousand"),
-    ("kilogram", "grams", 1000, "kilo means one thousand"),
-    ("litre", "millilitres", 1000, "milli means one thousandth"),
-    ("centimetre", "millimetres", 10, "there are ten millimetres in every centimetre"),
-    ("hour", "minutes", 60, "there are sixty minutes in every hour"),
-    ("minute", "seconds", 60, "there are sixty seconds in every minute"),
-    ("day", "hours", 24, "there are twenty four hours in every day"),
-    ("week", "days", 7, "there are seven days in every week"),
-    ("year", "months", 12, "there are twelve months in every year"),
-    ("foot", "inches", 12, "there are twelve inches in every foot"),
-    ("yard", "feet", 3, "there are three feet in every yard"),
-    ("dozen", "items", 12, "a dozen always means twelve"),
+_UNIT_FACTS = (  # (big unit, its plural, small unit plural, factor, why)
+    ("metre", "metres", "centimetres", 100, "centi means one hundredth"),
+    ("metre", "metres", "millimetres", 1000, "milli means one thousandth"),
+    ("kilometre", "kilometres", "metres", 1000, "kilo means one thousand"),
+    ("kilogram", "kilograms", "grams", 1000, "kilo means one thousand"),
+    ("litre", "litres", "millilitres", 1000, "milli means one thousandth"),
+    ("centimetre", "centimetres", "millimetres", 10, "every centimetre is split into ten millimetres"),
+    ("tonne", "tonnes", "kilograms", 1000, "a metric tonne is defined as one thousand kilograms"),
+    ("hour", "hours", "minutes", 60, "every hour has sixty minutes"),
+    ("hour", "hours", "seconds", 3600, "an hour has sixty minutes of sixty seconds each"),
+    ("minute", "minutes", "seconds", 60, "every minute has sixty seconds"),
+    ("day", "days", "hours", 24, "every day has twenty four hours"),
+    ("week", "weeks", "days", 7, "every week has seven days"),
+    ("fortnight", "fortnights", "days", 14, "a fortnight is two weeks"),
+    ("year", "years", "months", 12, "every year has twelve months"),
+    ("decade", "decades", "years", 10, "a decade is ten years"),
+    ("century", "centuries", "years", 100, "a century is one hundred years"),
+    ("millennium", "millennia", "years", 1000, "a millennium is one thousand years"),
+    ("foot", "feet", "inches", 12, "every foot is divided into twelve inches"),
+    ("yard", "yards", "feet", 3, "every yard is three feet"),
+    ("mile", "miles", "yards", 1760, "a mile is defined as one thousand seven hundred and sixty yards"),
+    ("pound", "pounds", "ounces", 16, "a pound is sixteen ounces"),
+    ("dozen", "dozen", "eggs", 12, "a dozen always means twelve"),
 )
-_PLURAL = {"metre": "metres", "kilometre": "kilometres", "kilogram": "kilograms", "litre": "litres",
-           "centimetre": "centimetres", "hour": "hours", "minute": "minutes", "day": "days", "week": "weeks",
-           "year": "years", "foot": "feet", "yard": "yards", "dozen": "dozen"}
+_UNIT_AMOUNTS = (1, 2, 3, 5, 10)
 
 
 def _units() -> list[QAItem]:
-    out = []
-    for big, small, factor, note in _UNIT_FACTS:
-        for n in (1, 2, 3, 4, 5, 7, 10):
+    out: list[QAItem] = []
+    questions = ("How many {small} are there in {amount} {unit}?", "How many {small} are in {amount} {unit}?",
+                 "Can you tell me how many {small} make {amount} {unit}?")
+    firsts = ("There are {ans} {small} in {amount} {unit}.", "{amount} {unit} is {ans} {small}.",
+              "The answer is {ans} {small}.")
+    for big, plural, small, factor, why in _UNIT_FACTS:
+        for n in _UNIT_AMOUNTS:
             i = len(out)
             amount = "a" if n == 1 else number_to_words(n)
-            unit = big if n == 1 else _PLURAL[big]
-            if big == "dozen":
-                q = f"How many items are in {amount} dozen?"
-            else:
-                q = f"How many {small} are there in {amount} {unit}?"
+            unit = big if n == 1 else plural
             ans = n * factor
-            resp = (
-                f"There are {ans} {small} in {amount} {unit}. That is because {note}, so you multiply {n} by "
-                f"{factor}. The same idea works for any amount: just multiply by {factor}. {_closing(i)}"
-            )
-            followups = (f"wait, what about {number_to_words(n + 1)} {_PLURAL[big]}?", "hold on, why is it that number?")
+            fmt = dict(small=small, amount=amount, unit=unit, ans=ans)
+            first = _cap(firsts[i % len(firsts)].format(**fmt))
+            if n == 1:
+                body = [f"That is because {why}.",
+                        f"To convert any number of {plural} into {small}, multiply by {factor}, and to go back, "
+                        f"divide by {factor}."]
+            else:
+                body = [f"That is because {why}, so you multiply {n} by {factor}.",
+                        f"The same idea works for any amount: just multiply the number of {plural} by {factor}."]
+            resp = _compose(first, body, [CLOSINGS], i)
+            followups = (f"wait, what about {number_to_words(n + 1)} {plural}?", "hold on, why is it that number?",
+                         f"sorry, and how many {small} are in half a {big}?")
+            q = questions[i % len(questions)].format(**fmt)
             out.append(QAItem(f"units-{i:04d}", "units", q, str(ans), (number_to_words(ans),), resp, followups))
     return out
 
 
+def _years_ago(year: int) -> str | None:
+    gap = REFERENCE_YEAR - year
+    if gap < 10:
+        return None
+    step = 100 if gap >= 200 else 10
+    return f"That is more than {number_to_words(gap // step * step)} years ago now."
+
+
+def _century(year: int) -> str:
+    return f"So it happened in the {ordinal((year - 1) // 100 + 1)} century."
+
+
 def _dates() -> list[QAItem]:
     out = []
+    questions = ("In what year did {e}?", "What year did {e}?", "Quick history question: in what year did {e}?")
+    firsts = ("That was in {y}.", "It happened in {y}.", "The answer is {y}.")
     for i, (event, year, fact) in enumerate(facts.DATES):
-        q = f"In what year did {event}?" if i % 2 == 0 else f"What year did {event}?"
         said = year_to_words(year)
-        resp = f"That was in {year}. {fact} It is one of the dates that many history books start a chapter with. {_closing(i)}"
-        followups = ("wait, who was involved in that?", "hold on, where exactly did that happen?", "sorry, why was that so important?")
+        extras = [[s] for s in (_years_ago(year), _century(year), f"In words, that year is said {said}.") if s]
+        resp = _compose(firsts[i % len(firsts)].format(y=year), [fact], [*extras, CLOSINGS], i)
+        followups = ("wait, who was involved in that?", "hold on, where exactly did that happen?",
+                     "sorry, why was that so important?", "wait, how long ago is that?")
+        q = questions[i % 2 if i % 7 else 2].format(e=event)
         out.append(QAItem(f"dates-{i:04d}", "dates", q, str(year), (said,), resp, followups))
     return out
 
 
 def _from_table(name: str, table) -> list[QAItem]:
     out = []
+    firsts = ("The answer is {a}.", "It is {a}.", "That would be {a}.")
     for i, (q, ans, aliases, fact) in enumerate(table):
-        resp = f"The answer is {ans}. {fact} It is a nice example of how much there is to learn about the world around us. {_closing(i)}"
-        followups = ("wait, why is that?", "hold on, how do we know that?", "sorry, can you say more about that?")
-        out.append(QAItem(f"{name}-{i:04d}", name, q, ans, tuple(aliases), resp, followups))
+        resp = _compose(firsts[i % len(firsts)].format(a=ans), [fact], [NEUTRAL, CLOSINGS], i)
+        followups = ["wait, why is that?", "hold on, how do we know that?", "sorry, can you say more about that?"]
+        if not ans.isdigit():
+            followups.append(f"wait, where does the name {ans.removeprefix('the ').removeprefix('a ')} come from?")
+        aliases = (*aliases, number_to_words(int(ans))) if ans.isdigit() else tuple(aliases)
+        out.append(QAItem(f"{name}-{i:04d}", name, q, ans, tuple(dict.fromkeys(aliases)), resp, tuple(followups)))
     return out
 
 
@@ -196,7 +319,7 @@ def _bank() -> tuple[QAItem, ...]:
 
 
 def question_bank() -> list[QAItem]:
-    """The built-in bank (deterministic order, stable ids)."""
+    """The built-in bank (deterministic order, stable ids like ``capitals-0007``)."""
     return list(_bank())
 
 
@@ -205,79 +328,148 @@ def _topics() -> tuple[Topic, ...]:
     from datagen.content.topic_table import TOPICS  # not "topics": the submodule would shadow topics()
 
     out = []
-    for t, (name, rows) in enumerate(TOPICS):
+    for t, (slug, name, rows) in enumerate(TOPICS):
         items = []
-        for j, (q, ans, aliases, first, more) in enumerate(rows):
-            resp = f"{first} {more} {_closing(t + j)}"
-            items.append(QAItem(f"topic-{t:02d}-{j}", "topics", q, ans, tuple(aliases), resp,
-                                ("wait, why is that?", "hold on, can you explain that part again?")))
+        for j, (q, ans, aliases, first, more, followups) in enumerate(rows):
+            resp = _compose(first, [more], [NEUTRAL, CLOSINGS], t + j)
+            items.append(QAItem(f"topic-{slug}-{j:02d}", "topics", q, ans, tuple(aliases), resp, tuple(followups)))
         out.append(Topic(name, tuple(items)))
     return tuple(out)
 
 
 def topics() -> list[Topic]:
-    """Multi-turn sessions: 3-5 connected questions on one subject."""
+    """Multi-turn sessions: 3-5 connected questions on one subject (later ones lean on earlier answers)."""
     return list(_topics())
 
 
 # ------------------------------------------------------------------------------------------------------------------
 # Planner helpers
 # ------------------------------------------------------------------------------------------------------------------
-FILLERS = ("um,", "uh,", "so,", "hmm,", "well,")
-INTERRUPT_PREFIXES = ("wait,", "sorry,", "hold on,", "actually,", "oh,")
-THIRD_PARTY_NAMES = ("Sam", "Alex", "Maria", "Tom", "Priya", "Chris", "Lena", "Omar")
+FILLERS = ("um,", "uh,", "hmm,", "er,", "uh, um,")  # hesitations: resuming after a pause, or before one
+LEAD_FILLERS = ("so, um,", "um,", "uh,", "okay, so,", "hmm, let me think,", "well,", "so,")  # before the question
+PAUSE_FILLERS = tuple(dict.fromkeys(FILLERS + LEAD_FILLERS))
+INTERRUPT_PREFIXES = ("wait,", "sorry,", "hold on,", "actually,", "oh,", "hang on,")
+THIRD_PARTY_NAMES = ("Sam", "Alex", "Maria", "Tom", "Priya", "Chris", "Lena", "Omar", "Mum", "Dad", "honey")
 FALLBACK_UNRELATED = (
     "do you know what time the shop closes today?",
     "have you seen my keys anywhere?",
     "what are we having for dinner tonight?",
     "did you remember to call the plumber?",
+    "where did you put the remote control?",
+    "are you coming to the meeting at four?",
+    "is it going to rain this afternoon?",
+    "can you pick up the kids from school today?",
+    "who left the milk out of the fridge?",
+    "did you book the tickets for Saturday?",
+    "what was the name of that restaurant we went to?",
+    "have you finished with the laptop?",
 )
+# Words after which a speaker naturally hesitates ("what is the capital of ... France?").
+_SPLIT_AFTER = set("of in on at for to from by with the a an is are was were does did do many much between into "
+                   "about called as that and".split())
 _STOP = set("the a an and or but of to in on at for with is are was were be been it its this that there their they "
             "you your i we he she his her them as by from so if then than also very can will would could about "
-            "which what who how when where why do does did not no yes just like more most some many much".split())
+            "which what who how when where why do does did not no yes just like more most some many much one "
+            "that's it's there's into over only even well okay both each other others because every after before "
+            "again all any here these those through too under until very really quite usually often always never "
+            "although though still something anything thing things going gets make makes made says said know think "
+            "take takes took come came want way good great little while same such should around".split())
+
+
+def _pick(seq: Sequence[str], rng: np.random.Generator) -> str:
+    return seq[int(rng.integers(len(seq)))]
 
 
 def pause_split(question: str, rng: np.random.Generator) -> tuple[str, str]:
-    """Split a question for an in-turn pause: ("What is the capital of", "uh, France?") and the like.
+    """Split a question for an in-turn pause, e.g. ("What is the capital of", "um, France?"),
+    ("so, um,", "What is the capital of France?") or ("How many legs does, uh,", "a spider have?").
 
-    The words of ``question`` are kept in order; a filler may start the second part (a speaker resuming).
+    The words of ``question`` are kept in order and unchanged; fillers from :data:`PAUSE_FILLERS` may be added at
+    the start of either part or at the end of the first part.  A one-word question comes back as (filler, question).
     """
     words = question.split()
     if len(words) < 2:
-        return FILLERS[int(rng.integers(len(FILLERS)))].rstrip(","), question
-    lo = max(1, len(words) // 3)
-    k = int(rng.integers(lo, len(words)))
+        return _pick(LEAD_FILLERS, rng), question
+    mode = rng.random()
+    if mode < 0.2:  # hesitate before starting: "so, um," ... "what is ..."
+        return _pick(LEAD_FILLERS, rng), question
+    n = len(words)
+    natural = [k for k in range(1, n) if re.sub(r"[^\w']", "", words[k - 1]).lower() in _SPLIT_AFTER
+               or words[k - 1].endswith(",")]
+    if natural and mode < 0.8:
+        weights = np.asarray(natural, dtype=float)  # later cuts (just before the key word) are more common
+        k = int(rng.choice(natural, p=weights / weights.sum()))
+    else:
+        k = int(rng.integers(max(1, n // 3), n))
     first, second = " ".join(words[:k]), " ".join(words[k:])
-    if rng.random() < 0.5:
-        second = f"{FILLERS[int(rng.integers(len(FILLERS)))]} {second}"
+    r = rng.random()
+    if r < 0.4:
+        second = f"{_pick(FILLERS, rng)} {second}"
+    elif r < 0.6:
+        first = f"{first} {_pick(FILLERS, rng)}"
     return first, second
 
 
+def _content_word(spoken: str, rng: np.random.Generator) -> str | None:
+    """A content word from the last few words heard, later words more likely (people react to what they just heard)."""
+    words = [re.sub(r"^[^\w]+|[^\w]+$", "", w) for w in spoken.split()[-10:]]
+    cands = [w for w in words if w and (w.isdigit() or (len(w) > 3 and w.lower() not in _STOP))]
+    if not cands:
+        return None
+    weights = np.arange(1, len(cands) + 1, dtype=float)
+    return cands[int(rng.choice(len(cands), p=weights / weights.sum()))]
+
+
 def related_interruption(item: QAItem | None, spoken: str, rng: np.random.Generator) -> str:
-    """A true, context-dependent barge-in: a follow-up about what the assistant is saying right now."""
-    if item is not None and item.followups and rng.random() < 0.7:
-        return item.followups[int(rng.integers(len(item.followups)))]
-    words = [re.sub(r"[^\w'-]", "", w) for w in spoken.split()[-12:]]
-    content = [w for w in words if len(w) > 3 and w.lower() not in _STOP]
-    prefix = INTERRUPT_PREFIXES[int(rng.integers(len(INTERRUPT_PREFIXES)))]
-    if content:
-        word = content[int(rng.integers(len(content)))]
-        shapes = (f"{prefix} what do you mean by {word}?", f"{prefix} can you tell me more about {word}?",
-                  f"{prefix} why {word}?")
-        return shapes[int(rng.integers(len(shapes)))]
-    return f"{prefix} can you explain that again?"
+    """A true, context-dependent barge-in: a follow-up question about what the assistant is saying right now.
+
+    Uses ``item.followups`` (only those that do not give away the answer before it was heard), sometimes with a
+    "wait," / "sorry," prefix; otherwise asks about a content word of ``spoken``.  Works with no item and with
+    nothing spoken yet.
+    """
+    heard = " ".join(spoken.split())
+    cands: list[str] = []
+    if item is not None and item.followups:
+        answer_heard = bool(heard) and is_correct(heard, item)
+        cands = [f for f in item.followups if answer_heard or not is_correct(f, item)]
+    if cands and rng.random() < 0.75:
+        q = _pick(cands, rng)
+        if not q.lower().startswith(tuple(p.rstrip(",") for p in INTERRUPT_PREFIXES)) and rng.random() < 0.6:
+            q = f"{_pick(INTERRUPT_PREFIXES, rng)} {q}"
+        return q
+    prefix = _pick(INTERRUPT_PREFIXES, rng)
+    word = _content_word(heard, rng)
+    if word:
+        shapes = (f"{prefix} what do you mean by {word}?", f"{prefix} did you say {word}?",
+                  f"{prefix} can you tell me more about {word}?", f"{prefix} {word}? how do you know that?",
+                  f"{prefix} {word}? what was that about?")
+        return _pick(shapes, rng)
+    generic = (f"{prefix} can you explain that again?", f"{prefix} what do you mean?",
+               f"{prefix} can you say that more simply?", f"{prefix} how do you know that?")
+    return _pick(generic, rng)
 
 
 def unrelated_question(item: QAItem | None, rng: np.random.Generator, bank: Sequence[QAItem]) -> str:
-    """A distractor: a third person asks someone else something unrelated (another category than ``item``)."""
-    pool = [b for b in bank if item is None or b.category != item.category]
-    if pool:
+    """A distractor: a third person asks someone else something unrelated (another category than ``item``).
+
+    Mostly a bank question from a different category, sometimes an everyday household question; often addressed to
+    a person by name ("Hey Sam, ...").  Works with no item and with an empty bank.
+    """
+    category = getattr(item, "category", None)
+    pool = [b for b in bank if category is None or getattr(b, "category", None) != category]
+    if pool and rng.random() < 0.75:
         q = pool[int(rng.integers(len(pool)))].question
-        q = q[0].lower() + q[1:]
     else:
-        q = FALLBACK_UNRELATED[int(rng.integers(len(FALLBACK_UNRELATED)))]
-    name = THIRD_PARTY_NAMES[int(rng.integers(len(THIRD_PARTY_NAMES)))]
-    return f"Hey {name}, {q}" if rng.random() < 0.6 else q[0].upper() + q[1:]
+        q = _pick(FALLBACK_UNRELATED, rng)
+    q = " ".join(q.split())
+    lower = q[:1].lower() + q[1:] if not q.startswith("I ") else q
+    form = rng.random()
+    name = _pick(THIRD_PARTY_NAMES, rng)
+    if form < 0.4:
+        return f"Hey {name}, {lower}"
+    if form < 0.6:
+        return f"{_cap(name)}, {lower}"
+    return _cap(q)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -287,18 +479,22 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
 def normalize_answer(text: str) -> str:
-    """Lower case, digits for number words, no punctuation or articles, single spaces."""
-    t = strip_digit_groups(text.lower())
-    t = re.sub(r"[^\w\s]", " ", t.replace("-", " "))
+    """Lower case, digits for number words (0..999999 and years said in halves), no punctuation or articles,
+    single spaces: "The answer is twenty-one!" -> "answer is 21", "nineteen eighty nine" -> "1989"."""
+    t = strip_digit_groups(str(text).lower())
+    t = re.sub(r"(?<=\d)\.(?=\d)", "point", t)  # "2.25" stays one token, so it does not match "2"
+    t = re.sub(r"[^\w\s]|_", " ", t.replace("-", " "))
     t = replace_number_words(" ".join(t.split()))
     t = _ARTICLES.sub(" ", t)
     return " ".join(t.split())
 
 
 def is_correct(hypothesis: str, item_or_answers: QAItem | Sequence[str]) -> bool:
-    """True when the answer or an alias occurs as whole words in the hypothesis (after normalisation)."""
+    """True when the answer or an alias occurs as whole words in the hypothesis (both normalised)."""
     if isinstance(item_or_answers, QAItem):
-        answers = (item_or_answers.answer, *item_or_answers.aliases)
+        answers: Sequence[str] = (item_or_answers.answer, *item_or_answers.aliases)
+    elif isinstance(item_or_answers, str):
+        answers = (item_or_answers,)
     else:
         answers = tuple(item_or_answers)
     hyp = f" {normalize_answer(hypothesis)} "

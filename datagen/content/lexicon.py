@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 USER_BACKCHANNELS: tuple[str, ...] = (
     "mm-hmm", "yeah", "right", "okay", "I see", "uh-huh", "sure", "got it", "oh really", "yep", "mhm", "wow",
-    "oh okay", "interesting", "makes sense",
+    "oh okay", "interesting", "makes sense", "uh-huh, yeah", "right, right", "okay, cool",
 )
 ASSISTANT_BACKCHANNELS: tuple[str, ...] = (
     "mm-hmm", "right", "I see", "okay", "uh-huh", "yeah", "sure", "got it", "oh", "mhm", "go on", "I understand",
-    "oh wow", "of course",
+    "oh wow", "of course", "right, okay", "hmm", "yes",
 )
 INTERRUPTIONS_INDEPENDENT: tuple[str, ...] = (
     "wait, stop", "hold on a second", "okay, that's enough", "sorry, let me stop you there", "stop, stop",
@@ -21,7 +21,9 @@ INTERRUPTIONS_INDEPENDENT: tuple[str, ...] = (
     "just a minute", "be quiet for a second", "hey, stop", "hmm, hold that thought", "enough, thank you",
     "pause for a second", "cancel that", "forget it", "no no, stop", "hey, wait up", "let me say something",
     "I need to interrupt you", "quiet a moment please", "okay thanks, that's all", "stop right there",
-    "hang on a sec", "excuse me",
+    "hang on a sec", "excuse me", "wait, wait, let me think", "okay, stop, I've heard enough",
+    "sorry, can I jump in here?", "hold it right there", "one moment please", "no, wait", "hey, listen",
+    "okay, let me stop you", "all right, that's plenty",
 )
 TALKING_TO_OTHERS: tuple[str, ...] = (
     "honey, can you close the door?", "I'll be there in a minute!", "can you turn the TV down a bit?",
@@ -30,6 +32,9 @@ TALKING_TO_OTHERS: tuple[str, ...] = (
     "leave it in the kitchen please", "okay, see you later!", "wait for me downstairs", "where did you put my charger?",
     "it's in the top drawer", "don't forget your jacket", "we need more milk, by the way", "yes, come in!",
     "I'll call you back after lunch", "turn left at the next corner", "be careful, it's hot",
+    "can you grab my glasses from the bedroom?", "the dog needs to go out", "just a second, I'm talking to the computer",
+    "did anyone see where I left my phone?", "yes, you can have a biscuit", "please shut the window, it's cold",
+    "I'm coming, I'm coming!",
 )
 BACKGROUND_SPEECH: tuple[str, ...] = (
     "and now the weather for the weekend, with sunny spells in the south",
@@ -53,6 +58,13 @@ BACKGROUND_SPEECH: tuple[str, ...] = (
     "and that's why the project took two more months",
     "the new cafe down the street has great coffee",
     "it's going to rain later, so take an umbrella",
+    "and the score is still one nil going into the second half",
+    "has anyone seen the stapler from my desk?",
+    "attention please, the store will close in fifteen minutes",
+    "she said she'd be back before dinner, but who knows",
+    "and here is the latest from the city council meeting",
+    "no, the other file, the one from last week",
+    "this programme contains scenes some viewers may find upsetting",
 )
 
 
@@ -140,4 +152,12 @@ LONG_USER_TURNS: tuple[LongTurn, ...] = (
     LongTurn(("My daughter is starting school in September,", "and she's really nervous about it,", "she doesn't know anyone there,",
               "how can I help her?"),
              "Visit the school together before the first day and talk about what will happen. If possible, arrange a play date with a future classmate, so she already knows one friendly face."),
+    LongTurn(("So my neighbour gave me a big bag of lemons,", "way more than I can use,", "what can I do with them?"),
+             "Make lemonade or lemon curd, and freeze the rest. Lemon juice freezes well in ice cube trays, and you can grate the zest first and freeze that too, so nothing goes to waste."),
+    LongTurn(("Okay so I'm writing a birthday card for my boss,", "and I don't know her that well,",
+              "she's only been here a few months,", "and I don't want it to sound weird,", "what should I write?"),
+             "Keep it short and warm. Something like, happy birthday, I hope you have a lovely day and a great year ahead, works well. It is friendly and polite without being too personal."),
+    LongTurn(("I was at the supermarket this morning,", "and I noticed the eggs come in brown and white,",
+              "and the brown ones cost more,", "are they actually any better?"),
+             "No, not really. The shell colour just depends on the breed of the hen, and it has nothing to do with taste or nutrition. What the hen eats and how fresh the egg is matter much more."),
 )

@@ -7,6 +7,7 @@ missing or unreadable source, or a missing field, stops the run, with one line n
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ def load_jsonl_dialogues(path: str | Path) -> tuple[list[ScriptedDialogue], list
         raise ValueError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     dialogues: list[ScriptedDialogue] = []
     bad: list[str] = []
+    seen: set[str] = set()
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -43,14 +45,21 @@ def load_jsonl_dialogues(path: str | Path) -> tuple[list[ScriptedDialogue], list
         if reason:
             bad.append(f"line {lineno}: {reason}")
             continue
+        did = str(rec["id"]).strip()
+        if did in seen:
+            bad.append(f"line {lineno}: duplicate id {did!r}")
+            continue
+        seen.add(did)
         turns = [(t["speaker"], " ".join(str(t["text"]).split())) for t in rec["turns"]]
-        dialogues.append(ScriptedDialogue(str(rec.get("id", f"line{lineno}")), turns))
+        dialogues.append(ScriptedDialogue(did, turns))
     return dialogues, bad
 
 
 def _check_dialogue(rec: Any) -> str | None:
     if not isinstance(rec, dict):
         return "expected an object"
+    if not isinstance(rec.get("id"), (str, int)) or isinstance(rec.get("id"), bool) or not str(rec["id"]).strip():
+        return "missing or empty 'id'"
     turns = rec.get("turns")
     if not isinstance(turns, list) or not turns:
         return "missing or empty 'turns'"
@@ -65,15 +74,58 @@ def _check_dialogue(rec: Any) -> str | None:
 
 
 def _answers(value: Any) -> list[str]:
-    if isinstance(value, dict) and "text" in value:  # SQuAD style {"text": [...], "answer_start": [...]}
-        value = value["text"]
+    """An answer cell as a list of strings: a string, a number, a list, or SQuAD style ``{"text": [...]}``."""
+    if isinstance(value, dict):
+        value = value.get("text", [])
     if isinstance(value, (list, tuple)):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [str(value).strip()] if value is not None and str(value).strip() else []
+        return [" ".join(str(v).split()) for v in value if v is not None and str(v).strip()]
+    return [" ".join(str(value).split())] if value is not None and str(value).strip() else []
+
+
+# Templates for a missing response: the answer first, then a few seconds of honest, general elaboration.
+_RESPONSES = (
+    "The answer is {a}. That is the answer given in the source I am drawing on, and I am fairly confident about it. "
+    "Let me know if you would like me to explain how we get there, or to go into a little more detail.",
+    "It is {a}. I can say a bit more about the background if that would help, and I am happy to explain any part "
+    "of it in more detail. Just ask if you want the longer version.",
+    "{A} is the answer. If you would like, I can go through the reasoning behind it, or talk about anything "
+    "related to it. Just let me know what would be most useful to you.",
+)
+
+
+def default_response(answer: str, index: int = 0) -> str:
+    """An answer-first response for a QA pair that came without one."""
+    template = _RESPONSES[index % len(_RESPONSES)]
+    return template.format(a=answer, A=answer[:1].upper() + answer[1:])
+
+
+_DATA_KINDS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+def _load_local(p: Path, split: str | None):
+    import datasets
+
+    if p.is_dir() and ((p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists()
+                       or (p / "state.json").exists()):
+        ds = datasets.load_from_disk(str(p))
+    else:
+        files = [p] if p.is_file() else sorted(x for x in p.rglob("*") if x.suffix in _DATA_KINDS and x.is_file())
+        if not files:
+            raise LookupError("no save_to_disk dataset and no json/jsonl/csv/parquet files")
+        kinds = {_DATA_KINDS.get(f.suffix) for f in files}
+        if None in kinds or len(kinds) != 1:
+            raise LookupError(f"cannot read {'mixed' if len(kinds) > 1 else 'these'} data files (use json, jsonl, csv or parquet)")
+        ds = datasets.load_dataset(kinds.pop(), data_files=[str(f) for f in files])
+    if isinstance(ds, datasets.DatasetDict):
+        name = split or ("train" if "train" in ds else sorted(ds)[0])
+        if name not in ds:
+            raise KeyError(f"split {name!r} not found (has: {', '.join(ds)})")
+        ds = ds[name]
+    return ds
 
 
 def load_hf_qa(
-    path: str,
+    path: str | Path,
     question_field: str = "question",
     answer_field: str = "answer",
     aliases_field: str | None = None,
@@ -82,34 +134,26 @@ def load_hf_qa(
     limit: int | None = None,
     category: str = "hf",
 ) -> list[QAItem]:
-    """QA items from a LOCAL dataset: a ``save_to_disk`` directory, or json/jsonl/csv/parquet files. Never downloads."""
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    import datasets
-
+    """QA items from a LOCAL dataset: a ``save_to_disk`` directory, or json/jsonl/csv/parquet files (a file or a
+    directory of them).  Never downloads.  Answers may be a string, a list (first = answer, rest = aliases) or
+    SQuAD style ``{"text": [...]}``; rows without a question or an answer are skipped.  Without a response field,
+    an answer-first response is built from a template."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
     p = Path(path)
     if not p.exists():
         raise ValueError(f"sources.hf.path: {path} does not exist (only local datasets are read)")
     try:
-        if p.is_dir() and ((p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists()):
-            ds = datasets.load_from_disk(str(p))
-        else:
-            files = [p] if p.is_file() else sorted(x for x in p.rglob("*") if x.suffix in (".json", ".jsonl", ".csv", ".parquet"))
-            if not files:
-                raise ValueError("no json/jsonl/csv/parquet files")
-            kind = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}[files[0].suffix]
-            ds = datasets.load_dataset(kind, data_files=[str(f) for f in files])
-    except ValueError:
-        raise
-    except Exception as exc:
-        raise ValueError(f"sources.hf.path: {path}: cannot load dataset ({str(exc).splitlines()[0]})") from None
-    if isinstance(ds, datasets.DatasetDict):
-        name = split or ("train" if "train" in ds else sorted(ds)[0])
-        if name not in ds:
-            raise ValueError(f"sources.hf.split: {path} has no split {name!r} (has: {', '.join(ds)})")
-        ds = ds[name]
+        import datasets  # noqa: F401
+    except ImportError:
+        raise ValueError(f"sources.hf.path: {path}: reading it needs the datasets package (pip install datasets)") from None
+    try:
+        ds = _load_local(p, split)
+    except KeyError as exc:
+        raise ValueError(f"sources.hf.split: {path}: {exc.args[0]}") from None
+    except Exception as exc:  # noqa: BLE001 - any loader failure becomes one line naming the path
+        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"sources.hf.path: {path}: cannot load dataset ({msg})") from None
     for field in (question_field, answer_field, aliases_field, response_field):
         if field and field not in ds.column_names:
             raise ValueError(f"sources.hf: {path} has no field {field!r} (fields: {', '.join(ds.column_names)})")
@@ -117,16 +161,14 @@ def load_hf_qa(
     for i, row in enumerate(ds):
         if limit is not None and len(items) >= limit:
             break
-        q = str(row[question_field] or "").strip()
+        q = " ".join(str(row[question_field] or "").split())
         answers = _answers(row[answer_field])
         if not q or not answers:
             continue
         aliases = tuple(answers[1:]) + (tuple(_answers(row[aliases_field])) if aliases_field else ())
-        response = str(row[response_field]).strip() if response_field and row[response_field] else ""
+        aliases = tuple(dict.fromkeys(a for a in aliases if a != answers[0]))
+        response = " ".join(str(row[response_field] or "").split()) if response_field else ""
         if not response:
-            response = (
-                f"The answer is {answers[0]}. That is what my sources say, and I am fairly confident about it. "
-                "Let me know if you would like me to explain how we get there or to go into more detail."
-            )
+            response = default_response(answers[0], i)
         items.append(QAItem(f"{category}-{i:06d}", category, q, answers[0], aliases, response))
     return items
