@@ -92,7 +92,7 @@ _REGISTRY: dict[str, str] = {
     "always_talk": "benchmark.baselines:AlwaysTalkModel",
     "oracle": "benchmark.baselines:OracleModel",
     "vad_cascade": "benchmark.cascade:VadCascadeModel",
-    "files": "benchmark.baselines:FilesModel",
+    "files": "benchmark.files_model:FilesModel",
     "salmonn-omni": "model.adapter:SalmonnOmniModel",
 }
 

@@ -10,7 +10,11 @@ FDB layout (Lin et al. 2025, github.com/DanielLin94144/Full-Duplex-Bench, ``data
   the end of the user's turn); the input continues with :data:`TAIL_S` of the room's noise for the response.
 * ``user_interruption/{id}/interrupt.json``: ``[{"timestamp": [start, end], "context": ..., "interrupt": ...}]``
   (FDB reads element 1 as the end of the interruption) plus ``context.wav`` and ``interrupt.wav``.
-* ``backchannel/{id}/``: a long user turn in clauses (input and transcription only, as ICC in FDB).
+* ``backchannel/{n}/``: a long user turn in clauses (input and transcription, as ICC in FDB).  FDB's
+  ``eval_backchannel.py`` reads only folders named by digits and takes its ground truth from one
+  ``icc_gt_distribution.json`` (``{folder: [p per 0.2 s window]}``); we number these folders 0, 1, ... and write
+  that file next to them, built from the ``assistant_backchannel`` opportunity windows the same way FDB bins
+  predicted backchannels (see :func:`backchannel_gt_distribution`).
 
 The input is the mic without the assistant's echo (user + other + noise): FDB replays inputs open loop, where the
 model's own voice is not in what it hears.  Each sample also carries ``duplexkit.json`` (source dialogue, event,
@@ -30,6 +34,8 @@ from datagen.corpus import Corpus, atomic_write_text
 from datagen.schema import SAMPLE_RATE, Dialogue, Event, samples_to_seconds, seconds_to_samples
 
 TAIL_S = 5.0
+GT_WINDOW_S = 0.2  # eval_backchannel.py's window_size
+GT_EPSILON = 1e-10  # and its epsilon
 FDB_TASKS = ("pause_handling", "smooth_turn_taking", "user_interruption", "backchannel")
 
 
@@ -88,11 +94,27 @@ def _fdb_input(audio: dict[str, np.ndarray], lo: int, content_end: int, end: int
     return x
 
 
+def backchannel_gt_distribution(windows: list[tuple[float, float]], duration_s: float) -> list[float]:
+    """Where a good listener backchannels, as FDB's ground truth: windows counted per 0.2 s bin, + eps, normalised.
+
+    FDB's ICC distribution comes from human listeners; ours from the planner's opportunity windows, binned with
+    the same rule FDB applies to the model's backchannels (bins ``int(s/0.2) .. int(e/0.2)``).
+    """
+    bins = np.zeros(int(duration_s / GT_WINDOW_S) + 1)
+    for s, e in windows:
+        for i in range(max(0, int(s / GT_WINDOW_S)), min(len(bins) - 1, int(e / GT_WINDOW_S)) + 1):
+            bins[i] += 1
+    bins += GT_EPSILON
+    return [float(x) for x in bins / bins.sum()]
+
+
 def export_fdb(corpus: Corpus, out: Path) -> list[Path]:
     written: list[Path] = []
+    gt: dict[str, list[float]] = {}
     for d, audio in corpus.iter_audio():
         for i, (task, e, lo, content_end, end) in enumerate(_fdb_samples(d)):
-            sample = out / task / f"{d.id}-{i:02d}"
+            name = str(len(gt)) if task == "backchannel" else f"{d.id}-{i:02d}"
+            sample = out / task / name
             sample.mkdir(parents=True, exist_ok=True)
             _write_wav(sample / "input.wav", _fdb_input(audio, lo, content_end, end))
             atomic_write_text(sample / "transcription.json", json.dumps(_chunks(d, lo, content_end), indent=1))
@@ -111,9 +133,18 @@ def export_fdb(corpus: Corpus, out: Path) -> list[Path]:
                 heard = audio["user"] + audio["other"] + audio["noise"]
                 _write_wav(sample / "context.wav", heard[context.start : context.end])
                 _write_wav(sample / "interrupt.wav", heard[e.start : e.end])
+            elif task == "backchannel":
+                windows = [
+                    (rel(b.start), rel(b.end))
+                    for b in d.events
+                    if b.type == "assistant_backchannel" and lo <= b.start < end
+                ]
+                gt[name] = backchannel_gt_distribution(windows, samples_to_seconds(end - lo))
             info = {"dialogue": d.id, "scenario": d.scenario, "event": e.to_dict(), "offset_s": samples_to_seconds(lo)}
             atomic_write_text(sample / "duplexkit.json", json.dumps(info, indent=1))
             written.append(sample)
+    if gt:
+        atomic_write_text(out / "backchannel" / "icc_gt_distribution.json", json.dumps(gt))
     return written
 
 

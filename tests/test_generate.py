@@ -112,6 +112,16 @@ def test_validate_inspect_plot_export(corpus_dir, tmp_path):
     samples = export_corpus(corpus_dir, tmp_path / "fdb", fmt="fdb")
     for s in samples:
         assert (s / "input.wav").is_file() and (s / "transcription.json").is_file()
+    # The layout is what FDB's scripts and benchmark.fdb read: task JSONs parse, backchannel folders are numbered
+    # (FDB's eval_backchannel.py skips other names) and each has a ground-truth distribution.
+    from benchmark.fdb import read_sample
+
+    for s in samples:
+        read_sample(s)
+    bc = [s for s in samples if s.parent.name == "backchannel"]
+    if bc:
+        gt = json.loads((tmp_path / "fdb" / "backchannel" / "icc_gt_distribution.json").read_text())
+        assert all(s.name.isdigit() and abs(sum(gt[s.name]) - 1) < 1e-6 for s in bc)
 
 
 def test_validate_catches_a_tampered_label(corpus_dir, tmp_path):
