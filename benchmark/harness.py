@@ -1,0 +1,191 @@
+"""The closed-loop harness: a media clock that drives a duplex model block by block and lets it hear itself.
+
+Clock and causality.  Block ``k`` of the mic covers item samples ``[1280k, 1280(k+1))``.  The model hears it at
+step ``k`` and answers with one block of audio, which is *played* during the next block,
+``[1280(k+1), 1280(k+2))``: a model cannot play a sound before it has heard the block it reacts to, so every
+model carries the protocol's one-block (80 ms) algorithmic latency, the same for all.  The clock never sleeps:
+compute time is measured per step and reported as the model's real-time factor instead.
+
+Closed loop.  What the model plays goes through the scene's echo path (:class:`benchmark.audio.EchoPath`: the
+loudspeaker nonlinearity, system delay and loudspeaker→mic RIR the corpus was rendered with, at the item's echo
+factor) and is added to the following mic blocks, so a model that talks hears its own voice at the scene's delay and
+level.  A reactive probe (an interruption, a backchannel, a distractor) is placed at the model's speech onset plus
+the probe's offset; the onset is the first played block louder than :data:`ONSET_DB` at or after the question's end
+(minus :data:`benchmark.items.ONSET_EARLY_S`).  When the model never starts within the wait, the probe never fires
+and the run records it.
+
+Faults.  A model that raises, returns a block of the wrong size or with NaN/inf, or exceeds the per-step time limit
+ends its item as failed, with the reason; the run goes on.  The limit is checked after each step and, on the main
+thread of a Unix process, also enforced with ``SIGALRM`` so a hung step is interrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from benchmark.audio import EchoPath, StreamResampler, block_rms_db
+from benchmark.items import ONSET_EARLY_S, REACTIVE_MAX_WAIT_S, Materialized
+from benchmark.protocol import DuplexModel, SessionInfo, StepOutput
+from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE, seconds_to_samples
+
+ONSET_DB = -45.0  # a played block above this level (dBFS RMS) is the model starting to talk
+DEFAULT_STEP_TIMEOUT_S = 10.0
+
+
+class StepTimeout(Exception):
+    pass
+
+
+@dataclass
+class ItemRun:
+    """Everything one item's run produced, on the item's 16 kHz timeline (played audio at playback time)."""
+
+    item_id: str
+    heard: np.ndarray  # the mic as the model heard it (16 kHz)
+    played: np.ndarray  # what the model played, placed where it was played
+    text: list[tuple[int, str]] = field(default_factory=list)  # (playback sample, text piece)
+    states: list[str | None] = field(default_factory=list)  # per step
+    step_s: list[float] = field(default_factory=list)  # compute seconds per step
+    onset: int | None = None  # the model's first speech at or after the question (item samples)
+    fired_at: int | None = None  # when the reactive probe was placed
+    failure: str | None = None
+
+    @property
+    def compute_s(self) -> float:
+        return float(sum(self.step_s))
+
+    @property
+    def audio_s(self) -> float:
+        return len(self.step_s) * BLOCK_SAMPLES / SAMPLE_RATE
+
+    def joined_text(self, since: int = 0) -> str:
+        """The text stream from ``since`` on.  Pieces are joined verbatim when they carry their own spacing (as
+        tokenizer pieces do), else with single spaces (word-per-piece streams)."""
+        pieces = [t for s, t in self.text if s >= since and t]
+        if any(p[:1].isspace() for p in pieces):
+            return "".join(pieces).strip()
+        return " ".join(p.strip() for p in pieces).strip()
+
+
+@contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    """Interrupt a hung step with SIGALRM where that is possible (main thread, Unix); otherwise do nothing."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable or seconds <= 0:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise StepTimeout()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _check_output(out: Any, block: int) -> np.ndarray:
+    if not isinstance(out, StepOutput):
+        raise ValueError(f"step returned {type(out).__name__}, not StepOutput")
+    audio = np.asarray(out.audio, dtype=np.float32).reshape(-1) if out.audio is not None else None
+    if audio is None or audio.shape != (block,):
+        got = "None" if audio is None else str(np.asarray(out.audio).shape)
+        raise ValueError(f"step returned audio of shape {got}, expected ({block},)")
+    if not np.isfinite(audio).all():
+        raise ValueError("step returned NaN or infinite samples")
+    return audio
+
+
+def run_item(
+    model: DuplexModel, item: Materialized, task: str = "", seed: int = 0,
+    step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S,
+) -> ItemRun:
+    """Drive ``model`` through one item, closed loop; never raises for the model's faults (see ``failure``)."""
+    spec = item.spec
+    n = spec.num_samples
+    B = BLOCK_SAMPLES
+    rate = model.info.sample_rate
+    to_model, from_model = StreamResampler(SAMPLE_RATE, rate), StreamResampler(rate, SAMPLE_RATE)
+    echo = EchoPath(item.rir, item.echo_delay, item.echo_gain, item.nonlinearity)
+    dynamic = np.zeros(n, np.float32)
+    run = ItemRun(spec.id, np.zeros(n, np.float32), np.zeros(n, np.float32))
+    probe = spec.reactive_probe
+    onset_from = spec.question_end - seconds_to_samples(ONSET_EARLY_S)
+    wait_until = spec.question_end + seconds_to_samples(REACTIVE_MAX_WAIT_S)
+    prepare = getattr(model, "prepare", None)
+    if callable(prepare):  # the oracle reads the item's reference; real models have no such hook
+        prepare(item)
+    try:
+        session = model.open_session(SessionInfo(spec.id, task, seed))
+    except Exception as exc:  # noqa: BLE001 - any model fault is recorded, never raised
+        run.failure = f"open_session raised {type(exc).__name__}: {_one_line(exc)}"
+        return run
+    try:
+        for k in range(n // B):
+            s = k * B
+            mic = item.env[s : s + B] + dynamic[s : s + B] + echo.take(B)
+            run.heard[s : s + B] = mic
+            t0 = time.perf_counter()
+            try:
+                with _alarm(step_timeout_s):
+                    out = session.step(to_model(mic))
+            except StepTimeout:
+                run.failure = f"step {k} exceeded the {step_timeout_s:g} s per-step limit"
+                break
+            except Exception as exc:  # noqa: BLE001
+                run.failure = f"step {k} raised {type(exc).__name__}: {_one_line(exc)}"
+                break
+            dt = time.perf_counter() - t0
+            run.step_s.append(dt)
+            if dt > step_timeout_s:
+                run.failure = f"step {k} took {dt:.2f} s (limit {step_timeout_s:g} s)"
+                break
+            try:
+                audio = _check_output(out, model.info.block_samples)
+            except ValueError as exc:
+                run.failure = f"step {k}: {exc}"
+                break
+            played = from_model(audio)
+            at = s + B  # played during the next block
+            if at < n:
+                m = min(B, n - at)
+                run.played[at : at + m] = played[:m]
+            echo.play(played)
+            run.states.append(out.state)
+            if out.text:
+                run.text.append((at, out.text))
+            if run.onset is None and onset_from <= at <= wait_until and block_rms_db(played) > ONSET_DB:
+                run.onset = at
+                if probe is not None:
+                    run.fired_at = at + probe.start
+                    if item.probe_audio is not None and run.fired_at < n:
+                        seg = item.probe_audio[: n - run.fired_at]
+                        dynamic[run.fired_at : run.fired_at + len(seg)] += seg
+    finally:
+        try:
+            session.close()
+        except Exception as exc:  # noqa: BLE001
+            run.failure = run.failure or f"close raised {type(exc).__name__}: {_one_line(exc)}"
+    return run
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""
+
+
+def real_time_factor(runs: list[ItemRun]) -> float:
+    """Compute seconds per second of audio over all steps (< 1: faster than real time)."""
+    audio = sum(r.audio_s for r in runs)
+    return sum(r.compute_s for r in runs) / audio if audio > 0 else math.nan

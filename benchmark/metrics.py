@@ -1,0 +1,141 @@
+"""Metric definitions on speech timelines (pure functions, in samples), with their sources.
+
+Speech of the model is a list of VAD spans (:mod:`benchmark.activity`), merged into *bursts*: spans closer than
+``burst_gap`` are one burst, so every burst is followed by at least ``burst_gap`` of silence (or the end of audio).
+
+* **Take-over** (Full-Duplex-Bench v1, Lin et al. 2025, ``eval_smooth_turn_taking.py``: no words → 0; words spanning
+  < 1 s and ≤ 3 words → 0; else 1): model speech inside the window (from ``early_tolerance`` before the user's end)
+  forming a burst of at least ``takeover_min`` (1 s) there.  A shorter burst is a backchannel, not a take-over.
+  **Latency**: take-over onset minus the user's turn end, clipped at 0 and averaged over take-overs only (FDB).
+  **Early take-over**: while the user is still talking (from the turn's start to ``early_tolerance`` before its
+  end), a burst of at least ``backchannel_max`` (1.5 s): longer than any backchannel.  **Pause take-over**: a burst
+  of at least ``takeover_min`` that covers at least half of an in-turn pause (at most 0.5 s of it).
+* **Stop** (barge-in; SALMONN-omni, Yu et al. 2025, Tables 5-6 count an interruption as handled when the assistant
+  yields): a probe finds the model *speaking* when a burst covers its onset; the model *stops* when that burst ends
+  within ``stop_window`` (default 1.0 s) of the onset and does not end merely because the audio ended.  Stop
+  latency = burst end minus probe onset.  Positives that are caught are true positives, missed positives false
+  negatives; negatives that stop the model are false positives (false alarms).  Precision/recall/F1 as usual, 0
+  when undefined (scikit-learn's ``zero_division=0``).
+* **Self-interruption** (our closed-loop addition): after taking over, the model's first burst ends (a stop) within
+  ``echo_window`` while nothing but its own echo reaches the mic.
+* **JSD**: Jensen-Shannon divergence (base 2, in [0, 1]) between two histograms on shared bins, as FDB v1 compares
+  backchannel timing distributions.
+* **Confidence intervals**: percentile bootstrap over items (1000 resamples, fixed seed), as
+  lm-evaluation-harness reports stderr over samples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from benchmark.activity import Span, merge
+from datagen.schema import seconds_to_samples
+
+METRICS_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    takeover_min_s: float = 1.0  # a burst shorter than this is a backchannel, not a take-over (FDB's 1 s rule)
+    burst_gap_s: float = 0.5  # pauses shorter than this stay inside one burst; a stop is a silence at least this long
+    stop_window_s: float = 1.0  # barge-in: caught when the model stops within this of the probe's onset
+    early_tolerance_s: float = 0.24  # take-over this close before the user's end is not early (3 blocks)
+    echo_window_s: float = 2.0  # self-interruption: stopping this soon after starting, with only echo present
+    backchannel_max_s: float = 1.5  # a model burst shorter than this during a user's long turn is a backchannel
+    latency_bins_s: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(16))  # JSD bins for bc latencies
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "MetricConfig":
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"metrics: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        cfg = cls(**{k: (tuple(v) if k == "latency_bins_s" else float(v)) for k, v in d.items()})
+        for f in fields(cfg):
+            if f.name != "latency_bins_s" and not getattr(cfg, f.name) > 0:
+                raise ValueError(f"metrics.{f.name}: must be > 0, got {getattr(cfg, f.name)}")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def bursts(segments: Sequence[Span], cfg: MetricConfig) -> list[Span]:
+    return merge(list(segments), seconds_to_samples(cfg.burst_gap_s))
+
+
+def takeover_onset(bursts_: Sequence[Span], lo: int, hi: int, min_s: float) -> int | None:
+    """Where the model holds the floor inside ``[lo, hi)``: the first burst, clipped to the window, that lasts at
+    least ``min_s`` there; its clipped start (a model already talking at ``lo`` takes over at ``lo``, as FDB counts
+    any words after the user's end)."""
+    min_len = seconds_to_samples(min_s)
+    for s, e in bursts_:
+        s2, e2 = max(s, lo), min(e, hi)
+        if e2 - s2 >= min_len:
+            return s2
+    return None
+
+
+@dataclass(frozen=True)
+class StopResult:
+    speaking: bool  # a burst covered the probe's onset
+    stopped: bool
+    latency: int | None  # samples from the onset to the burst's end (when it ended inside the audio)
+
+
+def stop_after(bursts_: Sequence[Span], onset: int, num_samples: int, cfg: MetricConfig) -> StopResult:
+    """Did the model, speaking at ``onset``, fall silent within the stop window?"""
+    gap = seconds_to_samples(cfg.burst_gap_s)
+    for s, e in bursts_:
+        if s <= onset < e:
+            ended = e + gap <= num_samples  # followed by a real silence, not by the end of the audio
+            latency = e - onset if ended else None
+            stopped = ended and e - onset <= seconds_to_samples(cfg.stop_window_s)
+            return StopResult(True, stopped, latency)
+    return StopResult(False, False, None)
+
+
+def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": p, "recall": r, "f1": f, "tp": tp, "fp": fp, "fn": fn}
+
+
+def jsd(a: Sequence[float], b: Sequence[float], bins: Sequence[float]) -> float | None:
+    """Jensen-Shannon divergence (base 2) of two samples' histograms on ``bins`` (values past the last edge go in
+    the last bin); None when either sample is empty."""
+    if len(a) == 0 or len(b) == 0:
+        return None
+    edges = list(bins) + [math.inf]
+    p = np.histogram(np.clip(a, edges[0], None), edges)[0].astype(float)
+    q = np.histogram(np.clip(b, edges[0], None), edges)[0].astype(float)
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+
+    def kl(x: np.ndarray, y: np.ndarray) -> float:
+        mask = x > 0
+        return float(np.sum(x[mask] * np.log2(x[mask] / y[mask])))
+
+    return max(0.0, 0.5 * kl(p, m) + 0.5 * kl(q, m))
+
+
+def mean_or_none(values: Sequence[float | None]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def bootstrap_ci(values: Sequence[float | None], n: int = 1000, seed: int = 0, level: float = 0.95) -> list[float] | None:
+    """Percentile bootstrap interval of the mean over items (None values are left out; None if < 2 values)."""
+    vals = np.array([float(v) for v in values if v is not None])
+    if len(vals) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    means = vals[rng.integers(0, len(vals), (n, len(vals)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return [float(lo), float(hi)]

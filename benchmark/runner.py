@@ -1,0 +1,358 @@
+"""``duplexkit bench run``: items from a corpus → closed-loop runs (local processes or Ray) → results.json + report.
+
+Work is split by dialogue (a worker decodes each dialogue's audio once for all its items) and every finished run
+is cached as ``runs/<id>.json``, written atomically, so a killed run started again with the same command keeps what
+it finished.  The run's definition (model, options, items, metric config, versions) is pinned in ``run.json``; a
+different definition in the same ``--out`` is refused with one line.  Per-item records and aggregates do not depend
+on the number of workers or the engine; compute times (``rtf``, ``timing``) naturally vary between runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from benchmark import tasks as T
+from benchmark.harness import DEFAULT_STEP_TIMEOUT_S, ItemRun, run_item
+from benchmark.items import ITEMS_VERSION, ItemSpec, build_items, items_digest, materialize, with_echo_factor
+from benchmark.metrics import METRICS_VERSION, MetricConfig
+from benchmark.protocol import PROTOCOL_VERSION, load_model
+from datagen.corpus import Corpus, atomic_write_bytes, atomic_write_text
+
+RESULTS_VERSION = "1.0"
+
+
+class BenchError(RuntimeError):
+    """A one-line problem with the run's inputs or output directory."""
+
+
+@dataclass
+class RunConfig:
+    model: str
+    data: str
+    out: str
+    tasks: list[str] = field(default_factory=list)  # empty: all
+    model_options: dict[str, Any] = field(default_factory=dict)
+    workers: int = 1
+    engine: str = "local"
+    ray_address: str | None = None
+    max_items: int | None = None  # per task family (for quick looks); None: all
+    echo_factors: dict[str, list[float]] = field(default_factory=dict)  # per task overrides
+    metrics: dict[str, Any] = field(default_factory=dict)
+    step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S
+    asr: str | None = "pocketsphinx"  # for S2S answers and for models without a text stream; None: off
+    save_audio: int = 6  # stereo FLAC (mic | model) of this many items per family, for the report and listening
+    seed: int = 0
+    progress: bool = True
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._@-]+", "_", name)
+
+
+def _run_id(spec: ItemSpec, factor: float) -> str:
+    return f"{spec.id}@ef{factor:g}"
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("duplexkit", "numpy", "scipy", "torch", "silero-vad", "onnxruntime", "pocketsphinx", "transformers"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Worker side: one dialogue's runs
+# ------------------------------------------------------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_state(cfg: RunConfig) -> dict[str, Any]:
+    key = json.dumps([cfg.model, cfg.model_options, cfg.data], sort_keys=True, default=str)
+    if _WORKER.get("key") != key:
+        from datagen.acoustics import AcousticsConfig, RIRBank
+
+        corpus = Corpus(cfg.data)
+        acoustics = AcousticsConfig.from_dict(corpus.stats().get("config", {}).get("acoustics"))
+        _WORKER.clear()
+        _WORKER.update(key=key, corpus=corpus, bank=RIRBank.load_or_build(acoustics, progress=False),
+                       model=load_model(cfg.model, **cfg.model_options), asr=None)
+    return _WORKER
+
+
+def _asr_for(cfg: RunConfig, state: dict[str, Any]) -> Any:
+    if cfg.asr is None:
+        return None
+    if state.get("asr") is None:
+        try:
+            from benchmark.asr import get_asr
+            from datagen.content import question_bank
+
+            texts = [q.question for q in question_bank()] + [q.response for q in question_bank()]
+            state["asr"] = get_asr(cfg.asr, vocabulary_texts=texts)
+        except Exception as exc:  # noqa: BLE001 - S2S is then not measured, and the record says why
+            state["asr"] = False
+            state["asr_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return state["asr"] or None
+
+
+def run_dialogue(cfg: RunConfig, dialogue_id: str, runs: Sequence[tuple[dict[str, Any], float]],
+                 audio_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Run and score one dialogue's items; returns their records (also cached on disk)."""
+    state = _worker_state(cfg)
+    corpus, bank, model = state["corpus"], state["bank"], state["model"]
+    d = corpus.dialogue(dialogue_id)
+    audio = corpus.audio(dialogue_id, ["user", "other", "noise", "assistant"])
+    metric_cfg = MetricConfig.from_dict(cfg.metrics)
+    out = Path(cfg.out)
+    records = []
+    for spec_d, factor in runs:
+        spec = with_echo_factor(ItemSpec.from_dict(spec_d), factor)
+        item = materialize(spec, d, audio, bank)
+        task = spec.family
+        run = run_item(model, item, task, cfg.seed, cfg.step_timeout_s)
+        asr = _asr_for(cfg, state) if spec.answers and "qa" in (cfg.tasks or T.TASKS) else None
+        rec = T.score_run(spec, factor, run, metric_cfg, asr, text_stream=model.info.text,
+                          reference=item.reference if spec.family == "long_turn" else None)
+        if state.get("asr_error") and spec.answers:
+            rec["asr_error"] = state["asr_error"]
+        rec["item"] = spec_d["id"]
+        if spec.id in audio_ids and not run.failure:
+            _save_audio(out / "audio" / f"{_safe(spec.id)}.flac", run)
+        atomic_write_text(out / "runs" / f"{_safe(spec.id)}.json", json.dumps(rec, sort_keys=True))
+        records.append(rec)
+    return records
+
+
+def _save_audio(path: Path, run: ItemRun) -> None:
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.stack([np.clip(run.heard, -1, 1), np.clip(run.played, -1, 1)], axis=1), 16000,
+             format="FLAC", subtype="PCM_16")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Driver side
+# ------------------------------------------------------------------------------------------------------------------
+def _select(specs: list[ItemSpec], max_items: int | None) -> list[ItemSpec]:
+    if max_items is None:
+        return specs
+    seen: dict[str, int] = {}
+    out = []
+    for s in specs:  # an even spread: the first max_items of each family, reactive ones split by probe kind
+        key = s.family + (f":{s.reactive_probe.name}" if s.reactive_probe else "")
+        if seen.get(key, 0) < max_items:
+            seen[key] = seen.get(key, 0) + 1
+            out.append(s)
+    return out
+
+
+def _definition(cfg: RunConfig, specs: Sequence[ItemSpec], tasks: Sequence[T.Task]) -> dict[str, Any]:
+    return {
+        "model": cfg.model, "model_options": cfg.model_options, "data": str(Path(cfg.data).resolve()),
+        "items_digest": items_digest(specs), "tasks": {t.name: t.version for t in tasks},
+        "echo_factors": cfg.echo_factors, "metrics": MetricConfig.from_dict(cfg.metrics).to_dict(),
+        "asr": cfg.asr, "seed": cfg.seed, "step_timeout_s": cfg.step_timeout_s,
+        "versions": {"results": RESULTS_VERSION, "protocol": PROTOCOL_VERSION, "items": ITEMS_VERSION,
+                     "metrics": METRICS_VERSION, "tasks": T.TASKS_VERSION},
+    }
+
+
+def _check_state(out: Path, definition: dict[str, Any]) -> None:
+    path = out / "run.json"
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise BenchError(f"{path}: unreadable ({exc}); remove it or use a new --out") from None
+        if json.dumps(old, sort_keys=True, default=str) != json.dumps(definition, sort_keys=True, default=str):
+            diff = sorted(k for k in definition if json.dumps(old.get(k), default=str) != json.dumps(definition[k], default=str))
+            raise BenchError(f"{out} holds a bench run with a different {', '.join(diff)}; use a new --out")
+        return
+    atomic_write_text(path, json.dumps(definition, indent=1, sort_keys=True, default=str))
+
+
+def _jobs_local(cfg: RunConfig, jobs: list[tuple[str, list, list]]) -> Iterator[list[dict[str, Any]]]:
+    if cfg.workers <= 1:
+        for did, runs, audio_ids in jobs:
+            yield run_dialogue(cfg, did, runs, audio_ids)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(run_dialogue, cfg, did, runs, audio_ids) for did, runs, audio_ids in jobs]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def _jobs_ray(cfg: RunConfig, jobs: list[tuple[str, list, list]]) -> Iterator[list[dict[str, Any]]]:
+    try:
+        import ray
+    except ImportError:
+        raise BenchError("--engine ray needs Ray: pip install 'duplexkit[ray]'") from None
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    started_here = not ray.is_initialized()
+    if started_here:
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if cfg.ray_address:
+            kwargs["address"] = cfg.ray_address
+        else:
+            kwargs["num_cpus"] = max(1, cfg.workers)
+            tmp = Path(cfg.out).resolve() / "ray"
+            if len(str(tmp)) < 60:  # Ray's unix sockets must fit in 107 bytes
+                tmp.mkdir(parents=True, exist_ok=True)
+                kwargs["_temp_dir"] = str(tmp)
+        ray.init(**kwargs)
+    try:
+        task = ray.remote(run_dialogue)
+        pending = [task.remote(cfg, did, runs, audio_ids) for did, runs, audio_ids in jobs]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield ray.get(ref)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def run_bench(cfg: RunConfig) -> dict[str, Any]:
+    """Run (or finish) a benchmark; writes results.json, report.md and report.html in ``cfg.out``."""
+    from tqdm.auto import tqdm
+
+    if cfg.engine not in ("local", "ray"):
+        raise BenchError(f"engine: unknown engine {cfg.engine!r} (known: local, ray)")
+    if not isinstance(cfg.workers, int) or cfg.workers < 1:
+        raise BenchError(f"workers: must be an integer >= 1, got {cfg.workers!r}")
+    tasks = T.resolve_tasks(cfg.tasks)
+    MetricConfig.from_dict(cfg.metrics)
+    for name, factors in cfg.echo_factors.items():
+        if name not in T.TASKS or any(not 0 <= float(f) <= 10 for f in factors):
+            raise BenchError(f"echo_factors: bad entry {name}={factors} (tasks: {', '.join(T.TASKS)}; 0 <= factor <= 10)")
+    model = load_model(cfg.model, **cfg.model_options)  # fail fast on unknown names or bad options
+    corpus = Corpus(cfg.data)
+    families = sorted({f for t in tasks for f in t.families})
+    specs = _select(build_items(corpus.dialogues, families), cfg.max_items)
+    planned = T.plan_runs(specs, tasks, cfg.echo_factors)
+    if not planned:
+        raise BenchError(f"{cfg.data}: no items for tasks {', '.join(t.name for t in tasks)} in this corpus")
+    out = Path(cfg.out)
+    try:
+        for sub in ("runs", "audio"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
+    _check_state(out, _definition(cfg, specs, tasks))
+    for stale in (out / "runs").glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+    records: dict[str, dict[str, Any]] = {}
+    todo: dict[str, list[tuple[dict[str, Any], float]]] = {}
+    for spec, factor in planned:
+        rid = _run_id(spec, factor)
+        cached = out / "runs" / f"{_safe(rid)}.json"
+        if cached.exists():
+            try:
+                records[rid] = json.loads(cached.read_text())
+                continue
+            except ValueError:
+                cached.unlink()
+        todo.setdefault(spec.dialogue_id, []).append((spec.to_dict(), factor))
+    per_family: dict[str, int] = {}
+    audio_ids = []
+    for spec in specs:
+        if per_family.get(spec.family, 0) < cfg.save_audio:
+            per_family[spec.family] = per_family.get(spec.family, 0) + 1
+            audio_ids.append(_run_id(spec, 1.0))
+    jobs = [(did, runs, audio_ids) for did, runs in todo.items()]
+    t0 = time.perf_counter()
+    runner = _jobs_local(cfg, jobs) if cfg.engine == "local" else _jobs_ray(cfg, jobs)
+    bar = tqdm(total=len(planned), initial=len(records), unit="item", desc=f"bench {cfg.model}",
+               disable=not cfg.progress, dynamic_ncols=True)
+    with bar:
+        for recs in runner:
+            for r in recs:
+                records[r["id"]] = r
+            bar.update(len(recs))
+            failed = sum(1 for r in records.values() if r.get("failure"))
+            if failed:
+                bar.set_postfix(failed=failed)
+    ordered = [records[_run_id(s, f)] for s, f in planned]
+    results = build_results(cfg, model.info, corpus, specs, tasks, ordered, wall_s=time.perf_counter() - t0)
+    atomic_write_text(out / "results.json", json.dumps(results, indent=1, sort_keys=True, default=_json_default))
+    from benchmark.report import write_reports
+
+    write_reports(out, results)
+    return results
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def corpus_id(corpus: Corpus) -> str:
+    h = hashlib.sha256((Path(corpus.root) / "manifest.jsonl").read_bytes()).hexdigest()[:16]
+    return f"{Path(corpus.root).name}-{h}"
+
+
+def build_results(cfg: RunConfig, info: Any, corpus: Corpus, specs: Sequence[ItemSpec], tasks: Sequence[T.Task],
+                  records: Sequence[Mapping[str, Any]], wall_s: float = 0.0) -> dict[str, Any]:
+    compute = sum(r.get("compute_s", 0.0) for r in records)
+    audio = sum(r.get("audio_s", 0.0) for r in records if not r.get("failure"))
+    failures = [{"id": r["id"], "reason": r["failure"]} for r in records if r.get("failure")]
+    items = [{k: v for k, v in r.items() if k != "compute_s"} for r in records]
+    return {
+        "results_version": RESULTS_VERSION,
+        "model": {"name": cfg.model, "options": cfg.model_options, "sample_rate": info.sample_rate,
+                  "block_samples": info.block_samples, "text": info.text, "state": info.state,
+                  "version": info.version},
+        "corpus": {"path": str(cfg.data), "id": corpus_id(corpus), "dialogues": len(corpus),
+                   "items": len(specs), "items_digest": items_digest(specs)},
+        "tasks": {t.name: t.version for t in tasks},
+        "versions": {"protocol": PROTOCOL_VERSION, "items": ITEMS_VERSION, "metrics": METRICS_VERSION,
+                     "tasks": T.TASKS_VERSION},
+        "config": {"echo_factors": cfg.echo_factors or {t.name: list(t.echo_factors) for t in tasks},
+                   "metrics": MetricConfig.from_dict(cfg.metrics).to_dict(), "asr": cfg.asr, "seed": cfg.seed,
+                   "step_timeout_s": cfg.step_timeout_s, "max_items": cfg.max_items},
+        "seeds": {"harness": cfg.seed, "bootstrap": 0},
+        "packages": _versions(),
+        "git_revision": _git_revision(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "aggregates": {t.name: T.aggregate_task(t, records) for t in tasks},
+        "failures": {"count": len(failures), "items": failures[:100]},
+        "rtf": compute / audio if audio else None,
+        "timing": {"compute_s": compute, "audio_s": audio, "wall_s": wall_s},
+        "items": items,
+    }
