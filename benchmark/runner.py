@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from benchmark.harness import DEFAULT_STEP_TIMEOUT_S, ItemRun, run_item
 from benchmark.items import ITEMS_VERSION, ItemSpec, build_items, items_digest, materialize, with_echo_factor
 from benchmark.metrics import METRICS_VERSION, MetricConfig
 from benchmark.protocol import PROTOCOL_VERSION, load_model
+from benchmark.report import safe_name as _safe
 from datagen.corpus import Corpus, atomic_write_bytes, atomic_write_text
 
 RESULTS_VERSION = "1.0"
@@ -55,10 +55,6 @@ class RunConfig:
     save_audio: int = 6  # stereo FLAC (mic | model) of this many items per family, for the report and listening
     seed: int = 0
     progress: bool = True
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._@-]+", "_", name)
 
 
 def _run_id(spec: ItemSpec, factor: float) -> str:
@@ -190,13 +186,14 @@ def _definition(cfg: RunConfig, specs: Sequence[ItemSpec], tasks: Sequence[T.Tas
 
 def _check_state(out: Path, definition: dict[str, Any]) -> None:
     path = out / "run.json"
+    definition = json.loads(json.dumps(definition, default=str))  # as it reads back (tuples become lists)
     if path.exists():
         try:
             old = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise BenchError(f"{path}: unreadable ({exc}); remove it or use a new --out") from None
-        if json.dumps(old, sort_keys=True, default=str) != json.dumps(definition, sort_keys=True, default=str):
-            diff = sorted(k for k in definition if json.dumps(old.get(k), default=str) != json.dumps(definition[k], default=str))
+        if old != definition:
+            diff = sorted(k for k in definition if old.get(k) != definition[k])
             raise BenchError(f"{out} holds a bench run with a different {', '.join(diff)}; use a new --out")
         return
     atomic_write_text(path, json.dumps(definition, indent=1, sort_keys=True, default=str))

@@ -110,6 +110,8 @@ def score_run(spec: ItemSpec, echo_factor: float, run: ItemRun, cfg: M.MetricCon
     b = M.bursts(segs, cfg)
     rec["model_speech_s"] = [[_sec(s), _sec(e)] for s, e in segs]
     rec["onset_s"] = _sec(run.onset)
+    rec["question_end_s"] = _sec(spec.question_end)
+    rec["cues_s"] = [[p.name, _sec(p.start), _sec(p.end)] for p in spec.probes if not p.reactive]
     q_end = spec.question_end
     early = seconds_to_samples(cfg.early_tolerance_s)
     q_start = min(p.start for p in spec.probes if p.name == "user_turn") if any(
@@ -167,6 +169,8 @@ def score_run(spec: ItemSpec, echo_factor: float, run: ItemRun, cfg: M.MetricCon
         rec.update(probe=probe.name, context=probe.context, speaker=probe.speaker,
                    positive=probe.name == "interruption", fired=run.fired_at is not None,
                    fired_at_s=_sec(run.fired_at))
+        if run.fired_at is not None:
+            rec["cues_s"].append([probe.name, _sec(run.fired_at), _sec(run.fired_at + probe.end - probe.start)])
         if run.fired_at is None:
             rec["outcome"] = "unfired"
         else:

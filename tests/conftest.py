@@ -19,3 +19,20 @@ SMALL_ACOUSTICS = {"bank_size": 2, "rt60_s": [0.15, 0.35], "room_max_m": [5.0, 4
 @pytest.fixture(scope="session")
 def small_acoustics() -> dict:
     return dict(SMALL_ACOUSTICS)
+
+
+# A corpus with every scenario for the benchmark's tests: one short dialogue per scenario planner (8 in all).
+BENCH_CORPUS_SEED = 13
+
+
+@pytest.fixture(scope="session")
+def bench_corpus(tmp_path_factory) -> Path:
+    from datagen.config import GeneratorConfig
+    from datagen.generate import generate
+
+    out = tmp_path_factory.mktemp("bench-corpus")
+    config = GeneratorConfig.from_dict({
+        "acoustics": dict(SMALL_ACOUSTICS), "dialogues_per_shard": 4, "dialogue_seconds": [14.0, 18.0],
+    })
+    generate(out, 3.0, seed=BENCH_CORPUS_SEED, workers=1, config=config, progress=False)
+    return out

@@ -1,0 +1,114 @@
+"""``duplexkit bench run | compare | fdb | models``: argparse over the benchmark library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _value(text: str) -> Any:
+    """A ``key=value`` value: JSON when it parses (numbers, lists, true/false), else the string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{what}: expected key=value, got {pair!r}")
+        out[key] = _value(value)
+    return out
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="score duplex models: closed-loop benchmark, comparisons, Full-Duplex-Bench")
+    bsub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH_COMMAND")
+
+    p = bsub.add_parser("run", help="run a model through a corpus's items, closed loop; writes results and a report")
+    p.add_argument("--model", required=True, help="adapter name (see `duplexkit bench models`)")
+    p.add_argument("--data", required=True, help="a duplexkit corpus directory")
+    p.add_argument("--out", required=True, help="output directory (a stopped run there is resumed)")
+    p.add_argument("--tasks", nargs="+", default=None, help="subset of: turn_taking pause_handling backchannel "
+                   "barge_in echo qa (default: all)")
+    p.add_argument("--checkpoint", default=None, help="model checkpoint directory (salmonn-omni)")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="adapter option")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--engine", choices=("local", "ray"), default="local")
+    p.add_argument("--ray-address", default=None)
+    p.add_argument("--max-items", type=int, default=None, help="at most this many items per family (quick looks)")
+    p.add_argument("--echo-factors", action="append", default=[], metavar="TASK=[F,...]",
+                   help="override a task's echo sweep, e.g. barge_in=[0,0.5,1]")
+    p.add_argument("--metric", action="append", default=[], metavar="KEY=VALUE",
+                   help="metric setting, e.g. stop_window_s=1.5 (see benchmark/metrics.py)")
+    p.add_argument("--step-timeout", type=float, default=10.0, help="seconds a model may take for one step")
+    p.add_argument("--asr", default="pocketsphinx", help="ASR for S2S answers ('none' to skip)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = bsub.add_parser("compare", help="print models' results.json side by side")
+    p.add_argument("results", nargs="+", help="results.json files or run directories")
+    p.set_defaults(func=cmd_compare)
+
+    p = bsub.add_parser("models", help="list the registered model adapters")
+    p.set_defaults(func=cmd_models)
+
+    from benchmark.fdb import add_fdb_command
+
+    add_fdb_command(bsub)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.report import headline_rows
+    from benchmark.runner import RunConfig, run_bench
+
+    options = parse_pairs(args.model_arg, "--model-arg")
+    if args.checkpoint:
+        options["checkpoint"] = args.checkpoint
+    echo = {k: list(v) if isinstance(v, list) else [v] for k, v in parse_pairs(args.echo_factors, "--echo-factors").items()}
+    cfg = RunConfig(
+        model=args.model, data=args.data, out=args.out, tasks=args.tasks or [], model_options=options,
+        workers=args.workers, engine=args.engine, ray_address=args.ray_address, max_items=args.max_items,
+        echo_factors=echo, metrics=parse_pairs(args.metric, "--metric"), step_timeout_s=args.step_timeout,
+        asr=None if args.asr.lower() == "none" else args.asr, seed=args.seed, progress=not args.no_progress,
+    )
+    results = run_bench(cfg)
+    width = max(len(a) for a, _, _ in headline_rows(results))
+    for label, value, ci in headline_rows(results):
+        print(f"{label:<{width}}  {value:>8}  {ci}")
+    print(f"{results['failures']['count']} failed item(s); results: {Path(args.out) / 'results.json'}; "
+          f"report: {Path(args.out) / 'report.html'}")
+    return 0
+
+
+def _load_results(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{p}: not a readable results.json ({exc})") from None
+    if "aggregates" not in data or "model" not in data:
+        raise ValueError(f"{p}: not a duplexkit results.json (no aggregates/model)")
+    return data
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from benchmark.report import compare_table
+
+    print(compare_table([_load_results(r) for r in args.results]))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from benchmark.protocol import available
+
+    print("\n".join(available()))
+    return 0

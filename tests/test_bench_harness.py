@@ -1,0 +1,177 @@
+"""The closed loop: a model hears its own voice through the scene's echo path at the scene's delay and level;
+streaming signal paths equal their offline versions; model faults end an item, not the run."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+from benchmark.audio import EchoPath, StreamResampler
+from benchmark.harness import run_item
+from benchmark.items import Materialized, build_items, materialize, with_echo_factor
+from benchmark.protocol import ModelInfo, StepOutput, UnknownModel, load_model
+from datagen.acoustics import AcousticsConfig, RIRBank, render_echo
+from datagen.corpus import Corpus
+
+B = 1280
+
+
+class Recorder:
+    """Plays ``signal`` block by block (from ``start_block``) and keeps every mic block it was given."""
+
+    def __init__(self, signal: np.ndarray, rate: int = 16000, start_block: int = 2):
+        self.info = ModelInfo("recorder", sample_rate=rate, block_samples=rate * 80 // 1000)
+        self.signal, self.start_block, self.heard = signal, start_block, []
+
+    def open_session(self, info):
+        self.heard, self.k = [], 0
+        return self
+
+    def step(self, mic):
+        self.heard.append(np.array(mic))
+        n = self.info.block_samples
+        k, self.k = self.k, self.k + 1
+        seg = self.signal[(k - self.start_block) * n : (k - self.start_block + 1) * n] if k >= self.start_block else []
+        out = np.zeros(n, np.float32)
+        out[: len(seg)] = seg
+        return StepOutput(out)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture(scope="module")
+def corpus_item(bench_corpus):
+    corpus = Corpus(bench_corpus)
+    bank = RIRBank.load_or_build(AcousticsConfig.from_dict(corpus.stats()["config"]["acoustics"]), progress=False)
+    spec = next(s for s in build_items(corpus.dialogues, ["answer"]))
+    d = corpus.dialogue(spec.dialogue_id)
+    return corpus, bank, d, spec
+
+
+def test_model_hears_its_tone_at_the_scenes_delay_and_level(corpus_item):
+    corpus, bank, d, spec = corpus_item
+    item = materialize(with_echo_factor(spec, 1.0), d, corpus.audio(d.id), bank)
+    item.env[:] = 0.0  # only the model's own voice reaches the mic
+    n = item.spec.num_samples
+    tone = (0.2 * np.sin(2 * np.pi * 1000 * np.arange(n) / 16000)).astype(np.float32)
+    tone[: 16000 // 2] *= np.linspace(0, 1, 8000)  # fade in so the onset is clean
+    model = Recorder(tone)
+    run = run_item(model, item)
+    assert run.failure is None
+    heard = np.concatenate(model.heard)
+    # what the generator would have rendered for this output through this scene (datagen.acoustics.render_echo)
+    expected = render_echo(run.played, d.scene, bank, item.echo_gain)
+    assert np.allclose(heard, expected[: len(heard)], atol=1e-5)
+    # level: the echo gain is the scene's (echo factor 1: the corpus's own gain), and the tone comes back at it
+    assert item.echo_gain == pytest.approx(d.scene["echo"]["gain"])
+    assert np.sqrt(np.mean(heard[4 * B :] ** 2)) > 0.2 * item.echo_gain * 0.05
+    # delay: a click played at the start of block 3 (step 2's output, played during the next block) peaks at the
+    # mic after the scene's recorded delay: system delay + direct path (which holds pyroomacoustics' fixed 40)
+    click = np.zeros(n, np.float32)
+    click[0] = 0.5
+    model = Recorder(click)
+    run_item(model, item)
+    peak = int(np.argmax(np.abs(np.concatenate(model.heard))))
+    assert abs(peak - (3 * B + d.scene["echo"]["delay_samples"])) <= 2
+    # echo factor 0: the mic stays silent
+    silent = materialize(with_echo_factor(spec, 0.0), d, corpus.audio(d.id), bank)
+    silent.env[:] = 0.0
+    model0 = Recorder(tone)
+    run_item(model0, silent)
+    assert not np.concatenate(model0.heard).any()
+
+
+def test_echo_path_streaming_equals_offline():
+    rng = np.random.default_rng(0)
+    rir = rng.standard_normal(3000).astype(np.float32) * np.exp(-np.arange(3000) / 500).astype(np.float32)
+    x = rng.standard_normal(20 * B).astype(np.float32) * 0.1
+    x[5 * B : 8 * B] = 0  # silent blocks are skipped
+    path = EchoPath(rir, delay=333, gain=0.7, nonlinearity={"kind": "tanh", "drive": 2.0})
+    heard = []
+    for k in range(20):
+        heard.append(path.take(B))
+        path.play(x[k * B : (k + 1) * B])
+    heard = np.concatenate(heard)
+    y = np.tanh(2.0 * x) / np.tanh(2.0)
+    offline = np.convolve(np.concatenate([np.zeros(B + 333), y]), rir)[: len(heard)] * 0.7
+    assert np.allclose(heard, offline, atol=1e-5)
+
+
+@pytest.mark.parametrize("rate_in,rate_out", [(16000, 24000), (24000, 16000), (16000, 8000)])
+def test_stream_resampler_equals_one_pass(rate_in, rate_out):
+    rng = np.random.default_rng(1)
+    block = rate_in * 80 // 1000
+    x = rng.standard_normal(10 * block)
+    rs = StreamResampler(rate_in, rate_out)
+    streamed = np.concatenate([rs(x[i * block : (i + 1) * block]) for i in range(10)])
+    assert len(streamed) == 10 * rate_out * 80 // 1000
+    ref = StreamResampler(rate_in, rate_out)
+    stuffed = np.zeros(len(x) * ref.up)
+    stuffed[:: ref.up] = x
+    offline = lfilter(ref.h, 1.0, stuffed)[:: ref.down]
+    assert np.allclose(streamed, offline, atol=1e-5)
+
+
+def test_24khz_model_hears_the_same_mic(corpus_item):
+    """A Moshi-rate model is fed resampled blocks of 1920 samples and its 1920-sample output comes back at 16 kHz."""
+    corpus, bank, d, spec = corpus_item
+    item = materialize(with_echo_factor(spec, 0.0), d, corpus.audio(d.id), bank)
+    model = Recorder(np.zeros(10), rate=24000)
+    run = run_item(model, item)
+    assert run.failure is None and all(len(b) == 1920 for b in model.heard)
+    heard = np.concatenate(model.heard)
+    # the level is preserved (the anti-imaging low-pass keeps everything below 8 kHz)
+    assert np.sqrt(np.mean(heard**2)) == pytest.approx(np.sqrt(np.mean(run.heard**2)), rel=0.05)
+
+
+class Faulty:
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.info = ModelInfo(f"faulty-{mode}")
+
+    def open_session(self, info):
+        self.k = 0
+        return self
+
+    def step(self, mic):
+        self.k += 1
+        if self.k < 3:
+            return StepOutput(np.zeros(B, np.float32))
+        if self.mode == "raise":
+            raise RuntimeError("CUDA out of memory\nsecond line")
+        if self.mode == "size":
+            return StepOutput(np.zeros(B - 1, np.float32))
+        if self.mode == "nan":
+            return StepOutput(np.full(B, np.nan, np.float32))
+        if self.mode == "hang":
+            time.sleep(5)
+        return StepOutput(np.zeros(B, np.float32))
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("mode,reason", [
+    ("raise", "step 2 raised RuntimeError: CUDA out of memory"),
+    ("size", "audio of shape (1279,), expected (1280,)"),
+    ("nan", "NaN or infinite"),
+    ("hang", "exceeded the 0.3 s per-step limit"),
+])
+def test_model_faults_end_the_item_with_a_reason(corpus_item, mode, reason):
+    corpus, bank, d, spec = corpus_item
+    item = materialize(with_echo_factor(spec, 1.0), d, corpus.audio(d.id), bank)
+    t0 = time.perf_counter()
+    run = run_item(Faulty(mode), item, step_timeout_s=0.3)
+    assert run.failure is not None and reason in run.failure and "\n" not in run.failure
+    assert time.perf_counter() - t0 < 3  # a hung step is interrupted, not waited for
+
+
+def test_registry_errors_are_one_line():
+    with pytest.raises(UnknownModel, match="unknown model 'nope'.*known: .*oracle"):
+        load_model("nope")
+    with pytest.raises(ValueError, match="not 80 ms"):
+        ModelInfo("bad", sample_rate=24000, block_samples=1280)

@@ -1,0 +1,144 @@
+"""Metric definitions on hand-built timelines (benchmark.metrics and the per-item scoring in benchmark.tasks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark import metrics as M
+from benchmark.activity import merge
+from benchmark.harness import ItemRun
+from benchmark.items import Clip, ItemSpec, Probe
+from benchmark.tasks import TASKS, aggregate_task, plan_runs, score_run
+
+SR = 16000
+CFG = M.MetricConfig()
+
+
+def s(x: float) -> int:
+    return int(round(x * SR))
+
+
+def spans(*pairs):
+    return [(s(a), s(b)) for a, b in pairs]
+
+
+def test_bursts_join_short_gaps_only():
+    assert merge(spans((0, 1), (1.2, 2), (3, 4)), s(0.5)) == spans((0, 2), (3, 4))
+
+
+@pytest.mark.parametrize("bursts,expected", [
+    ([], None),  # no speech: no take-over
+    (spans((3.2, 3.9)), None),  # shorter than 1 s: a backchannel
+    (spans((3.4, 6.0)), 3.4),
+    (spans((3.2, 3.6), (4.5, 7.0)), 4.5),  # the backchannel is skipped, the real answer counts
+    (spans((1.0, 5.0)), 2.76),  # already talking at the window's start: takes over at the window start
+])
+def test_takeover_onset(bursts, expected):
+    got = M.takeover_onset(bursts, s(2.76), s(10), CFG.takeover_min_s)
+    assert (got is None) if expected is None else got == s(expected)
+
+
+def test_stop_after_probe():
+    b = spans((1, 4.5), (6, 9))
+    n = s(10)
+    st = M.stop_after(b, s(4.0), n, CFG)  # burst ends 0.5 s after the probe
+    assert st.speaking and st.stopped and st.latency == s(0.5)
+    st = M.stop_after(b, s(2.0), n, CFG)  # ends 2.5 s later: outside the 1 s window
+    assert st.speaking and not st.stopped and st.latency == s(2.5)
+    assert not M.stop_after(b, s(5.0), n, CFG).speaking  # silent at the probe: idle
+    st = M.stop_after(b, s(8.5), s(9.2), CFG)  # speech runs to the end of the audio: not a stop
+    assert st.speaking and not st.stopped and st.latency is None
+
+
+def test_prf_and_zero_division():
+    assert M.prf(3, 1, 1) == pytest.approx({"precision": 0.75, "recall": 0.75, "f1": 0.75, "tp": 3, "fp": 1, "fn": 1})
+    assert M.prf(0, 0, 5)["precision"] == 0.0 and M.prf(0, 0, 5)["f1"] == 0.0
+
+
+def test_jsd_bounds():
+    bins = CFG.latency_bins_s
+    assert M.jsd([0.2, 0.3], [0.2, 0.3], bins) == pytest.approx(0.0)
+    assert M.jsd([0.05], [1.45], bins) == pytest.approx(1.0)
+    assert M.jsd([], [0.3], bins) is None
+
+
+def test_bootstrap_ci_contains_mean_and_is_deterministic():
+    vals = [0, 1, 1, 0, 1, 1, 1, 0]
+    ci = M.bootstrap_ci(vals)
+    assert ci[0] <= np.mean(vals) <= ci[1] and ci == M.bootstrap_ci(vals)
+    assert M.bootstrap_ci([1.0]) is None
+
+
+def test_metric_config_rejects_unknown_and_bad_values():
+    with pytest.raises(ValueError, match="unknown key 'stop_windw_s'"):
+        M.MetricConfig.from_dict({"stop_windw_s": 1})
+    with pytest.raises(ValueError, match="stop_window_s"):
+        M.MetricConfig.from_dict({"stop_window_s": 0})
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Per-item scoring on hand-made runs (the VAD is replaced by known speech spans)
+# ------------------------------------------------------------------------------------------------------------------
+def answer_spec(answers=("Paris",)) -> ItemSpec:
+    return ItemSpec("d/answer0", "d", "answer", 0, s(10), [Clip("user", 0, s(2), 0)],
+                    [Probe("user_turn", s(0.5), s(2.5), "respond")], 1.0, s(2.5), "capital of France?",
+                    list(answers), [(s(3), s(9))])
+
+
+def test_answer_item_scores_takeover_latency_and_qa(monkeypatch):
+    import benchmark.tasks as T
+
+    monkeypatch.setattr(T, "speech_segments", lambda audio: spans((3.3, 8.0)))
+    run = ItemRun("d/answer0@ef1", np.zeros(s(10), np.float32), np.ones(s(10), np.float32),
+                  text=[(s(3.3), " The"), (s(3.4), " capital"), (s(3.5), " is"), (s(3.6), " Paris.")])
+    rec = score_run(answer_spec(), 1.0, run, CFG)
+    assert rec["takeover"] == 1 and rec["latency_s"] == pytest.approx(0.8)
+    assert rec["early_takeover"] == 0 and rec["self_interrupt"] == 0
+    assert rec["text"] == "The capital is Paris." and rec["qa_s2t"] == 1
+    # a model that says one word and stops: no take-over; one that stops after 1.2 s: self-interruption
+    monkeypatch.setattr(T, "speech_segments", lambda audio: spans((3.3, 3.8)))
+    assert score_run(answer_spec(), 1.0, run, CFG)["takeover"] == 0
+    monkeypatch.setattr(T, "speech_segments", lambda audio: spans((3.3, 4.5)))
+    assert score_run(answer_spec(), 1.0, run, CFG)["self_interrupt"] == 1
+
+
+def test_reactive_outcomes(monkeypatch):
+    import benchmark.tasks as T
+
+    def spec(name):
+        probe = Probe(name, s(2.0), s(3.0), "stop" if name == "interruption" else "continue", True, "independent",
+                      "user", None)
+        return ItemSpec("d/react0.0", "d", "reactive", 0, s(12), [], [probe], 1.0, s(2.5))
+
+    run = ItemRun("x", np.zeros(s(12), np.float32), np.ones(s(12), np.float32), onset=s(3.0), fired_at=s(5.0))
+    monkeypatch.setattr(T, "speech_segments", lambda audio: spans((3.0, 5.4)))  # stops 0.4 s after the probe
+    assert score_run(spec("interruption"), 1.0, run, CFG)["outcome"] == "caught"
+    assert score_run(spec("user_backchannel"), 1.0, run, CFG)["outcome"] == "false_alarm"
+    monkeypatch.setattr(T, "speech_segments", lambda audio: spans((3.0, 11.9)))
+    assert score_run(spec("interruption"), 1.0, run, CFG)["outcome"] == "missed"
+    assert score_run(spec("noise_burst"), 1.0, run, CFG)["outcome"] == "continued"
+    unfired = ItemRun("x", np.zeros(s(12), np.float32), np.zeros(s(12), np.float32))
+    assert score_run(spec("interruption"), 1.0, unfired, CFG)["outcome"] == "unfired"
+
+
+def test_barge_in_aggregate_counts_shared_negatives():
+    def rec(outcome, positive, context=None, probe="interruption", lat=None):
+        return {"family": "reactive", "echo_factor": 1.0, "failure": None, "outcome": outcome, "positive": positive,
+                "context": context, "probe": probe if positive else "user_backchannel", "stop_latency_s": lat}
+
+    records = [rec("caught", True, "independent", lat=0.3), rec("missed", True, "dependent"),
+               rec("caught", True, "dependent", lat=0.5), rec("false_alarm", False), rec("continued", False),
+               rec("unfired", True, "independent")]
+    agg = aggregate_task(TASKS["barge_in"], records)
+    assert (agg["tp"], agg["fp"], agg["fn"]) == (2, 1, 1)
+    assert agg["precision"] == pytest.approx(2 / 3) and agg["recall"] == pytest.approx(2 / 3)
+    assert agg["independent"]["recall"] == 1.0 and agg["dependent"]["recall"] == 0.5
+    assert agg["stop_latency_s"] == pytest.approx(0.4) and agg["n_unfired"] == 1
+    assert agg["false_alarm_rate"]["user_backchannel"] == 0.5
+
+
+def test_plan_runs_shares_items_between_tasks():
+    runs = plan_runs([answer_spec()], [TASKS["turn_taking"], TASKS["echo"], TASKS["qa"]])
+    assert [f for _, f in runs] == [0.0, 1.0]  # one run per echo factor, shared by the three tasks
+    assert plan_runs([answer_spec(answers=())], [TASKS["qa"]]) == []

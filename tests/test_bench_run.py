@@ -1,0 +1,144 @@
+"""``duplexkit bench run`` end to end on a small corpus: the baselines bound the metrics as defined, results.json
+keeps its shape, reports are written, runs resume, and bad inputs give one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import duplexkit_cli
+from benchmark.protocol import ModelInfo, StepOutput, register
+from benchmark.runner import BenchError, RunConfig, run_bench
+
+TASK_NAMES = ("turn_taking", "pause_handling", "backchannel", "barge_in", "echo", "qa")
+
+
+def bench(corpus: Path, out: Path, model: str, **kw) -> dict:
+    cfg = RunConfig(model=model, data=str(corpus), out=str(out), max_items=kw.pop("max_items", 2),
+                    asr=kw.pop("asr", None), progress=False, save_audio=kw.pop("save_audio", 1), **kw)
+    return run_bench(cfg)
+
+
+@pytest.fixture(scope="module")
+def oracle(bench_corpus, tmp_path_factory):
+    return bench(bench_corpus, tmp_path_factory.mktemp("oracle"), "oracle")
+
+
+def test_oracle_scores_ideal_on_every_task(oracle):
+    a = oracle["aggregates"]
+    assert set(a) == set(TASK_NAMES)
+    assert a["turn_taking"]["takeover_rate"] == 1.0 and a["turn_taking"]["early_takeover_rate"] == 0.0
+    assert 0.1 < a["turn_taking"]["latency_s"] < 1.3  # the corpus's human-like gaps (+ one protocol block)
+    assert a["pause_handling"]["takeover_rate"] == 0.0 and a["pause_handling"]["n"] >= 1
+    assert a["backchannel"]["continue_rate"] == 1.0
+    assert a["backchannel"]["frequency_ratio"] == pytest.approx(1.0) and a["backchannel"]["jsd"] == pytest.approx(0.0)
+    b = a["barge_in"]
+    assert b["precision"] == b["recall"] == b["f1"] == 1.0 and b["n_positive"] >= 2 and b["n_negative"] >= 2
+    assert b["independent"]["recall"] == 1.0 and b["dependent"]["recall"] == 1.0
+    assert set(b["by_echo_factor"]) == {"0", "0.1", "1"}
+    assert all(v["f1"] == 1.0 for v in b["by_echo_factor"].values())
+    assert a["echo"]["self_interruption_rate"] == 0.0
+    assert a["qa"]["s2t_accuracy"] == 1.0
+    assert oracle["failures"]["count"] == 0
+
+
+def test_results_shape(oracle, bench_corpus):
+    for key in ("results_version", "model", "corpus", "tasks", "versions", "seeds", "packages", "git_revision",
+                "aggregates", "rtf", "items", "failures", "config"):
+        assert key in oracle
+    assert isinstance(oracle["rtf"], float) and oracle["rtf"] >= 0
+    assert oracle["aggregates"]["turn_taking"]["takeover_rate_ci95"] is not None
+    item = oracle["items"][0]
+    assert {"id", "item", "dialogue", "family", "echo_factor", "model_speech_s"} <= set(item)
+    json.dumps(oracle)  # plain JSON
+
+
+def test_silent_never_takes_over_and_fires_nothing(bench_corpus, tmp_path):
+    r = bench(bench_corpus, tmp_path, "silent", tasks=["turn_taking", "pause_handling", "barge_in"])
+    a = r["aggregates"]
+    assert a["turn_taking"]["takeover_rate"] == 0.0 and a["turn_taking"]["latency_s"] is None
+    assert a["pause_handling"]["takeover_rate"] == 0.0
+    b = a["barge_in"]
+    assert b["n_unfired"] == b["n_positive"] + b["n_negative"] > 0 and b["f1"] == 0.0 and b["tp"] + b["fp"] == 0
+
+
+def test_always_talk_barge_in_as_defined(bench_corpus, tmp_path):
+    r = bench(bench_corpus, tmp_path, "always_talk", tasks=["turn_taking", "pause_handling", "barge_in"])
+    a = r["aggregates"]
+    b = a["barge_in"]
+    # it never stops: every interruption is missed, no negative is a false alarm, nothing is predicted
+    assert b["recall"] == 0.0 and b["fp"] == 0 and b["tp"] == 0 and b["fn"] == b["n_positive"] > 0
+    assert b["precision"] == 0.0 and b["f1"] == 0.0
+    assert a["turn_taking"]["takeover_rate"] == 1.0 and a["turn_taking"]["early_takeover_rate"] == 1.0
+    assert a["pause_handling"]["takeover_rate"] == 1.0
+
+
+def test_reports_and_resume(bench_corpus, tmp_path, monkeypatch):
+    first = bench(bench_corpus, tmp_path, "oracle", tasks=["turn_taking", "barge_in"], max_items=1)
+    assert (tmp_path / "report.md").read_text().startswith("# duplexkit bench report")
+    page = (tmp_path / "report.html").read_text()
+    assert "data:image/png;base64" in page and "barge-in" in page
+    assert any(p.name.startswith("timeline-") for p in (tmp_path / "plots").iterdir())
+    # a second run finds every item cached: the model is never stepped again, and the records are identical
+    import benchmark.runner as R
+
+    monkeypatch.setattr(R, "run_dialogue", lambda *a, **k: pytest.fail("a cached item was run again"))
+    again = bench(bench_corpus, tmp_path, "oracle", tasks=["turn_taking", "barge_in"], max_items=1)
+    assert again["items"] == first["items"] and again["aggregates"] == first["aggregates"]
+    with pytest.raises(BenchError, match="different model"):
+        bench(bench_corpus, tmp_path, "silent", tasks=["turn_taking", "barge_in"], max_items=1)
+
+
+class Crashy:
+    """Raises on its 5th step of every second session: those items fail, the others are scored."""
+
+    info = ModelInfo("crashy")
+
+    def __init__(self, **_):
+        self.sessions = 0
+
+    def open_session(self, info):
+        self.sessions += 1
+        self.k = 0
+        return self
+
+    def step(self, mic):
+        self.k += 1
+        if self.sessions % 2 == 0 and self.k == 5:
+            raise ValueError("boom")
+        import numpy as np
+
+        return StepOutput(np.zeros(1280, np.float32))
+
+    def close(self):
+        pass
+
+
+def test_failing_items_are_counted_and_the_run_goes_on(bench_corpus, tmp_path):
+    register("crashy", Crashy)
+    r = bench(bench_corpus, tmp_path, "crashy", tasks=["turn_taking"])
+    n = r["aggregates"]["turn_taking"]["n_items"]
+    assert r["failures"]["count"] == r["aggregates"]["turn_taking"]["n_failed"] >= 1
+    assert r["aggregates"]["turn_taking"]["n"] == n - r["failures"]["count"] >= 1
+    assert "step 4 raised ValueError: boom" in r["failures"]["items"][0]["reason"]
+
+
+def test_cli_run_compare_and_errors(bench_corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = duplexkit_cli.main(["bench", "run", "--model", "silent", "--data", str(bench_corpus), "--out", str(out),
+                             "--tasks", "turn_taking", "--max-items", "1", "--asr", "none", "--no-progress"])
+    assert rc == 0 and "take-over rate" in capsys.readouterr().out
+    assert duplexkit_cli.main(["bench", "compare", str(out), str(out / "results.json")]) == 0
+    assert "silent" in capsys.readouterr().out
+    for argv, needle in [
+        (["bench", "run", "--model", "nope", "--data", str(bench_corpus), "--out", str(tmp_path / "x")], "unknown model 'nope'"),
+        (["bench", "run", "--model", "silent", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "y")], "manifest.jsonl: missing"),
+        (["bench", "run", "--model", "silent", "--data", str(bench_corpus), "--out", str(tmp_path / "z"), "--tasks", "turntaking"], "unknown task 'turntaking'"),
+        (["bench", "run", "--model", "silent", "--data", str(bench_corpus), "--out", str(tmp_path / "w"), "--metric", "stop_window=2"], "unknown key 'stop_window'"),
+        (["bench", "compare", str(tmp_path / "nothing")], "not a readable results.json"),
+    ]:
+        assert duplexkit_cli.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert needle in err and len(err.splitlines()) == 1, err
