@@ -28,6 +28,8 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_datagen.py
+	$(PY) benchmarks/bench_harness.py
+	@test ! -f benchmarks/bench_model.py || $(PY) benchmarks/bench_model.py
 
 clean:
 	rm -rf demo-corpus .pytest_cache

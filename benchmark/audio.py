@@ -12,36 +12,48 @@ import math
 from typing import Any, Mapping
 
 import numpy as np
-from scipy.signal import firwin, lfilter, oaconvolve
+from scipy.fft import next_fast_len
+from scipy.signal import firwin, lfilter
 
 
 class EchoPath:
     """The model's output → its echo at the mic: loudspeaker nonlinearity, system delay, room RIR, gain.
 
-    Overlap-add: each played block is convolved once and its (long, reverberant) tail is kept in a ring of future
-    mic samples.  Silent blocks cost nothing, so a silent model adds no echo work to the harness.
+    Overlap-add with the RIR's spectrum computed once: each played block costs one forward and one inverse FFT,
+    and its (long, reverberant) tail is added to a fixed buffer of future mic samples.  Silent blocks cost nothing,
+    so a silent model adds no echo work to the harness.
     """
 
     def __init__(self, rir: np.ndarray, delay: int, gain: float, nonlinearity: Mapping[str, Any] | None = None):
         if delay < 0:
             raise ValueError(f"echo delay must be >= 0 samples, got {delay}")
-        self.rir = np.asarray(rir, np.float32)
+        self.rir = np.asarray(rir, np.float64)
         self.delay = int(delay)
         self.gain = float(gain)
         self.drive = float(nonlinearity["drive"]) if nonlinearity else None
-        self._future = np.zeros(0, np.float32)  # echo samples from the next mic sample on
+        self._spectra: dict[int, tuple[int, np.ndarray]] = {}  # block length -> (FFT size, RIR spectrum)
+        self._future = np.zeros(0, np.float64)  # echo samples from the next mic sample on
+
+    def _spectrum(self, n: int) -> tuple[int, np.ndarray]:
+        if n not in self._spectra:
+            nfft = next_fast_len(n + len(self.rir) - 1, real=True)
+            self._spectra[n] = (nfft, np.fft.rfft(self.rir, nfft) * self.gain)
+        return self._spectra[n]
 
     def play(self, block: np.ndarray) -> None:
         """A block that starts playing now (right after the mic samples consumed so far)."""
         if self.gain == 0.0 or not block.any():
             return
-        x = block.astype(np.float32)
+        x = block.astype(np.float64)
         if self.drive is not None:
-            x = (np.tanh(self.drive * x) / np.tanh(self.drive)).astype(np.float32)
-        wet = oaconvolve(x, self.rir).astype(np.float32) * np.float32(self.gain)
+            x = np.tanh(self.drive * x) / np.tanh(self.drive)
+        nfft, spectrum = self._spectrum(len(x))
+        wet = np.fft.irfft(np.fft.rfft(x, nfft) * spectrum, nfft)[: len(x) + len(self.rir) - 1]
         need = self.delay + len(wet)
         if len(self._future) < need:
-            self._future = np.concatenate([self._future, np.zeros(need - len(self._future), np.float32)])
+            grown = np.zeros(need, np.float64)
+            grown[: len(self._future)] = self._future
+            self._future = grown
         self._future[self.delay : need] += wet
 
     def take(self, n: int) -> np.ndarray:
@@ -50,7 +62,8 @@ class EchoPath:
         m = min(n, len(self._future))
         if m:
             out[:m] = self._future[:m]
-            self._future = self._future[m:]
+            self._future[:-m] = self._future[m:].copy()
+            self._future[-m:] = 0.0
         return out
 
 
