@@ -5,8 +5,9 @@ Backends are registered by name (:func:`get_asr`):
 * ``"pocketsphinx"`` (default, offline, ships its en-us acoustic model): :class:`PocketsphinxASR`.  With
   ``vocabulary_texts`` it decodes with a small trigram LM built from those texts (ARPA, written once into the
   duplexkit cache, content-addressed, byte-for-byte deterministic) and a dictionary restricted to their words
-  (pronunciations from the shipped CMU dictionary; pocketsphinx 5 ships no g2p, so words without a pronunciation
-  are dropped from the LM and counted in ``oov_dropped``).  Without it, the shipped generic en-us LM and the full
+  (pronunciations from the shipped CMU dictionary; pocketsphinx 5 ships no g2p, so words the dictionary lacks get
+  one from espeak-ng's letter-to-sound rules (:func:`espeak_g2p`, IPA mapped to ARPAbet); with ``g2p=False``, or
+  when espeak gives nothing, they are dropped from the LM and counted in ``oov_dropped``).  Without it, the shipped generic en-us LM and the full
   dictionary are used.  ``vocabulary="default"`` (:func:`default_vocabulary`) is every question, answer, response
   and follow-up of datagen's question bank plus the interruption / backchannel / distractor lexicons: the scripts
   the benchmark plays.
@@ -21,15 +22,18 @@ Measured (2-core CPU, espeak-ng speech from ``datagen.voices``, WER after digit/
 condition                             WER questions   WER responses   RTF
 ====================================  ==============  ==============  ======
 generic en-us LM (no vocabulary)      0.81            0.49            0.63
-bank LM (``vocabulary="default"``)    0.52            0.07            0.13
+bank LM, no g2p (``g2p=False``)       0.52            0.07            0.13
+bank LM + espeak g2p (default)        0.51            0.06            0.10
 ====================================  ==============  ==============  ======
 
 WER on questions depends strongly on the voice (bank LM, 8 questions each): en-us female voices at rate >= 175
 (``en-us+f2`` the assistant voice 0.07, ``en-us+f5`` 0.10, ``en-us-nyc+f2`` 0.15) are read well; low-pitched,
 slow and British/Caribbean voices are not (``en+m1`` 0.79, ``en-gb-x-rp+m7`` 0.97, ``en-029+m4`` 0.96): the
 acoustic model, not the LM, is the limit (LM weight, beams and CMN settings were tried: none beat the defaults by
-more than a few points).  60 bank words (mostly foreign capital names: "abuja", "thimphu", "litre") have no CMU
-pronunciation and are dropped (``oov_dropped``), so those answers cannot be recognised.
+more than a few points).  60 bank words (mostly foreign capital names: "abuja", "thimphu", "kyiv", "litre") have
+no CMU pronunciation; espeak's g2p gives them one, so e.g. "The capital of Nigeria is Abuja." is read exactly
+(without it those answers cannot be recognised at all; exotic ones like "Yaounde" still fail).  The generic-LM
+RTF (0.63) was taken with another decoder job on the second core; the bank-LM rows on an idle machine.
 
 RTF is decoding CPU seconds per second of audio (lower is faster); building the bank LM takes ~1 s once per cache
 and loading a decoder ~0.5 s (decoders are cached per vocabulary in the process).
@@ -51,7 +55,7 @@ import numpy as np
 
 SAMPLE_RATE = 16_000
 FRAME_RATE = 100  # pocketsphinx frames per second (-frate)
-LM_VERSION = "1"  # bump when the LM text normalisation changes (it is part of the cache key)
+LM_VERSION = "2"  # bump when the LM text normalisation changes (it is part of the cache key)
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,68 @@ def _cmudict() -> dict[str, tuple[str, ...]]:
     return {w: tuple(p) for w, p in out.items()}
 
 
+# espeak-ng IPA (en-us) -> CMU/ARPAbet phones; longest match first; stress and length marks are dropped.
+_IPA_TO_ARPA = {
+    "tʃ": "CH", "dʒ": "JH", "eɪ": "EY", "aɪ": "AY", "aʊ": "AW", "oʊ": "OW", "əʊ": "OW", "ɔɪ": "OY", "ɜː": "ER",
+    "iː": "IY", "uː": "UW", "ɑː": "AA", "ɔː": "AO", "ɚ": "ER", "ɝ": "ER", "ɐ": "AH", "ə": "AH", "ɪ": "IH",
+    "ᵻ": "IH", "i": "IY", "ɛ": "EH", "e": "EY", "æ": "AE", "a": "AE", "ɑ": "AA", "ɒ": "AA", "ɔ": "AO", "o": "OW",
+    "ʊ": "UH", "u": "UW", "ʌ": "AH", "ɾ": "T", "ɹ": "R", "r": "R", "l": "L", "ɫ": "L", "ɬ": "L", "m": "M",
+    "n": "N", "ŋ": "NG", "p": "P", "b": "B", "t": "T", "d": "D", "k": "K", "g": "G", "ɡ": "G", "f": "F",
+    "v": "V", "s": "S", "z": "Z", "h": "HH", "x": "HH", "ç": "HH", "θ": "TH", "ð": "DH", "ʃ": "SH", "ʒ": "ZH",
+    "j": "Y", "w": "W",
+}
+
+
+def _ipa_to_arpa(ipa: str) -> str:
+    phones, i = [], 0
+    while i < len(ipa):
+        for n in (2, 1):
+            piece = ipa[i:i + n]
+            if piece in _IPA_TO_ARPA:
+                phones.append(_IPA_TO_ARPA[piece])
+                i += n
+                break
+        else:
+            i += 1  # stress, length, syllabic marks, spaces, unknown symbols
+    return " ".join(phones)
+
+
+def espeak_g2p(words: Sequence[str]) -> dict[str, str]:
+    """Pronunciations (ARPAbet) for ``words`` from espeak-ng's en-us letter-to-sound rules, run in process through
+    datagen.voices' engine (under its lock).  Empty when espeak-ng is unavailable."""
+    import ctypes
+
+    try:
+        from datagen.voices import _Espeak
+
+        engine = _Espeak.get()
+    except Exception:  # noqa: BLE001 - no espeak: no g2p, the words get dropped
+        return {}
+    out: dict[str, str] = {}
+    with engine._lock:
+        lib = engine._open(engine.real_data)
+        try:
+            if lib.espeak_SetVoiceByName(b"en-us") != 0:
+                return {}
+            lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+            lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+            for w in words:
+                buf = ctypes.create_string_buffer(w.encode("utf-8") + b"\0")
+                ptr = ctypes.c_void_p(ctypes.addressof(buf))
+                parts = []
+                while ptr.value:
+                    res = lib.espeak_TextToPhonemes(ctypes.byref(ptr), 1, 2)  # UTF-8 text, IPA phonemes
+                    if res is None:
+                        break
+                    parts.append(res.decode("utf-8", "replace"))
+                arpa = _ipa_to_arpa(" ".join(parts))
+                if arpa:
+                    out[w] = arpa
+        finally:
+            engine._close(lib)
+    return out
+
+
 def _sentences(texts: Iterable[str]) -> list[list[str]]:
     out = []
     for text in texts:
@@ -169,17 +235,22 @@ def _cache_root() -> Path:
     return Path(os.environ.get("DUPLEXKIT_CACHE") or Path.home() / ".cache" / "duplexkit") / "asr"
 
 
-def build_lm(texts: Sequence[str], directory: str | Path | None = None) -> tuple[Path, Path, int]:
+def build_lm(texts: Sequence[str], directory: str | Path | None = None, g2p: bool = True) -> tuple[Path, Path, int]:
     """Write ``<key>.arpa`` (trigram, pocketsphinx's ArpaBoLM, discount mass 0.5) and ``<key>.dict`` for ``texts``.
 
-    Returns (arpa path, dict path, number of distinct words dropped for lack of a pronunciation).  Files are
-    content-addressed (sha256 of the normalised sentences) and written atomically, so parallel processes share them.
+    Pronunciations come from the shipped CMU dictionary; words it lacks get one from :func:`espeak_g2p` when
+    ``g2p`` (pocketsphinx 5 has no g2p of its own), else they are dropped.  Returns (arpa path, dict path, number
+    of distinct words dropped for lack of a pronunciation).  Files are content-addressed (sha256 of the normalised
+    sentences and the dictionary) and written atomically, so parallel processes share them.
     """
     from pocketsphinx.lm import ArpaBoLM
 
-    pron = _cmudict()
+    pron = dict(_cmudict())
     sents = _sentences(texts)
-    dropped = sorted({w for s in sents for w in s if w not in pron})
+    missing = sorted({w for s in sents for w in s if w not in pron})
+    if g2p and missing:
+        pron.update({w: (p,) for w, p in espeak_g2p(missing).items()})
+    dropped = [w for w in missing if w not in pron]
     drop = set(dropped)
     # a dropped word splits its sentence, so no n-gram spans the gap
     kept: list[list[str]] = []
@@ -195,7 +266,13 @@ def build_lm(texts: Sequence[str], directory: str | Path | None = None) -> tuple
         if cur:
             kept.append(cur)
     corpus = "".join(" ".join(s) + "\n" for s in kept)
-    key = hashlib.sha256(f"v{LM_VERSION}\n{corpus}".encode()).hexdigest()[:16]
+    vocab = sorted({w for s in kept for w in s})
+    lines = []
+    for w in vocab:
+        for i, p in enumerate(pron[w]):
+            lines.append(f"{w} {p}\n" if i == 0 else f"{w}({i + 1}) {p}\n")
+    dictionary = "".join(lines)
+    key = hashlib.sha256(f"v{LM_VERSION}\n{corpus}\n{dictionary}".encode()).hexdigest()[:16]
     root = Path(directory) if directory is not None else _cache_root()
     root.mkdir(parents=True, exist_ok=True)
     arpa, dic = root / f"lm-{key}.arpa", root / f"lm-{key}.dict"
@@ -205,12 +282,7 @@ def build_lm(texts: Sequence[str], directory: str | Path | None = None) -> tuple
         lm.compute()
         buf = io.StringIO()
         lm.write(buf)
-        vocab = sorted({w for s in kept for w in s})
-        lines = []
-        for w in vocab:
-            for i, p in enumerate(pron[w]):
-                lines.append(f"{w} {p}\n" if i == 0 else f"{w}({i + 1}) {p}\n")
-        for path, text in ((arpa, buf.getvalue()), (dic, "".join(lines))):
+        for path, text in ((arpa, buf.getvalue()), (dic, dictionary)):
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             tmp.write_text(text, encoding="utf-8")
             tmp.replace(path)
@@ -254,7 +326,8 @@ class PocketsphinxASR:
 
     name = "pocketsphinx"
 
-    def __init__(self, vocabulary_texts: Sequence[str] | str | None = None, lw: float | None = None) -> None:
+    def __init__(self, vocabulary_texts: Sequence[str] | str | None = None, lw: float | None = None,
+                 g2p: bool = True) -> None:
         if isinstance(vocabulary_texts, str):
             if vocabulary_texts != "default":
                 raise ValueError(f"vocabulary_texts: a list of texts, 'default' or None, not {vocabulary_texts!r}")
@@ -263,7 +336,7 @@ class PocketsphinxASR:
         self.lm_path: Path | None = None
         self.dict_path: Path | None = None
         if vocabulary_texts is not None:
-            self.lm_path, self.dict_path, self.oov_dropped = build_lm(list(vocabulary_texts))
+            self.lm_path, self.dict_path, self.oov_dropped = build_lm(list(vocabulary_texts), g2p=g2p)
         self.lw = lw
         self._key = (str(self.lm_path), str(self.dict_path), lw)
 

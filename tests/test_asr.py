@@ -39,13 +39,28 @@ def test_spoken_words_and_wer():
 
 def test_lm_is_deterministic_and_cached(tmp_path):
     texts = ["What is the capital of France?", "The capital of France is Paris.", "Zorblaxian words vanish."]
-    a1, d1, dropped = build_lm(texts, tmp_path / "a")
-    a2, d2, _ = build_lm(list(reversed(texts))[::-1], tmp_path / "b")
+    a1, d1, dropped = build_lm(texts, tmp_path / "a", g2p=False)
+    a2, d2, _ = build_lm(list(texts), tmp_path / "b", g2p=False)
     assert a1.name == a2.name and a1.read_bytes() == a2.read_bytes() and d1.read_bytes() == d2.read_bytes()
-    assert dropped == 1  # "zorblaxian" has no pronunciation
+    assert dropped == 1  # "zorblaxian" is not in the CMU dictionary
     vocab = {line.split()[0] for line in d1.read_text().splitlines()}
     assert "paris" in vocab and "zorblaxian" not in vocab
     assert "\\3-grams:" in a1.read_text()
+    # with espeak's letter-to-sound rules the word gets a pronunciation instead
+    a3, d3, dropped3 = build_lm(texts, tmp_path / "c", g2p=True)
+    assert dropped3 == 0 and a3.name != a1.name
+    entry = [line for line in d3.read_text().splitlines() if line.split()[0] == "zorblaxian"]
+    assert len(entry) == 1 and entry[0].split()[1:3] == ["Z", "AO"]
+    a4, d4, _ = build_lm(texts, tmp_path / "d", g2p=True)
+    assert a4.read_bytes() == a3.read_bytes() and d4.read_bytes() == d3.read_bytes()
+
+
+def test_espeak_g2p_maps_to_arpabet():
+    from benchmark.asr import espeak_g2p
+
+    p = espeak_g2p(["abuja", "church"])
+    assert p["abuja"].split()[-3:] == ["UW", "JH", "AH"]
+    assert p["church"] == "CH ER CH"
 
 
 def test_bank_question_transcribed_with_lm(bank_asr, tts):
