@@ -48,8 +48,59 @@ def _smollm2_dir() -> tuple[str, str]:
     return str(ggufs[0].parent), ggufs[0].name
 
 
+def smollm2_plain_dir(cache: str | Path | None = None) -> Path:
+    """A plain Hugging Face directory (config, safetensors, tokenizer) of SmolLM2, built once from the GGUF.
+
+    Why: loading the GGUF dequantises every tensor (~30 s on 2 cores) and ``save_pretrained`` refuses GGUF-loaded
+    models, so we rebuild a plain ``LlamaForCausalLM`` from its config and state dict and save that; later loads
+    read safetensors in about a second.  The directory is ``cache_dir()/smollm2`` (``DUPLEXKIT_CACHE``), written
+    to a temporary name and renamed, so a killed build never leaves half a model.
+    """
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    if cache is None:
+        from datagen.acoustics import cache_dir
+
+        cache = cache_dir() / "smollm2"
+    out = Path(cache)
+    if (out / "model.safetensors").is_file() and (out / "config.json").is_file():
+        return out
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise RuntimeError(INSTALL_HINT) from None
+    directory, gguf = _smollm2_dir()
+    kw = {"gguf_file": gguf, "local_files_only": True}
+    try:
+        tok = AutoTokenizer.from_pretrained(directory, **kw)
+        lm = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, **kw)
+    except ImportError as exc:
+        raise RuntimeError(f"{INSTALL_HINT} ({(str(exc).splitlines() or [''])[0]})") from None
+    config = lm.config.to_dict()
+    for key in ("quantization_config", "_name_or_path", "gguf_file"):
+        config.pop(key, None)
+    config = type(lm.config).from_dict(config)
+    plain = type(lm)(config)
+    plain.load_state_dict(lm.state_dict(), strict=False)
+    plain.tie_weights()
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    plain.save_pretrained(tmp, safe_serialization=True)
+    tok.save_pretrained(tmp)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():  # a concurrent builder won the race
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+    return out
+
+
 def load_model(model: str = "smollm2"):
-    """(tokenizer, model) from local files only; RuntimeError (one line) saying what to install when missing."""
+    """(tokenizer, model) from local files only; RuntimeError (one line) saying what to install when missing.
+
+    ``smollm2`` loads the plain safetensors copy (:func:`smollm2_plain_dir`, built from the GGUF on first use)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     try:
@@ -58,8 +109,7 @@ def load_model(model: str = "smollm2"):
     except ImportError:
         raise RuntimeError(INSTALL_HINT) from None
     if model == "smollm2":
-        directory, gguf = _smollm2_dir()
-        kw = {"gguf_file": gguf, "local_files_only": True}
+        directory, kw = str(smollm2_plain_dir()), {"local_files_only": True}
     else:
         if not Path(model).is_dir():
             raise RuntimeError(f"llm writer: model {model!r} is neither 'smollm2' nor a local model directory")

@@ -1,0 +1,102 @@
+"""Checkpoints: ``config.yaml`` (the resolved model config) + ``model.safetensors`` + ``meta.json``.
+
+Loadable without the training code: :func:`load_checkpoint` rebuilds :class:`model.salmonn.SalmonnOmni` from the
+config and loads the tensors.  For a pretrained backbone whose base weights are frozen (LoRA, or ``freeze``), the
+base is not copied into every checkpoint: it is rebuilt from its source (SmolLM2 cache, local path) and only the
+trained tensors are stored.  Tied tensors are stored once.  A checkpoint whose tensors do not fit its config (or
+an edited config) fails with one line saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+import yaml
+
+from .config import config_from_dict, ConfigError
+
+FORMAT = "duplexkit-salmonn-omni"
+FORMAT_VERSION = 1
+
+
+def _stored_keys(model) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The tensors to store and the keys left out (frozen pretrained base, tied duplicates)."""
+    pretrained = model.cfg.backbone.kind in ("smollm2", "hf")
+    frozen = {f"lm.{n}" for n, p in model.lm.named_parameters() if not p.requires_grad} if pretrained else set()
+    state, seen, skipped = {}, {}, []
+    for key, value in model.state_dict().items():
+        if key in frozen:
+            skipped.append(key)
+            continue
+        ptr = (value.untyped_storage().data_ptr(), value.storage_offset(), tuple(value.shape))
+        if ptr in seen:
+            skipped.append(key)
+            continue
+        seen[ptr] = key
+        state[key] = value.detach().contiguous().cpu()
+    return state, skipped
+
+
+def save_checkpoint(model, out_dir: str | Path) -> Path:
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state, skipped = _stored_keys(model)
+    tmp = out / f".model.safetensors.{os.getpid()}.tmp"
+    save_file(state, str(tmp), metadata={"format": FORMAT})
+    os.replace(tmp, out / "model.safetensors")
+    (out / "config.yaml").write_text(yaml.safe_dump(model.cfg.to_dict(), sort_keys=False))
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "stored": len(state), "not_stored": skipped,
+            "params": model.param_counts()}
+    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    return out
+
+
+def read_config(ckpt_dir: str | Path):
+    d = Path(ckpt_dir)
+    if not (d / "config.yaml").is_file() or not (d / "model.safetensors").is_file():
+        raise RuntimeError(
+            f"checkpoint {str(d)!r}: expected config.yaml and model.safetensors there "
+            "(make one with `duplexkit model init --config tiny --out DIR`)"
+        )
+    try:
+        return config_from_dict(yaml.safe_load((d / "config.yaml").read_text()) or {})
+    except ConfigError as exc:
+        raise ConfigError(f"checkpoint {str(d)!r}: config.yaml: {exc}") from None
+
+
+def load_checkpoint(ckpt_dir: str | Path, device: str = "cpu", overrides=None):
+    """Rebuild the model from ``config.yaml`` and load ``model.safetensors``; ``overrides`` (dotted key=value)
+    may only change settings that do not change tensor shapes (e.g. ``backbone.path``)."""
+    from safetensors.torch import load_file
+
+    from .config import apply_overrides
+    from .salmonn import SalmonnOmni
+
+    d = Path(ckpt_dir)
+    cfg = read_config(d)
+    if overrides:
+        cfg = config_from_dict(apply_overrides(cfg.to_dict(), list(overrides)))
+    meta = json.loads((d / "meta.json").read_text()) if (d / "meta.json").is_file() else {}
+    if meta and meta.get("format") != FORMAT:
+        raise RuntimeError(f"checkpoint {str(d)!r}: format {meta.get('format')!r} is not {FORMAT}")
+    model = SalmonnOmni(cfg)
+    state = load_file(str(d / "model.safetensors"))
+    expected = model.state_dict()
+    allowed_missing = set(_stored_keys(model)[1])
+    unexpected = [k for k in state if k not in expected]
+    bad = [k for k in state if k in expected and tuple(state[k].shape) != tuple(expected[k].shape)]
+    missing = [k for k in expected if k not in state and k not in allowed_missing]
+    if unexpected or bad or missing:
+        what = (f"{len(bad)} tensors of the wrong shape (first {bad[0]})" if bad else
+                f"{len(unexpected)} unknown tensors (first {unexpected[0]})" if unexpected else
+                f"{len(missing)} missing tensors (first {missing[0]})")
+        raise RuntimeError(
+            f"checkpoint {str(d)!r} does not match its config.yaml: {what}; use the config it was trained with"
+        )
+    model.load_state_dict(state, strict=False)
+    return model.to(device).eval()

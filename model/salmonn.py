@@ -1,0 +1,293 @@
+"""SALMONN-omni as one ``nn.Module``: training forward over whole sequences and a streaming step with an explicit
+state object.
+
+Per 80 ms block ``k`` the LLM reads ``[y_{k-1}] + env_k + asst_k`` and decides ``y_k`` from its last position:
+``env_k``/``asst_k`` are the connector outputs (``embeds_per_block`` each) for the mic block and for the block the
+model itself is playing; ``y_{k-1}`` is the previous token, fed back (explicit thinking), except that the implicit
+variant (the paper's ablation, ``thinking: implicit``) does not feed ``<think>`` back.  Flattened, the training
+sequence is exactly the streaming order, so a KV-cached stream and one full forward agree (tested).
+
+The synthesizer reads the hidden state (layer ``synth.hidden_layer``) at the input position of token ``y_j`` and
+makes audio block ``j + D`` (``D = SYNTH_DELAY_BLOCKS``), i.e. step ``k`` plays block ``k+1`` from ``y_{k+1-D}``;
+that hidden state exists from step ``j+1`` on, well before it is needed.  See :mod:`model.targets` for the
+target stream with the same timing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from datagen.schema import BLOCK_SAMPLES
+
+from .backbone import StateTokenHead, apply_lora, load_backbone
+from .config import ModelConfig
+from .encoder import EncoderState, StreamingEncoder
+from .synth import CosyVoice2Synth, MelDecoder, StreamingGriffinLim, VocoderState, silence
+from .targets import mode_from_tokens
+from .tokens import SHIFT, THINK, ByteTokenizer
+
+
+@dataclass
+class StreamState:
+    """Everything a session carries between blocks; a new one is a complete reset."""
+
+    enc: EncoderState = field(default_factory=EncoderState)
+    kv: Any = None
+    pending: int | None = None
+    conds: dict[int, torch.Tensor] = field(default_factory=dict)
+    modes: list[int] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    synth_h: torch.Tensor | None = None
+    voc: VocoderState | None = None
+    step: int = 0
+    text_ids: list[int] = field(default_factory=list)
+    text_out: str = ""
+
+
+@dataclass
+class StepResult:
+    token: int
+    state: str  # "<think>" | "<shift>" | "text"
+    text: str | None
+    audio: np.ndarray
+    logits: torch.Tensor
+
+
+class SalmonnOmni(nn.Module):
+    def __init__(self, cfg: ModelConfig, meta: bool = False) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        torch.manual_seed(cfg.seed)
+        self.tokenizer, lm = load_backbone(cfg, meta=meta)
+        self.lm = apply_lora(lm, cfg.backbone)
+        d = int(lm.config.hidden_size)
+        self.d_llm = d
+        self.base_vocab = int(self.tokenizer.base_vocab)
+        self.think_id = self.tokenizer.convert_tokens_to_ids(THINK)
+        self.shift_id = self.tokenizer.convert_tokens_to_ids(SHIFT)
+        dev = torch.device("meta") if meta else None
+        with dev if dev is not None else torch.device("cpu"):
+            self.encoder = StreamingEncoder(cfg.encoder)
+            self.connector = nn.Sequential(
+                nn.Linear(cfg.group * self.encoder.out_dim, cfg.connector_hidden),
+                nn.GELU(),
+                nn.Linear(cfg.connector_hidden, d),
+            )
+            self.stream_embed = nn.Parameter(torch.zeros(2, d))
+            self.state_head = StateTokenHead(d)
+            self.synth = MelDecoder(d, cfg) if cfg.synth.backend == "mel" else None
+        if cfg.synth.backend == "cosyvoice2":
+            self.cosyvoice = CosyVoice2Synth(cfg, d)  # raises a one-line error when unavailable
+        self.vocoder = StreamingGriffinLim(cfg.synth.n_mels, cfg.encoder.n_fft, cfg.encoder.hop,
+                                           cfg.synth.griffin_lim_iters)
+        allowed = torch.ones(self.base_vocab + 2, dtype=torch.bool)
+        if isinstance(self.tokenizer, ByteTokenizer):
+            allowed[256:258] = False  # <pad>, <eos>
+        self.register_buffer("_speak_allowed", allowed, persistent=False)
+        listen = torch.zeros_like(allowed)
+        listen[[self.think_id, self.shift_id]] = True
+        self.register_buffer("_listen_allowed", listen, persistent=False)
+
+    # ---------------------------------------------------------------------------------------------------------
+    # pieces
+    # ---------------------------------------------------------------------------------------------------------
+    @property
+    def decoder(self) -> nn.Module:
+        return self.lm.get_decoder()
+
+    @property
+    def llm_dtype(self) -> torch.dtype:
+        return self.lm.get_input_embeddings().weight.dtype
+
+    def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        emb = self.lm.get_input_embeddings()
+        base = emb(ids.clamp(max=self.base_vocab - 1))
+        extra = self.state_head.embed[(ids - self.base_vocab).clamp(min=0, max=1)].to(base.dtype)
+        return torch.where((ids >= self.base_vocab)[..., None], extra, base)
+
+    def token_logits(self, h: torch.Tensor) -> torch.Tensor:
+        head = self.lm.get_output_embeddings()
+        return torch.cat([head(h).float(), self.state_head.head(h.to(self.state_head.head.weight.dtype)).float()], -1)
+
+    def allowed(self, mode_prev: torch.Tensor) -> torch.Tensor:
+        """(…,) speaking-mode flags -> (…, V) allowed tokens: only <think>/<shift> while listening."""
+        return torch.where(mode_prev[..., None].bool(), self._speak_allowed, self._listen_allowed)
+
+    def connect(self, enc: torch.Tensor, stream: int) -> torch.Tensor:
+        """(B, T*F, d_enc) -> (B, T, e, d_llm): groups of ``group`` frames concatenated, MLP, plus a stream tag."""
+        B, n, de = enc.shape
+        e = self.cfg.embeds_per_block
+        x = enc.reshape(B, n // (e * self.cfg.group), e, self.cfg.group * de)
+        return (self.connector(x) + self.stream_embed[stream]).to(self.llm_dtype)
+
+    def _hidden(self, out, layer: int) -> torch.Tensor:
+        return out.hidden_states[layer]
+
+    # ---------------------------------------------------------------------------------------------------------
+    # training forward
+    # ---------------------------------------------------------------------------------------------------------
+    def forward(self, batch: Mapping[str, Any], return_logits: bool = False) -> dict[str, torch.Tensor]:
+        """Losses for a batch from :func:`model.targets.make_batch` (numpy or tensors).
+
+        Returns ``loss`` (weighted sum), ``token_loss`` (cross-entropy of every block's token), ``synth_loss``
+        (L1 on log-mel of the assistant channel's audible blocks), and with ``return_logits`` the per-block
+        logits (B, T, V)."""
+        dev = self.stream_embed.device
+        t = {k: torch.as_tensor(np.asarray(v) if not torch.is_tensor(v) else v).to(dev) for k, v in batch.items()}
+        mic, asst, tokens = t["mic"].float(), t["assistant"].float(), t["tokens"].long()
+        valid = t.get("valid", torch.ones_like(tokens, dtype=torch.bool)).bool()
+        B, T = tokens.shape
+        e = self.cfg.embeds_per_block
+        enc = self.encoder(torch.cat([mic, asst], 0))
+        env, ast = self.connect(enc[:B], 0), self.connect(enc[B:], 1)
+        ytok = self.embed_tokens(tokens)[:, :, None]
+        seq = torch.cat([env, ast, ytok], 2).reshape(B, T * (2 * e + 1), self.d_llm)
+        per = 2 * e + 1
+        pred_pos = torch.arange(T, device=dev) * per + 2 * e - 1
+        y_pos = pred_pos + 1
+        if self.cfg.thinking == "implicit":
+            keep = torch.ones(B, T, per, dtype=torch.bool, device=dev)
+            keep[:, :, -1] = tokens != self.think_id
+            keep = keep.reshape(B, -1)
+            newpos = keep.long().cumsum(1) - 1
+            L = int(keep.sum(1).max())
+            packed = seq.new_zeros(B, L, self.d_llm)
+            for b in range(B):
+                packed[b, : int(keep[b].sum())] = seq[b, keep[b]]
+            seq = packed
+            pred_idx = newpos[:, pred_pos]
+            y_idx = newpos[:, y_pos]
+            y_fed = keep[:, y_pos]
+        else:
+            pred_idx = pred_pos.expand(B, T)
+            y_idx = y_pos.expand(B, T)
+            y_fed = torch.ones(B, T, dtype=torch.bool, device=dev)
+        out = self.decoder(inputs_embeds=seq, use_cache=False, output_hidden_states=True)
+        last = out.last_hidden_state
+        gather = lambda x, idx: torch.gather(x, 1, idx[..., None].expand(-1, -1, x.shape[-1]))  # noqa: E731
+        logits = self.token_logits(gather(last, pred_idx))
+        ce = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1), reduction="none")
+        vmask = valid.reshape(-1).float()
+        token_loss = (ce * vmask).sum() / vmask.sum().clamp_min(1.0)
+        result = {"token_loss": token_loss}
+        synth_loss = torch.zeros((), device=dev)
+        if self.synth is not None:
+            cond = gather(self._hidden(out, self.cfg.synth.hidden_layer), y_idx).detach()
+            cond = cond * y_fed[..., None]
+            D = self.cfg.synth_delay_blocks
+            cond_in = torch.zeros_like(cond)
+            if T > D - 1:
+                cond_in[:, D - 1 :] = cond[:, : T - D + 1]  # step k reads y_{k+1-D}
+            mel_pred, _ = self.synth(cond_in)
+            F = self.cfg.mel_frames_per_block
+            target = self.encoder.mel(asst).reshape(B, T, F, -1)
+            m = (t["audible"][:, 1:].bool() & valid[:, 1:]).float()[..., None, None]
+            err = (mel_pred[:, :-1] - target[:, 1:]).abs() * m
+            synth_loss = err.sum() / (m.sum() * F * target.shape[-1]).clamp_min(1.0)
+        result["synth_loss"] = synth_loss
+        result["loss"] = self.cfg.token_loss_weight * token_loss + self.cfg.synth_loss_weight * synth_loss
+        if return_logits:
+            result["logits"] = logits
+        return result
+
+    @torch.no_grad()
+    def decide_full(self, mic: np.ndarray, assistant: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Greedy decisions of a whole sequence teacher-forced on ``tokens`` (what a stream would decide at each
+        block given that history): the full-sequence side of the streaming equivalence test."""
+        T = len(tokens)
+        batch = {"mic": mic[None, : T * BLOCK_SAMPLES], "assistant": assistant[None, : T * BLOCK_SAMPLES],
+                 "tokens": np.asarray(tokens)[None], "audible": np.zeros((1, T), np.int8)}
+        logits = self.forward(batch, return_logits=True)["logits"][0]
+        mode = mode_from_tokens(tokens, self.shift_id)
+        mode_prev = torch.as_tensor(np.concatenate([[0], mode[:-1]]), device=logits.device)
+        return logits.masked_fill(~self.allowed(mode_prev), float("-inf")).argmax(-1).cpu().numpy()
+
+    # ---------------------------------------------------------------------------------------------------------
+    # streaming
+    # ---------------------------------------------------------------------------------------------------------
+    def new_state(self, seed: int = 0) -> StreamState:
+        st = StreamState()
+        st.voc = self.vocoder.new_state(seed)
+        return st
+
+    @torch.inference_mode()
+    def step(self, st: StreamState, mic_block: np.ndarray, own_block: np.ndarray,
+             force: int | None = None) -> StepResult:
+        """Advance one 80 ms block: encode mic + own output, one KV-cached LLM call, decide, synthesize.
+
+        ``force`` replaces the greedy decision by a given token (teacher forcing in streaming: evaluation of the
+        synthesizer on reference text, and tests of the timing)."""
+        from transformers import DynamicCache
+
+        dev = self.stream_embed.device
+        k = st.step
+        audio = torch.as_tensor(np.stack([mic_block, own_block]).astype(np.float32), device=dev)
+        enc = self.encoder.step(audio, st.enc)  # (2, F, d_enc)
+        env, ast = self.connect(enc[0:1], 0)[0, 0], self.connect(enc[1:2], 1)[0, 0]  # (e, d)
+        pieces = []
+        fed = st.pending is not None and (self.cfg.thinking == "explicit" or st.pending != self.think_id)
+        if fed:
+            pieces.append(self.embed_tokens(torch.tensor([st.pending], device=dev)))
+        seq = torch.cat(pieces + [env, ast], 0)[None]
+        if st.kv is None:
+            st.kv = DynamicCache(config=self.lm.config)
+        out = self.decoder(inputs_embeds=seq, past_key_values=st.kv, use_cache=True, output_hidden_states=True)
+        st.kv = out.past_key_values
+        if k > 0:
+            st.conds[k - 1] = (self._hidden(out, self.cfg.synth.hidden_layer)[0, 0] if fed
+                               else seq.new_zeros(self.d_llm))
+        logits = self.token_logits(out.last_hidden_state[0, -1])
+        mode_prev = st.modes[-1] if st.modes else 0
+        allowed = self._speak_allowed if mode_prev else self._listen_allowed
+        y = int(logits.masked_fill(~allowed, float("-inf")).argmax()) if force is None else int(force)
+        mode = 1 - mode_prev if y == self.shift_id else mode_prev
+        st.modes.append(mode)
+        st.tokens.append(y)
+        st.pending = y
+        # synthesizer: block k+1 from y_{k+1-D}
+        j = k + 1 - self.cfg.synth_delay_blocks
+        st.conds.pop(j - 1, None)
+        cond = st.conds.get(j) if j >= 0 else None
+        if cond is None:
+            cond = seq.new_zeros(self.d_llm)
+        wav = silence()
+        if self.synth is not None:
+            mel, st.synth_h = self.synth(cond[None, None], st.synth_h)
+            if j >= 0 and st.modes[j]:
+                wav = self.vocoder.step(mel[0, 0].float().cpu().numpy(), st.voc)
+            else:  # silent: the vocoder's overlap tail restarts (phases come from the session's generator)
+                st.voc.pending[:] = 0.0
+                st.voc.pending_w[:] = 0.0
+        text = None
+        if y < self.base_vocab:
+            st.text_ids.append(y)
+            full = self.tokenizer.decode(st.text_ids)
+            if not full.endswith("\ufffd"):  # hold back a split multi-byte character
+                text, st.text_out = full[len(st.text_out):] or None, full
+        state = THINK if y == self.think_id else SHIFT if y == self.shift_id else "text"
+        st.step += 1
+        return StepResult(y, state, text, wav, logits)
+
+    # ---------------------------------------------------------------------------------------------------------
+    def param_counts(self) -> dict[str, int]:
+        def n(mod, trainable=False):
+            return sum(p.numel() for p in mod.parameters() if p.requires_grad or not trainable)
+
+        lora = sum(p.numel() for name, p in self.lm.named_parameters() if "lora_" in name)
+        counts = {
+            "encoder": n(self.encoder),
+            "connector": n(self.connector) + self.stream_embed.numel(),
+            "backbone": n(self.lm) - lora,
+            "lora": lora,
+            "state_tokens": n(self.state_head),
+            "synth": n(self.synth) if self.synth is not None else 0,
+        }
+        counts["total"] = sum(p.numel() for p in self.parameters())
+        counts["trainable"] = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return counts

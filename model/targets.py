@@ -1,0 +1,149 @@
+"""The target token stream of one dialogue: one token per 80 ms block, derived from the record alone.
+
+SALMONN-omni's explicit thinking: ``<think>`` in every block while listening (and while speaking when no text is
+due: between words, or while the synthesizer catches up after the text is done), ``<shift>`` at listen->speak
+and speak->listen, one text token per block while speaking.
+
+Timing (``D = SYNTH_DELAY_BLOCKS``): step ``k`` reads mic block ``k`` and the block the model itself is playing
+(assistant channel block ``k``) and produces the audio of block ``k+1``, conditioned on the token of step
+``k+1-D``.  So audio block ``j`` follows the token of step ``j-D``: the ``<shift>`` tokens sit ``D`` steps before
+the audio state changes of :func:`datagen.schema.frame_labels` (``state`` track), and a word's text tokens start
+``D`` steps before the word is heard, one per block, never before the ``<shift>`` and never after the closing
+``<shift>`` (an interrupted answer loses its unsaid tokens; a tokenizer that needs more tokens than there are
+blocks, like the tiny byte tokenizer, drops the overflow).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from datagen.schema import BLOCK_SAMPLES, SYNTH_DELAY_BLOCKS, Dialogue, Turn, Word, frame_labels, frame_of
+
+from .tokens import SHIFT, THINK
+
+
+@dataclass
+class Targets:
+    tokens: np.ndarray  # (T,) int64 token id per step
+    mode: np.ndarray  # (T,) int8: 1 when the model is in its speaking mode after step k's token
+    audible: np.ndarray  # (T,) int8: 1 when audio block j is synthesised (mode[j-D])
+
+
+def _spans(state: np.ndarray) -> list[tuple[int, int]]:
+    spans, start = [], None
+    for i, v in enumerate(np.append(state, 0)):
+        if v and start is None:
+            start = i
+        elif not v and start is not None:
+            spans.append((start, i))
+            start = None
+    return spans
+
+
+def _words(turn: Turn) -> list[Word]:
+    """The turn's words; a turn without timings gets its text spread evenly over its span."""
+    if turn.words:
+        return list(turn.words)
+    parts = turn.text.split()
+    if not parts:
+        return []
+    step = (turn.end - turn.start) / len(parts)
+    return [Word(p, int(turn.start + i * step), int(turn.start + (i + 1) * step)) for i, p in enumerate(parts)]
+
+
+def mode_from_tokens(tokens: Sequence[int], shift_id: int) -> np.ndarray:
+    """Speaking mode after each step: each ``<shift>`` toggles it."""
+    mode = np.zeros(len(tokens), np.int8)
+    m = 0
+    for k, t in enumerate(tokens):
+        if t == shift_id:
+            m = 1 - m
+        mode[k] = m
+    return mode
+
+
+def audible_from_mode(mode: np.ndarray, delay: int = SYNTH_DELAY_BLOCKS) -> np.ndarray:
+    out = np.zeros_like(mode)
+    if len(mode) > delay:
+        out[delay:] = mode[:-delay]
+    return out
+
+
+def build_targets(dialogue: Dialogue, tokenizer, labels: Mapping[str, np.ndarray] | None = None,
+                  delay: int = SYNTH_DELAY_BLOCKS) -> Targets:
+    labels = labels if labels is not None else frame_labels(dialogue)
+    state = np.asarray(labels["state"])
+    n = len(state)
+    think, shift = tokenizer.convert_tokens_to_ids(THINK), tokenizer.convert_tokens_to_ids(SHIFT)
+    tokens = np.full(n, think, np.int64)
+    turns = [t for t in dialogue.turns if t.speaker == "assistant" and t.kind != "backchannel"]
+    last_out = -1
+    for a, b in _spans(state):
+        s_in = max(a - delay, last_out + 1, 0)
+        s_out = b - delay if b < n else n  # a span running to the end has no closing <shift>
+        if s_out <= s_in:
+            continue
+        tokens[s_in] = shift
+        if s_out < n:
+            tokens[s_out] = shift
+            last_out = s_out
+        cursor = s_in + 1
+        for t in turns:
+            if frame_of(t.end - 1) < a or frame_of(t.start) >= b:
+                continue
+            for i, w in enumerate(_words(t)):
+                if not a <= frame_of(w.start) < b:
+                    continue
+                ids = tokenizer.encode(w.text if i == 0 else " " + w.text)
+                cursor = max(cursor, frame_of(w.start) - delay)
+                for tid in ids:
+                    if cursor >= s_out:
+                        break
+                    tokens[cursor] = tid
+                    cursor += 1
+    mode = mode_from_tokens(tokens, shift)
+    return Targets(tokens, mode, audible_from_mode(mode, delay))
+
+
+def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], tokenizer, max_blocks: int | None = None,
+               start_blocks: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+    """Corpus items (``Corpus.iter_audio()`` pairs) -> padded numpy batch of whole blocks.
+
+    Keys: ``mic``/``assistant`` (B, T*1280) float32, ``tokens`` (B, T) int64, ``mode``/``audible`` (B, T) int8,
+    ``valid`` (B, T) bool.  ``start_blocks`` crops each dialogue at a block (a window of ``max_blocks``); targets
+    are computed on the whole dialogue first, so a crop never changes them.
+    """
+    rows = []
+    for i, (dlg, audio) in enumerate(items):
+        tg = build_targets(dlg, tokenizer)
+        n = dlg.num_frames
+        s = 0 if start_blocks is None else int(start_blocks[i])
+        e = n if max_blocks is None else min(n, s + max_blocks)
+        sl = slice(s * BLOCK_SAMPLES, e * BLOCK_SAMPLES)
+
+        def chan(name: str) -> np.ndarray:
+            x = np.asarray(audio[name], np.float32)[sl]
+            return np.pad(x, (0, (e - s) * BLOCK_SAMPLES - len(x)))
+
+        rows.append((chan("mic"), chan("assistant"), tg.tokens[s:e], tg.mode[s:e], tg.audible[s:e]))
+    T = max(len(r[2]) for r in rows)
+    B = len(rows)
+    out = {
+        "mic": np.zeros((B, T * BLOCK_SAMPLES), np.float32),
+        "assistant": np.zeros((B, T * BLOCK_SAMPLES), np.float32),
+        "tokens": np.zeros((B, T), np.int64),
+        "mode": np.zeros((B, T), np.int8),
+        "audible": np.zeros((B, T), np.int8),
+        "valid": np.zeros((B, T), bool),
+    }
+    for b, (mic, asst, tok, mode, aud) in enumerate(rows):
+        t = len(tok)
+        out["mic"][b, : len(mic)] = mic
+        out["assistant"][b, : len(asst)] = asst
+        out["tokens"][b, :t] = tok
+        out["tokens"][b, t:] = tok[-1] if t else 0
+        out["mode"][b, :t], out["audible"][b, :t], out["valid"][b, :t] = mode, aud, True
+    return out

@@ -1,0 +1,150 @@
+"""SALMONN-omni model: config, encoder streaming, targets, training forward (overfit), checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from datagen.schema import BLOCK_SAMPLES, SYNTH_DELAY_BLOCKS, frame_labels
+from model.config import ConfigError, load_config
+from model.salmonn import SalmonnOmni
+from model.targets import build_targets, make_batch
+from model.tokens import SHIFT, THINK, ByteTokenizer
+from tests.model_fixtures import toy_dialogue
+
+torch.set_num_threads(1)  # tiny ops: thread hand-off costs more than it saves on 2 cores
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return SalmonnOmni(load_config("tiny")).eval()
+
+
+# -- config ---------------------------------------------------------------------------------------------------------
+def test_presets_load_and_unknown_keys_fail(tmp_path):
+    for name in ("tiny", "small", "full"):
+        cfg = load_config(name)
+        assert cfg.name == name and cfg.embeds_per_block >= 1
+    assert load_config("tiny", ["thinking=implicit", "backbone.lora.rank=4"]).backbone.lora.rank == 4
+    with pytest.raises(ConfigError, match="backbone.lora_rnak"):
+        load_config("tiny", ["backbone.lora_rnak=4"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nencoder: {d_modle: 3}\n")
+    with pytest.raises(ConfigError, match="encoder.d_modle"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="thinking"):
+        load_config("tiny", ["thinking=sometimes"])
+
+
+def test_config_param_counts_print_for_every_preset():
+    from model.cli import config_param_counts
+
+    full = config_param_counts("full")
+    assert 7.5e9 < full["total"] < 8.5e9  # a Llama-3-8B-shaped backbone
+    tiny = config_param_counts("tiny")
+    assert tiny["total"] < 1e6 and tiny["trainable"] == tiny["total"]
+
+
+# -- encoder ------------------------------------------------------------------------------------------------------
+def test_encoder_chunked_streaming_equals_full_sequence(tiny):
+    from model.encoder import EncoderState
+
+    audio = torch.as_tensor(np.random.default_rng(1).standard_normal((2, 12 * BLOCK_SAMPLES)) * 0.1).float()
+    with torch.no_grad():
+        full = tiny.encoder(audio)
+    st = EncoderState()
+    chunks = [tiny.encoder.step(audio[:, k * BLOCK_SAMPLES:(k + 1) * BLOCK_SAMPLES], st) for k in range(12)]
+    assert full.shape == (2, 12 * tiny.cfg.enc_frames_per_block, tiny.cfg.encoder.d_model)
+    torch.testing.assert_close(torch.cat(chunks, 1), full, atol=1e-4, rtol=1e-4)
+
+
+# -- targets -----------------------------------------------------------------------------------------------------
+def test_targets_shift_d_blocks_before_the_audio_and_text_in_between():
+    dlg, _ = toy_dialogue()
+    tok = ByteTokenizer()
+    tg = build_targets(dlg, tok)
+    state = frame_labels(dlg)["state"]
+    think, shift = tok.convert_tokens_to_ids(THINK), tok.convert_tokens_to_ids(SHIFT)
+    a = int(np.argmax(state))
+    b = a + int(np.argmin(state[a:]))
+    assert list(np.flatnonzero(tg.tokens == shift)) == [a - SYNTH_DELAY_BLOCKS, b - SYNTH_DELAY_BLOCKS]
+    # audio plays exactly when a good assistant speaks
+    np.testing.assert_array_equal(tg.audible, state)
+    text = tg.tokens[(tg.tokens != think) & (tg.tokens != shift)]
+    assert tok.decode(text).startswith("it is")
+    assert np.all(tg.tokens[: a - SYNTH_DELAY_BLOCKS] == think) and np.all(tg.tokens[b - SYNTH_DELAY_BLOCKS + 1:] == think)
+
+
+# -- training forward ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("thinking", ["explicit", "implicit"])
+def test_training_forward_overfits_a_tiny_batch(thinking):
+    model = SalmonnOmni(load_config("tiny", [f"thinking={thinking}"])).train()
+    batch = make_batch([toy_dialogue(0), toy_dialogue(1, answer="four it is")], model.tokenizer)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(60):
+        out = model(batch)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        first = first or {k: float(out[k].detach()) for k in ("token_loss", "synth_loss")}
+    last = {k: float(out[k].detach()) for k in ("token_loss", "synth_loss")}
+    print(thinking, "before", first, "after", last)
+    assert last["token_loss"] < 0.2 * first["token_loss"]
+    assert last["synth_loss"] < 0.5 * first["synth_loss"]
+
+
+def test_same_seed_same_weights():
+    a, b = SalmonnOmni(load_config("tiny")), SalmonnOmni(load_config("tiny"))
+    c = SalmonnOmni(load_config("tiny", ["seed=1"]))
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+# -- checkpoints -------------------------------------------------------------------------------------------------
+def test_checkpoint_round_trip_and_mismatch(tmp_path, tiny):
+    from model.checkpoint import load_checkpoint, save_checkpoint
+
+    save_checkpoint(tiny, tmp_path / "ck")
+    loaded = load_checkpoint(tmp_path / "ck")
+    sa, sb = tiny.state_dict(), loaded.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    cfg_text = (tmp_path / "ck" / "config.yaml").read_text().replace("d_model: 64", "d_model: 32", 1)
+    (tmp_path / "ck" / "config.yaml").write_text(cfg_text)
+    with pytest.raises(RuntimeError, match="does not match its config.yaml"):
+        load_checkpoint(tmp_path / "ck")
+    with pytest.raises(RuntimeError, match="expected config.yaml"):
+        load_checkpoint(tmp_path / "nothing")
+
+
+def test_cli_init_and_info(tmp_path, capsys):
+    from duplexkit_cli import main
+
+    assert main(["model", "init", "--config", "tiny", "--out", str(tmp_path / "ck")]) == 0
+    assert main(["model", "info", "--checkpoint", str(tmp_path / "ck")]) == 0
+    out = capsys.readouterr().out
+    assert "trainable" in out and "encoder" in out
+
+
+def test_missing_local_backbone_and_backend_are_one_line_errors(tmp_path):
+    with pytest.raises(RuntimeError, match="backbone.path") as e:
+        SalmonnOmni(load_config("full", [f"backbone.path={tmp_path / 'nope'}"]))
+    assert "\n" not in str(e.value)
+    with pytest.raises(RuntimeError, match="cosyvoice_path") as e:
+        SalmonnOmni(load_config("tiny", ["synth.backend=cosyvoice2"]))
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_small_backbone_loads_offline():
+    model = SalmonnOmni(load_config("small")).eval()
+    counts = model.param_counts()
+    assert 130e6 < counts["backbone"] < 140e6 and counts["lora"] > 0
+    assert counts["trainable"] < 0.2 * counts["total"]
+    ids = model.tokenizer.encode(" Paris")
+    assert model.tokenizer.decode(ids) == " Paris"
+    st = model.new_state()
+    r = model.step(st, np.zeros(BLOCK_SAMPLES, np.float32), np.zeros(BLOCK_SAMPLES, np.float32))
+    assert r.audio.shape == (BLOCK_SAMPLES,) and r.state in ("<think>", "<shift>")

@@ -1,0 +1,110 @@
+"""SALMONN-omni streaming: the KV-cached stream decides what one full forward decides, sessions reset
+completely, and the benchmark adapter checks its inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.protocol import SessionInfo, load_model
+from datagen.schema import BLOCK_SAMPLES
+from model.config import load_config
+from model.salmonn import SalmonnOmni
+from model.tokens import SHIFT, THINK
+from tests.model_fixtures import toy_dialogue
+
+torch.set_num_threads(1)
+
+
+def _stream(model, mic, seed=0):
+    st = model.new_state(seed)
+    own, owns, outs = np.zeros(BLOCK_SAMPLES, np.float32), [], []
+    for k in range(len(mic) // BLOCK_SAMPLES):
+        owns.append(own)
+        r = model.step(st, mic[k * BLOCK_SAMPLES:(k + 1) * BLOCK_SAMPLES], own)
+        own = r.audio
+        outs.append(r)
+    return st, np.concatenate(owns), outs
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return SalmonnOmni(load_config("tiny")).eval()
+
+
+@pytest.mark.parametrize("thinking", ["explicit", "implicit"])
+def test_stream_decisions_equal_full_sequence(thinking):
+    model = SalmonnOmni(load_config("tiny", [f"thinking={thinking}"])).eval()
+    mic = toy_dialogue(3, blocks=40)[1]["mic"][: 30 * BLOCK_SAMPLES]
+    st, owns, outs = _stream(model, mic)
+    tokens = np.array(st.tokens)
+    assert len(set(tokens.tolist())) > 1  # a random model still makes several kinds of decisions
+    np.testing.assert_array_equal(model.decide_full(mic, owns, tokens), tokens)
+
+
+def test_forced_text_plays_audio_exactly_d_blocks_later(tiny):
+    """Teacher-forced target tokens: audio block j is non-silent exactly when the target says it is audible
+    (the <shift> sits SYNTH_DELAY_BLOCKS before the audio state change); listening blocks are exact zeros."""
+    from model.targets import build_targets
+
+    dlg, audio = toy_dialogue(0, blocks=40)
+    tg = build_targets(dlg, tiny.tokenizer)
+    st = tiny.new_state()
+    own, played = np.zeros(BLOCK_SAMPLES, np.float32), [np.zeros(BLOCK_SAMPLES, np.float32)]
+    states, texts = [], []
+    for k in range(dlg.num_frames - 1):
+        r = tiny.step(st, audio["mic"][k * BLOCK_SAMPLES:(k + 1) * BLOCK_SAMPLES], own, force=int(tg.tokens[k]))
+        own = r.audio
+        played.append(r.audio)  # step k plays block k+1
+        states.append(r.state)
+        texts.append(r.text or "")
+    loud = np.array([np.abs(p).max() > 0 for p in played])
+    np.testing.assert_array_equal(loud, tg.audible.astype(bool))
+    assert all(np.isfinite(p).all() and p.dtype == np.float32 for p in played)
+    assert states.count(SHIFT) == 2 and THINK in states and "text" in states
+    assert "".join(texts) == tiny.tokenizer.decode([t for t in tg.tokens if t < tiny.base_vocab])
+
+
+def test_adapter_sessions_reset_completely(tmp_path, tiny):
+    from model.checkpoint import save_checkpoint
+
+    save_checkpoint(tiny, tmp_path / "ck")
+    audio = toy_dialogue(2, blocks=40)[1]
+    adapter = load_model("salmonn-omni", checkpoint=str(tmp_path / "ck"), threads=1)
+    assert adapter.info.text and adapter.info.state and adapter.info.block_samples == BLOCK_SAMPLES
+    a_mic = toy_dialogue(5, blocks=40)[1]["mic"][: 20 * BLOCK_SAMPLES]
+    b_mic = audio["mic"][: 30 * BLOCK_SAMPLES]
+
+    def run(sess, mic):
+        outs = [sess.step(mic[k * BLOCK_SAMPLES:(k + 1) * BLOCK_SAMPLES]) for k in range(len(mic) // BLOCK_SAMPLES)]
+        sess.close()
+        return outs
+
+    run(adapter.open_session(SessionInfo("a", "t")), a_mic)
+    after_a = run(adapter.open_session(SessionInfo("b", "t")), b_mic)
+    fresh = run(load_model("salmonn-omni", checkpoint=str(tmp_path / "ck")).open_session(SessionInfo("b", "t")), b_mic)
+    assert [(o.state, o.text) for o in after_a] == [(o.state, o.text) for o in fresh]
+    for x, y in zip(after_a, fresh):
+        assert x.audio.dtype == np.float32 and x.audio.shape == (BLOCK_SAMPLES,) and np.isfinite(x.audio).all()
+        np.testing.assert_array_equal(x.audio, y.audio)
+    assert len({o.state for o in fresh}) > 1  # the random model does more than listen
+
+
+def test_adapter_bad_input_is_one_line(tmp_path):
+    from model.cli import init_checkpoint
+
+    init_checkpoint("tiny", str(tmp_path / "ck"))
+    with pytest.raises(ValueError, match="16000 Hz") as e:
+        load_model("salmonn-omni", checkpoint=str(tmp_path / "ck"), sample_rate=24000, block_samples=1920)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="unknown option"):
+        load_model("salmonn-omni", checkpoint=str(tmp_path / "ck"), temperature=0.7)
+    with pytest.raises(RuntimeError, match="expected config.yaml"):
+        load_model("salmonn-omni", checkpoint=str(tmp_path / "missing"))
+    sess = load_model("salmonn-omni", checkpoint=str(tmp_path / "ck")).open_session(SessionInfo("x", "t"))
+    with pytest.raises(ValueError, match="expected \\(1280,\\)") as e:
+        sess.step(np.zeros(640, np.float32))
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="NaN"):
+        sess.step(np.full(BLOCK_SAMPLES, np.nan, np.float32))
