@@ -48,6 +48,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="metric setting, e.g. stop_window_s=1.5 (see benchmark/metrics.py)")
     p.add_argument("--step-timeout", type=float, default=10.0, help="seconds a model may take for one step")
     p.add_argument("--asr", default="pocketsphinx", help="ASR for S2S answers ('none' to skip)")
+    p.add_argument("--open-loop", action="store_true", help="replay fixed inputs (FDB style): the model does not "
+                   "hear itself and probes play at the corpus's times")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_run)
@@ -76,7 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         model=args.model, data=args.data, out=args.out, tasks=args.tasks or [], model_options=options,
         workers=args.workers, engine=args.engine, ray_address=args.ray_address, max_items=args.max_items,
         echo_factors=echo, metrics=parse_pairs(args.metric, "--metric"), step_timeout_s=args.step_timeout,
-        asr=None if args.asr.lower() == "none" else args.asr, seed=args.seed, progress=not args.no_progress,
+        asr=None if args.asr.lower() == "none" else args.asr, seed=args.seed, open_loop=args.open_loop,
+        progress=not args.no_progress,
     )
     results = run_bench(cfg)
     width = max(len(a) for a, _, _ in headline_rows(results))

@@ -14,6 +14,9 @@ the probe's offset; the onset is the first played block louder than :data:`ONSET
 (minus :data:`benchmark.items.ONSET_EARLY_S`).  When the model never starts within the wait, the probe never fires
 and the run records it.
 
+Open loop.  ``open_loop=True`` replays fixed inputs as Full-Duplex-Bench does: no echo of the model, and reactive
+probes at the corpus's own times.  Same items, same metrics, so closed and open loop compare directly.
+
 Faults.  A model that raises, returns a block of the wrong size or with NaN/inf, or exceeds the per-step time limit
 ends its item as failed, with the reason; the run goes on.  The limit is checked after each step and, on the main
 thread of a Unix process, also enforced with ``SIGALRM`` so a hung step is interrupted.
@@ -109,18 +112,25 @@ def _check_output(out: Any, block: int) -> np.ndarray:
 
 def run_item(
     model: DuplexModel, item: Materialized, task: str = "", seed: int = 0,
-    step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S,
+    step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S, open_loop: bool = False,
 ) -> ItemRun:
-    """Drive ``model`` through one item, closed loop; never raises for the model's faults (see ``failure``)."""
+    """Drive ``model`` through one item; never raises for the model's faults (see ``failure``).
+
+    ``open_loop`` replays fixed inputs (Full-Duplex-Bench style): the model does not hear itself, and a reactive
+    probe plays where the corpus had it (its offset after the corpus's own answer started), whatever the model does.
+    """
     spec = item.spec
     n = spec.num_samples
     B = BLOCK_SAMPLES
     rate = model.info.sample_rate
     to_model, from_model = StreamResampler(SAMPLE_RATE, rate), StreamResampler(rate, SAMPLE_RATE)
-    echo = EchoPath(item.rir, item.echo_delay, item.echo_gain, item.nonlinearity)
+    echo = EchoPath(item.rir, item.echo_delay, 0.0 if open_loop else item.echo_gain, item.nonlinearity)
     dynamic = np.zeros(n, np.float32)
     run = ItemRun(spec.id, np.zeros(n, np.float32), np.zeros(n, np.float32))
     probe = spec.reactive_probe
+    if open_loop and probe is not None and spec.reference:
+        run.fired_at = spec.reference[0][0] - spec.start + probe.start
+        _place(dynamic, item.probe_audio, run.fired_at)
     onset_from = spec.question_end - seconds_to_samples(ONSET_EARLY_S)
     wait_until = spec.question_end + seconds_to_samples(REACTIVE_MAX_WAIT_S)
     prepare = getattr(model, "prepare", None)
@@ -167,17 +177,22 @@ def run_item(
                 run.text.append((at, out.text))
             if run.onset is None and onset_from <= at <= wait_until and block_rms_db(played) > ONSET_DB:
                 run.onset = at
-                if probe is not None:
+                if probe is not None and not open_loop:
                     run.fired_at = at + probe.start
-                    if item.probe_audio is not None and run.fired_at < n:
-                        seg = item.probe_audio[: n - run.fired_at]
-                        dynamic[run.fired_at : run.fired_at + len(seg)] += seg
+                    _place(dynamic, item.probe_audio, run.fired_at)
     finally:
         try:
             session.close()
         except Exception as exc:  # noqa: BLE001
             run.failure = run.failure or f"close raised {type(exc).__name__}: {_one_line(exc)}"
     return run
+
+
+def _place(track: np.ndarray, clip: np.ndarray | None, at: int) -> None:
+    """Add ``clip`` into ``track`` from sample ``at`` (cut at the track's end)."""
+    if clip is not None and 0 <= at < len(track):
+        seg = clip[: len(track) - at]
+        track[at : at + len(seg)] += seg
 
 
 def _one_line(exc: BaseException) -> str:

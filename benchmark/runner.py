@@ -52,6 +52,7 @@ class RunConfig:
     metrics: dict[str, Any] = field(default_factory=dict)
     step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S
     asr: str | None = "pocketsphinx"  # for S2S answers and for models without a text stream; None: off
+    open_loop: bool = False  # replay fixed inputs (no echo of the model, probes at corpus times)
     save_audio: int = 6  # stereo FLAC (mic | model) of this many items per family, for the report and listening
     seed: int = 0
     progress: bool = True
@@ -131,7 +132,7 @@ def run_dialogue(cfg: RunConfig, dialogue_id: str, runs: Sequence[tuple[dict[str
         spec = with_echo_factor(ItemSpec.from_dict(spec_d), factor)
         item = materialize(spec, d, audio, bank)
         task = spec.family
-        run = run_item(model, item, task, cfg.seed, cfg.step_timeout_s)
+        run = run_item(model, item, task, cfg.seed, cfg.step_timeout_s, open_loop=cfg.open_loop)
         asr = _asr_for(cfg, state) if spec.answers and "qa" in (cfg.tasks or T.TASKS) else None
         rec = T.score_run(spec, factor, run, metric_cfg, asr, text_stream=model.info.text,
                           reference=item.reference if spec.family == "long_turn" else None)
@@ -178,7 +179,7 @@ def _definition(cfg: RunConfig, specs: Sequence[ItemSpec], tasks: Sequence[T.Tas
         "model": cfg.model, "model_options": cfg.model_options, "data": str(Path(cfg.data).resolve()),
         "items_digest": items_digest(specs), "tasks": {t.name: t.version for t in tasks},
         "echo_factors": cfg.echo_factors, "metrics": MetricConfig.from_dict(cfg.metrics).to_dict(),
-        "asr": cfg.asr, "seed": cfg.seed, "step_timeout_s": cfg.step_timeout_s,
+        "asr": cfg.asr, "seed": cfg.seed, "step_timeout_s": cfg.step_timeout_s, "open_loop": cfg.open_loop,
         "versions": {"results": RESULTS_VERSION, "protocol": PROTOCOL_VERSION, "items": ITEMS_VERSION,
                      "metrics": METRICS_VERSION, "tasks": T.TASKS_VERSION},
     }
@@ -342,7 +343,7 @@ def build_results(cfg: RunConfig, info: Any, corpus: Corpus, specs: Sequence[Ite
                      "tasks": T.TASKS_VERSION},
         "config": {"echo_factors": cfg.echo_factors or {t.name: list(t.echo_factors) for t in tasks},
                    "metrics": MetricConfig.from_dict(cfg.metrics).to_dict(), "asr": cfg.asr, "seed": cfg.seed,
-                   "step_timeout_s": cfg.step_timeout_s, "max_items": cfg.max_items},
+                   "step_timeout_s": cfg.step_timeout_s, "max_items": cfg.max_items, "open_loop": cfg.open_loop},
         "seeds": {"harness": cfg.seed, "bootstrap": 0},
         "packages": _versions(),
         "git_revision": _git_revision(),

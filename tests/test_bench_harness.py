@@ -85,6 +85,23 @@ def test_model_hears_its_tone_at_the_scenes_delay_and_level(corpus_item):
     assert not np.concatenate(model0.heard).any()
 
 
+def test_open_loop_replays_fixed_inputs(corpus_item, bench_corpus):
+    """Open loop: the model does not hear itself, and a reactive probe plays at the corpus's time whatever it does."""
+    corpus, bank, d, spec = corpus_item
+    item = materialize(with_echo_factor(spec, 1.0), d, corpus.audio(d.id), bank)
+    item.env[:] = 0.0
+    model = Recorder(np.full(item.spec.num_samples, 0.1, np.float32))
+    run_item(model, item, open_loop=True)
+    assert not np.concatenate(model.heard).any()
+    react = next(s for s in build_items(corpus.dialogues, ["reactive"]) if s.reactive_probe.clip is not None)
+    rd = corpus.dialogue(react.dialogue_id)
+    ritem = materialize(react, rd, corpus.audio(rd.id), bank)
+    silent = load_model("silent")
+    run = run_item(silent, ritem, open_loop=True)
+    assert run.fired_at == react.reference[0][0] - react.start + react.reactive_probe.start
+    assert run_item(silent, ritem).fired_at is None  # closed loop: a silent model never gets the probe
+
+
 def test_echo_path_streaming_equals_offline():
     rng = np.random.default_rng(0)
     rir = rng.standard_normal(3000).astype(np.float32) * np.exp(-np.arange(3000) / 500).astype(np.float32)
