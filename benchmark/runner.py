@@ -31,6 +31,7 @@ from benchmark.report import safe_name as _safe
 from datagen.corpus import Corpus, atomic_write_bytes, atomic_write_text
 
 RESULTS_VERSION = "1.0"
+TIMING_KEYS = ("compute_s", "step_ms")  # measured, so they vary between runs: kept out of the per-item records
 
 
 class BenchError(RuntimeError):
@@ -139,6 +140,8 @@ def run_dialogue(cfg: RunConfig, dialogue_id: str, runs: Sequence[tuple[dict[str
         if state.get("asr_error") and spec.answers:
             rec["asr_error"] = state["asr_error"]
         rec["item"] = spec_d["id"]
+        if run.step_s:
+            rec["step_ms"] = [round(float(q) * 1000, 3) for q in np.quantile(run.step_s, [0.5, 0.95, 1.0])]
         if spec.id in audio_ids and not run.failure:
             _save_audio(out / "audio" / f"{_safe(spec.id)}.flac", run)
         atomic_write_text(out / "runs" / f"{_safe(spec.id)}.json", json.dumps(rec, sort_keys=True))
@@ -330,7 +333,8 @@ def build_results(cfg: RunConfig, info: Any, corpus: Corpus, specs: Sequence[Ite
     compute = sum(r.get("compute_s", 0.0) for r in records)
     audio = sum(r.get("audio_s", 0.0) for r in records if not r.get("failure"))
     failures = [{"id": r["id"], "reason": r["failure"]} for r in records if r.get("failure")]
-    items = [{k: v for k, v in r.items() if k != "compute_s"} for r in records]
+    items = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in records]
+    steps = [r["step_ms"] for r in records if r.get("step_ms")]
     return {
         "results_version": RESULTS_VERSION,
         "model": {"name": cfg.model, "options": cfg.model_options, "sample_rate": info.sample_rate,
@@ -351,6 +355,10 @@ def build_results(cfg: RunConfig, info: Any, corpus: Corpus, specs: Sequence[Ite
         "aggregates": {t.name: T.aggregate_task(t, records) for t in tasks},
         "failures": {"count": len(failures), "items": failures[:100]},
         "rtf": compute / audio if audio else None,
-        "timing": {"compute_s": compute, "audio_s": audio, "wall_s": wall_s},
+        "timing": {"compute_s": compute, "audio_s": audio, "wall_s": wall_s,
+                   # per-step compute in ms: median of the items' medians, worst item p95, worst step
+                   "step_ms_p50": float(np.median([s[0] for s in steps])) if steps else None,
+                   "step_ms_p95": max(s[1] for s in steps) if steps else None,
+                   "step_ms_max": max(s[2] for s in steps) if steps else None},
         "items": items,
     }

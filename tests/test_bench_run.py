@@ -142,3 +142,18 @@ def test_cli_run_compare_and_errors(bench_corpus, tmp_path, capsys):
         assert duplexkit_cli.main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert needle in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.slow
+def test_same_records_whatever_the_workers(bench_corpus, tmp_path):
+    one = bench(bench_corpus, tmp_path / "w1", "oracle", tasks=["turn_taking", "barge_in"], max_items=1, workers=1)
+    two = bench(bench_corpus, tmp_path / "w2", "oracle", tasks=["turn_taking", "barge_in"], max_items=1, workers=2)
+    assert one["items"] == two["items"] and one["aggregates"] == two["aggregates"]
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_same_records(bench_corpus, tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'duplexkit[ray]')")
+    local = bench(bench_corpus, tmp_path / "local", "oracle", tasks=["turn_taking"], max_items=1)
+    ray_ = bench(bench_corpus, tmp_path / "ray", "oracle", tasks=["turn_taking"], max_items=1, engine="ray", workers=2)
+    assert local["items"] == ray_["items"]
