@@ -46,7 +46,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="override a task's echo sweep, e.g. barge_in=[0,0.5,1]")
     p.add_argument("--metric", action="append", default=[], metavar="KEY=VALUE",
                    help="metric setting, e.g. stop_window_s=1.5 (see benchmark/metrics.py)")
-    p.add_argument("--step-timeout", type=float, default=10.0, help="seconds a model may take for one step")
+    p.add_argument("--step-timeout", type=float, default=30.0, help="seconds a model may take for one step")
     p.add_argument("--asr", default="pocketsphinx", help="ASR for S2S answers ('none' to skip)")
     p.add_argument("--open-loop", action="store_true", help="replay fixed inputs (FDB style): the model does not "
                    "hear itself and probes play at the corpus's times")

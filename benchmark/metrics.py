@@ -16,8 +16,10 @@ Speech of the model is a list of VAD spans (:mod:`benchmark.activity`), merged i
   latency = burst end minus probe onset.  Positives that are caught are true positives, missed positives false
   negatives; negatives that stop the model are false positives (false alarms).  Precision/recall/F1 as usual, 0
   when undefined (scikit-learn's ``zero_division=0``).
-* **Self-interruption** (our closed-loop addition): after taking over, the model's first burst ends (a stop) within
-  ``echo_window`` while nothing but its own echo reaches the mic.
+* **Self-interruption** (our closed-loop addition): once the model starts talking after the question, with nothing
+  but its own echo reaching the mic, its first burst ends within ``echo_window`` (a stop) or it starts a new turn
+  after ``restart_gap`` of silence.  A short answer also reads as a stop, so the echo task reports the rate at echo
+  factors 1 and 0 and their difference (``self_interruption_excess``): what the echo itself causes.
 * **JSD**: Jensen-Shannon divergence (base 2, in [0, 1]) between two histograms on shared bins, as FDB v1 compares
   backchannel timing distributions.
 * **Confidence intervals**: percentile bootstrap over items (1000 resamples, fixed seed), as
@@ -45,6 +47,7 @@ class MetricConfig:
     stop_window_s: float = 1.0  # barge-in: caught when the model stops within this of the probe's onset
     early_tolerance_s: float = 0.24  # take-over this close before the user's end is not early (3 blocks)
     echo_window_s: float = 2.0  # self-interruption: stopping this soon after starting, with only echo present
+    restart_gap_s: float = 1.0  # ... or speaking again after at least this much silence (a new turn)
     backchannel_max_s: float = 1.5  # a model burst shorter than this during a user's long turn is a backchannel
     latency_bins_s: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(16))  # JSD bins for bc latencies
 
@@ -98,6 +101,18 @@ def stop_after(bursts_: Sequence[Span], onset: int, num_samples: int, cfg: Metri
             stopped = ended and e - onset <= seconds_to_samples(cfg.stop_window_s)
             return StopResult(True, stopped, latency)
     return StopResult(False, False, None)
+
+
+def self_interruption(bursts_: Sequence[Span], lo: int, num_samples: int, cfg: MetricConfig) -> int | None:
+    """1 when the model, having started to talk after ``lo``, stops within ``echo_window_s`` or starts a new turn
+    (speaks again after at least ``restart_gap_s`` of silence); None when it never spoke."""
+    first = next(((s, e) for s, e in bursts_ if e > lo), None)
+    if first is None:
+        return None
+    s, e = max(first[0], lo), first[1]
+    stopped = e + seconds_to_samples(cfg.burst_gap_s) <= num_samples and e - s < seconds_to_samples(cfg.echo_window_s)
+    restarted = any(s2 >= e + seconds_to_samples(cfg.restart_gap_s) for s2, _ in bursts_)
+    return int(stopped or restarted)
 
 
 def prf(tp: int, fp: int, fn: int) -> dict[str, float]:

@@ -122,13 +122,7 @@ def score_run(spec: ItemSpec, echo_factor: float, run: ItemRun, cfg: M.MetricCon
         rec["latency_s"] = _sec(max(0, onset - q_end)) if onset is not None else None
         rec["early_takeover"] = int(M.takeover_onset(b, q_start, q_end - early, cfg.backchannel_max_s) is not None)
     if spec.family == "answer":
-        onset = M.takeover_onset(b, q_end - early, n, cfg.takeover_min_s)
-        if onset is not None:
-            first_end = next(e for s, e in b if e > onset)
-            stopped = first_end + seconds_to_samples(cfg.burst_gap_s) <= n
-            rec["self_interrupt"] = int(stopped and first_end - onset < seconds_to_samples(cfg.echo_window_s))
-        else:
-            rec["self_interrupt"] = None
+        rec["self_interrupt"] = M.self_interruption(b, q_end - early, n, cfg)
         if spec.answers:
             from datagen.content import is_correct
 
@@ -289,6 +283,10 @@ def aggregate_task(task: Task, records: Sequence[Mapping[str, Any]]) -> dict[str
                     "qa_accuracy": _rate(rs, "qa_s2t")["value"] if any("qa_s2t" in r for r in rs) else None}
         out.update(echo_stats(top))
         out["by_echo_factor"] = {f: echo_stats(rs) for f, rs in groups.items()}
+        with_echo = out["by_echo_factor"].get("1", {}).get("self_interruption_rate")
+        without = out["by_echo_factor"].get("0", {}).get("self_interruption_rate")
+        # what echo adds over the same items without it (short answers count as stops at both levels)
+        out["self_interruption_excess"] = with_echo - without if with_echo is not None and without is not None else None
         out["qa_accuracy_echo"] = out["by_echo_factor"].get("1", {}).get("qa_accuracy")
         out["qa_accuracy_no_echo"] = out["by_echo_factor"].get("0", {}).get("qa_accuracy")
     elif task.name == "qa":

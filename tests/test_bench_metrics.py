@@ -101,6 +101,10 @@ def test_answer_item_scores_takeover_latency_and_qa(monkeypatch):
     assert score_run(answer_spec(), 1.0, run, CFG)["takeover"] == 0
     monkeypatch.setattr(T, "speech_segments", lambda audio: spans((3.3, 4.5)))
     assert score_run(answer_spec(), 1.0, run, CFG)["self_interrupt"] == 1
+    # the half-duplex symptom: a blip cut off by its own echo, then a new turn answering that echo
+    monkeypatch.setattr(T, "speech_segments", lambda audio: spans((3.3, 3.6), (6.0, 9.9)))
+    rec = score_run(answer_spec(), 1.0, run, CFG)
+    assert rec["self_interrupt"] == 1 and rec["latency_s"] == pytest.approx(3.5)
 
 
 def test_reactive_outcomes(monkeypatch):
