@@ -26,7 +26,53 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_commands(sub)
+    p = sub.add_parser("demo", help="the quick start: a small corpus, what is in it, and baselines scored on it")
+    p.add_argument("--out", default=DEMO_DIR)
+    p.add_argument("--minutes", type=float, default=4.0)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-bench", action="store_true", help="only generate, inspect and validate the corpus")
+    p.set_defaults(func=cmd_demo)
     return parser
+
+
+DEMO_DIR = "demo-corpus"
+# Models the demo scores, with their options: the oracle bounds every metric, the cascade is a real half-duplex
+# system (SmolLM2), salmonn-omni an untrained tiny checkpoint (what `duplexkit model init` writes; train it next).
+DEMO_MODELS: tuple[tuple[str, dict], ...] = (("oracle", {}), ("vad_cascade", {}), ("salmonn-omni", {}))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """End to end on the embedded defaults: generate, inspect, plot, validate, then score baselines closed loop."""
+    from pathlib import Path
+
+    from datagen.cli import demo_corpus
+
+    ok = demo_corpus(args.out, args.minutes, args.workers)
+    if args.no_bench:
+        return 0 if ok else 1
+    from benchmark.report import compare_table
+    from benchmark.runner import RunConfig, run_bench
+
+    runs = Path(args.out) / "bench"
+    results = []
+    for name, options in DEMO_MODELS:
+        options = dict(options)
+        if name == "salmonn-omni":
+            try:
+                from model.cli import init_checkpoint
+            except ImportError as exc:
+                print(f"demo: skipping salmonn-omni ({exc})")
+                continue
+            ckpt = runs / "salmonn-omni-tiny-untrained"
+            if not (ckpt / "config.yaml").exists():
+                init_checkpoint("tiny", str(ckpt))
+            options["checkpoint"] = str(ckpt)
+        print(f"\nscoring {name} (closed loop, 1 item per kind; the full set: duplexkit bench run ...)")
+        results.append(run_bench(RunConfig(model=name, data=args.out, out=str(runs / name), model_options=options,
+                                           max_items=1, workers=args.workers, save_audio=2)))
+    print("\n" + compare_table(results))
+    print("\nreports: " + ", ".join(str(runs / r["model"]["name"] / "report.html") for r in results))
+    return 0 if ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

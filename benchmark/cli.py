@@ -58,6 +58,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("results", nargs="+", help="results.json files or run directories")
     p.set_defaults(func=cmd_compare)
 
+    p = bsub.add_parser("items", help="write each item's open-loop input.wav, for models run outside duplexkit "
+                        "(then: bench run --model files --model-arg root=DIR --open-loop)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--tasks", nargs="+", default=None)
+    p.add_argument("--max-items", type=int, default=None)
+    p.set_defaults(func=cmd_items)
+
     p = bsub.add_parser("models", help="list the registered model adapters")
     p.set_defaults(func=cmd_models)
 
@@ -107,6 +115,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from benchmark.report import compare_table
 
     print(compare_table([_load_results(r) for r in args.results]))
+    return 0
+
+
+def cmd_items(args: argparse.Namespace) -> int:
+    from benchmark.runner import write_item_inputs
+
+    written = write_item_inputs(args.data, args.out, args.tasks, args.max_items)
+    print(f"wrote {len(written)} item inputs under {args.out} (<item id>/input.wav + item.json); put the model's "
+          f"output.wav beside each, then: duplexkit bench run --model files --model-arg root={args.out} --open-loop ...")
     return 0
 
 

@@ -362,3 +362,40 @@ def build_results(cfg: RunConfig, info: Any, corpus: Corpus, specs: Sequence[Ite
                    "step_ms_max": max(s[2] for s in steps) if steps else None},
         "items": items,
     }
+
+
+def write_item_inputs(data: str, out: str, tasks: Sequence[str] | None = None, max_items: int | None = None,
+                      progress: bool = True) -> list[Path]:
+    """Open-loop inputs for models that cannot run in process: ``<out>/<item id>/input.wav`` (what the model hears
+    in ``--open-loop`` mode, echo factor 0) and ``item.json``.  Run the external model on each ``input.wav``, save its
+    time-aligned ``output.wav`` beside it, then ``duplexkit bench run --model files --model-arg root=<out>
+    --open-loop`` scores it with the same metrics as any live model."""
+    import io
+
+    import soundfile as sf
+    from tqdm.auto import tqdm
+
+    from benchmark.baselines import SilentModel
+    from datagen.acoustics import AcousticsConfig, RIRBank
+
+    corpus = Corpus(data)
+    task_list = T.resolve_tasks(tasks)
+    bank = RIRBank.load_or_build(AcousticsConfig.from_dict(corpus.stats().get("config", {}).get("acoustics")),
+                                 progress=False)
+    specs = _select(build_items(corpus.dialogues, sorted({f for t in task_list for f in t.families})), max_items)
+    planned = T.plan_runs(specs, task_list)
+    silent, written, audio_of = SilentModel(), [], {}
+    for spec, factor in tqdm(planned, desc="item inputs", unit="item", disable=not progress):
+        if spec.dialogue_id not in audio_of:
+            audio_of = {spec.dialogue_id: corpus.audio(spec.dialogue_id, ["user", "other", "noise", "assistant"])}
+        item = materialize(with_echo_factor(spec, factor), corpus.dialogue(spec.dialogue_id),
+                           audio_of[spec.dialogue_id], bank)
+        heard = run_item(silent, item, open_loop=True).heard  # the fixed input, probes at the corpus's times
+        folder = Path(out) / item.spec.id
+        folder.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        sf.write(buf, np.clip(heard, -1, 1), 16000, format="WAV", subtype="PCM_16")
+        atomic_write_bytes(folder / "input.wav", buf.getvalue())
+        atomic_write_text(folder / "item.json", json.dumps(item.spec.to_dict(), indent=1, sort_keys=True))
+        written.append(folder)
+    return written

@@ -1,12 +1,11 @@
-"""``duplexkit generate | inspect | plot | validate | export | demo``: argparse over the datagen library."""
+"""``duplexkit generate | inspect | plot | validate | export``: argparse over the datagen library (and the corpus
+half of ``duplexkit demo``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
-
-DEMO_DIR = "demo-corpus"
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -45,11 +44,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("demo", help="the quick start: generate a small corpus and show what is in it")
-    p.add_argument("--out", default=DEMO_DIR)
-    p.add_argument("--minutes", type=float, default=4.0)
-    p.add_argument("--workers", type=int, default=2)
-    p.set_defaults(func=cmd_demo)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -99,7 +93,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     report = validate_corpus(args.dir, vad=not args.no_vad, max_dialogues=args.max_dialogues)
     print(report.format())
-    return 0 if report.ok else 1
+    return report.ok
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -110,8 +104,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Generate a few minutes on the embedded defaults, then inspect, plot and validate them."""
+def demo_corpus(out_dir: str, minutes: float, workers: int) -> bool:
+    """The corpus half of ``duplexkit demo``: generate a few minutes on the embedded defaults, then inspect, plot
+    and validate them; True when validation passed."""
     from datagen.generate import generate
     from datagen.inspect import format_summary, inspect_corpus, plot_timing_histograms
     from datagen.plot import plot_dialogue
@@ -119,9 +114,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from datagen.config import GeneratorConfig
 
-    out = Path(args.out)
+    out = Path(out_dir)
     # Small shards so that both workers have work and the progress bar moves; otherwise the default config.
-    stats = generate(out, args.minutes, seed=0, workers=args.workers, config=GeneratorConfig(dialogues_per_shard=2))
+    stats = generate(out, minutes, seed=0, workers=workers, config=GeneratorConfig(dialogues_per_shard=2))
     timing = stats["_timing"]
     summary = inspect_corpus(out)
     print(format_summary(summary))
@@ -134,9 +129,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(report.format())
     if timing.get("shards_done_now"):
         rtf = timing["audio_s"] / max(timing["worker_cpu_s"], 1e-9)
-        print(f"speed: {rtf:.0f}x real time per CPU core ({timing['audio_s']:.0f} s of audio, {args.workers} workers)")
+        print(f"speed: {rtf:.0f}x real time per CPU core ({timing['audio_s']:.0f} s of audio, {workers} workers)")
     print(f"\ncorpus: {out.resolve()}")
     print(f"  manifest.jsonl, data/*.parquet ({stats['num_dialogues']} dialogues), stats.json")
     print(f"  plots: {plots / 'timing.png'}, {plots / (first + '.png')}")
     print(f"  next: duplexkit inspect {out} | duplexkit plot {out} ID -o x.png | duplexkit export {out} --format wav -o wavs")
-    return 0 if report.ok else 1
+    return report.ok

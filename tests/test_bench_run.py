@@ -157,3 +157,24 @@ def test_ray_engine_gives_the_same_records(bench_corpus, tmp_path):
     local = bench(bench_corpus, tmp_path / "local", "oracle", tasks=["turn_taking"], max_items=1)
     ray_ = bench(bench_corpus, tmp_path / "ray", "oracle", tasks=["turn_taking"], max_items=1, engine="ray", workers=2)
     assert local["items"] == ray_["items"]
+
+
+def test_external_outputs_scored_open_loop(bench_corpus, tmp_path, capsys):
+    """bench items -> an 'external model' writes output.wav beside each input.wav -> files model, open loop."""
+    import numpy as np
+    import soundfile as sf
+
+    root = tmp_path / "items"
+    assert duplexkit_cli.main(["bench", "items", "--data", str(bench_corpus), "--out", str(root),
+                               "--tasks", "turn_taking", "--max-items", "2"]) == 0
+    inputs = sorted(root.rglob("input.wav"))
+    assert len(inputs) >= 2
+    for i, path in enumerate(inputs):
+        audio, sr = sf.read(path)
+        assert sr == 16000 and np.abs(audio).max() > 0.01  # the user's question is in it
+        if i > 0:  # the first item gets no output: it must fail with a line naming the file
+            sf.write(path.parent / "output.wav", np.zeros_like(audio), 16000)
+    r = bench(bench_corpus, tmp_path / "run", "files", tasks=["turn_taking"], model_options={"root": str(root)},
+              open_loop=True)
+    assert r["failures"]["count"] == 1 and "output.wav: missing" in r["failures"]["items"][0]["reason"]
+    assert r["aggregates"]["turn_taking"]["takeover_rate"] == 0.0
