@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -29,6 +28,7 @@ from benchmark.metrics import METRICS_VERSION, MetricConfig
 from benchmark.protocol import PROTOCOL_VERSION, load_model
 from benchmark.report import safe_name as _safe
 from datagen.corpus import Corpus, atomic_write_bytes, atomic_write_text
+from datagen.parallel import run_jobs
 
 RESULTS_VERSION = "1.0"
 TIMING_KEYS = ("compute_s", "step_ms")  # measured, so they vary between runs: kept out of the per-item records
@@ -203,50 +203,6 @@ def _check_state(out: Path, definition: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(definition, indent=1, sort_keys=True, default=str))
 
 
-def _jobs_local(cfg: RunConfig, jobs: list[tuple[str, list, list]]) -> Iterator[list[dict[str, Any]]]:
-    if cfg.workers <= 1:
-        for did, runs, audio_ids in jobs:
-            yield run_dialogue(cfg, did, runs, audio_ids)
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(run_dialogue, cfg, did, runs, audio_ids) for did, runs, audio_ids in jobs]
-        for fut in as_completed(futures):
-            yield fut.result()
-
-
-def _jobs_ray(cfg: RunConfig, jobs: list[tuple[str, list, list]]) -> Iterator[list[dict[str, Any]]]:
-    try:
-        import ray
-    except ImportError:
-        raise BenchError("--engine ray needs Ray: pip install 'duplexkit[ray]'") from None
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    started_here = not ray.is_initialized()
-    if started_here:
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if cfg.ray_address:
-            kwargs["address"] = cfg.ray_address
-        else:
-            kwargs["num_cpus"] = max(1, cfg.workers)
-            tmp = Path(cfg.out).resolve() / "ray"
-            if len(str(tmp)) < 60:  # Ray's unix sockets must fit in 107 bytes
-                tmp.mkdir(parents=True, exist_ok=True)
-                kwargs["_temp_dir"] = str(tmp)
-        ray.init(**kwargs)
-    try:
-        task = ray.remote(run_dialogue)
-        pending = [task.remote(cfg, did, runs, audio_ids) for did, runs, audio_ids in jobs]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                yield ray.get(ref)
-    finally:
-        if started_here:
-            ray.shutdown()
-
-
 def run_bench(cfg: RunConfig) -> dict[str, Any]:
     """Run (or finish) a benchmark; writes results.json, report.md and report.html in ``cfg.out``."""
     from tqdm.auto import tqdm
@@ -297,7 +253,11 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
             audio_ids.append(_run_id(spec, 1.0))
     jobs = [(did, runs, audio_ids) for did, runs in todo.items()]
     t0 = time.perf_counter()
-    runner = _jobs_local(cfg, jobs) if cfg.engine == "local" else _jobs_ray(cfg, jobs)
+    try:
+        runner = run_jobs(run_dialogue, [(cfg, *job) for job in jobs], cfg.engine, cfg.workers, cfg.ray_address,
+                          out / "ray")
+    except RuntimeError as exc:
+        raise BenchError(str(exc)) from None
     bar = tqdm(total=len(planned), initial=len(records), unit="item", desc=f"bench {cfg.model}",
                disable=not cfg.progress, dynamic_ncols=True)
     with bar:

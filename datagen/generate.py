@@ -17,13 +17,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
 from datagen import corpus
 from datagen.config import SCENARIOS, ConfigError, GeneratorConfig
 from datagen.distributions import timing_from_config
+from datagen.parallel import run_jobs
 from datagen.scenarios import ExchangeSource, plan
 from datagen.schema import Dialogue, pad_to_frames, seconds_to_samples
 from datagen.timeline import DialogueBuilder, PlanContext, Voices
@@ -274,51 +275,6 @@ def _load_or_write_state(out: Path, plan_: RunPlan) -> None:
     corpus.atomic_write_text(path, json.dumps(state, indent=1, sort_keys=True))
 
 
-def _run_local(out: Path, plan_: RunPlan, shards: list[int], workers: int) -> Iterator[ShardResult]:
-    if workers <= 1:
-        for s in shards:
-            yield generate_shard(out, plan_, s)
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(generate_shard, str(out), plan_, s) for s in shards]
-        for fut in as_completed(futures):
-            yield fut.result()
-
-
-def _run_ray(out: Path, plan_: RunPlan, shards: list[int], workers: int, address: str | None) -> Iterator[ShardResult]:
-    try:
-        import ray
-    except ImportError:
-        raise GenerateError("--engine ray needs Ray: pip install 'duplexkit[ray]'") from None
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    started_here = not ray.is_initialized()
-    if started_here:
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address:
-            kwargs["address"] = address
-        else:
-            kwargs["num_cpus"] = max(1, workers)
-            tmp = out.resolve() / STATE_DIR / "ray"
-            # Ray's unix sockets must fit in 107 bytes; fall back to its default temp dir for deep paths.
-            if len(str(tmp)) < 60:
-                tmp.mkdir(parents=True, exist_ok=True)
-                kwargs["_temp_dir"] = str(tmp)
-        ray.init(**kwargs)
-    try:
-        task = ray.remote(generate_shard)
-        pending = [task.remote(str(out.resolve()), plan_, s) for s in shards]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                yield ray.get(ref)
-    finally:
-        if started_here:
-            ray.shutdown()
-
-
 def generate(
     out: str | Path,
     minutes: float,
@@ -358,7 +314,11 @@ def generate(
         disable=not progress,
         dynamic_ncols=True,
     )
-    runner = _run_local(out, plan_, todo, workers) if engine == "local" else _run_ray(out, plan_, todo, workers, ray_address)
+    try:
+        runner = run_jobs(generate_shard, [(str(out.resolve()), plan_, s) for s in todo], engine, workers,
+                          ray_address, out / STATE_DIR / "ray")
+    except RuntimeError as exc:
+        raise GenerateError(str(exc)) from None
     with bar:
         for result in runner:
             results.append(result)

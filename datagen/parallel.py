@@ -1,0 +1,71 @@
+"""Run independent jobs on local processes or Ray, yielding results as they finish (one place for both engines).
+
+The generator's shards and the benchmark's dialogues use it.  Jobs are plain picklable calls ``fn(*args)``;
+results do not depend on the engine or the worker count (callers write their outputs in a fixed order).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+ENGINES = ("local", "ray")
+
+
+def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], engine: str = "local", workers: int = 1,
+             ray_address: str | None = None, ray_temp_dir: str | Path | None = None) -> Iterator[Any]:
+    """``fn(*job)`` for every job: in this process (1 worker), spawned processes, or Ray tasks."""
+    if engine == "local":
+        return _local(fn, jobs, workers)
+    if engine == "ray":
+        try:
+            import ray  # noqa: F401 - fail here, with the install hint, not at the first result
+        except ImportError:
+            raise RuntimeError("--engine ray needs Ray: pip install 'duplexkit[ray]'") from None
+        return _ray(fn, jobs, workers, ray_address, ray_temp_dir)
+    raise ValueError(f"engine: unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+
+
+def _local(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int) -> Iterator[Any]:
+    if workers <= 1:
+        for job in jobs:
+            yield fn(*job)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: torch and onnxruntime threads do not survive a fork
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *job) for job in jobs]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def _ray(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int, address: str | None,
+         temp_dir: str | Path | None) -> Iterator[Any]:
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    started_here = not ray.is_initialized()
+    if started_here:
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            kwargs["address"] = address
+        else:
+            kwargs["num_cpus"] = max(1, workers)
+            # Ray's unix sockets must fit in 107 bytes; fall back to its default temp dir for deep paths.
+            if temp_dir is not None and len(str(Path(temp_dir).resolve())) < 60:
+                Path(temp_dir).mkdir(parents=True, exist_ok=True)
+                kwargs["_temp_dir"] = str(Path(temp_dir).resolve())
+        ray.init(**kwargs)
+    try:
+        task = ray.remote(fn)
+        pending = [task.remote(*job) for job in jobs]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield ray.get(ref)
+    finally:
+        if started_here:
+            ray.shutdown()
