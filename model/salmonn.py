@@ -113,6 +113,8 @@ class SalmonnOmni(nn.Module):
 
     def token_logits(self, h: torch.Tensor) -> torch.Tensor:
         head = self.lm.get_output_embeddings()
+        if h.dim() == 1:  # quantized Linear wants a batch dimension
+            return self.token_logits(h[None])[0]
         return torch.cat([head(h).float(), self.state_head.head(h.to(self.state_head.head.weight.dtype)).float()], -1)
 
     def allowed(self, mode_prev: torch.Tensor) -> torch.Tensor:
@@ -273,6 +275,41 @@ class SalmonnOmni(nn.Module):
         state = THINK if y == self.think_id else SHIFT if y == self.shift_id else "text"
         st.step += 1
         return StepResult(y, state, text, wav, logits)
+
+    # ---------------------------------------------------------------------------------------------------------
+    def prepare_inference(self, quantize: str | None = None) -> "SalmonnOmni":
+        """Make streaming cheaper on a CPU; irreversible (no training afterwards).
+
+        * LoRA is merged into the base weights and the peft wrappers are removed (120 small extra matmuls and
+          their Python calls per block for ``small``);
+        * ``quantize="int8"``: dynamic int8 quantization of the LLM's Linear layers (LM head included).  Why: a
+          block reads 3 positions, so the LLM is a matrix-vector product bound by memory traffic: ``small`` in
+          fp32 streams ~540 MB of weights per block (~130 ms on one busy core), int8 reads a quarter of that
+          (measured 4.4x faster per Linear).  Decisions may then differ from the fp32 model in near-ties.
+        """
+        if quantize not in (None, "int8"):
+            raise ValueError(f"quantize: {quantize!r} (expected int8 or nothing)")
+        try:
+            from peft.tuners.lora import LoraLayer
+        except ImportError:  # pragma: no cover
+            LoraLayer = ()
+        for name, module in list(self.lm.named_modules()):
+            if LoraLayer and isinstance(module, LoraLayer):
+                module.merge()
+                parent = self.lm.get_submodule(name.rsplit(".", 1)[0]) if "." in name else self.lm
+                setattr(parent, name.rsplit(".", 1)[-1], module.get_base_layer())
+        if quantize == "int8":
+            import warnings
+
+            from torch.ao.quantization import quantize_dynamic
+
+            if self.llm_dtype != torch.float32:
+                raise ValueError("quantize=int8 needs a float32 backbone (backbone.dtype=float32)")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                quantize_dynamic(self.lm, {nn.Linear}, dtype=torch.qint8, inplace=True)
+        self.requires_grad_(False)
+        return self.eval()
 
     # ---------------------------------------------------------------------------------------------------------
     def param_counts(self) -> dict[str, int]:

@@ -108,3 +108,24 @@ def test_adapter_bad_input_is_one_line(tmp_path):
     assert "\n" not in str(e.value)
     with pytest.raises(ValueError, match="NaN"):
         sess.step(np.full(BLOCK_SAMPLES, np.nan, np.float32))
+
+
+def test_lora_merge_keeps_decisions_and_int8_streams():
+    """prepare_inference merges LoRA (non-zero adapters here) without changing logits; int8 still streams."""
+    model = SalmonnOmni(load_config("tiny", ["backbone.lora.rank=4"])).eval()
+    assert model.param_counts()["lora"] > 0
+    with torch.no_grad():
+        for name, p in model.lm.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    mic = toy_dialogue(4, blocks=40)[1]["mic"][: 20 * BLOCK_SAMPLES]
+    st, _, outs = _stream(model, mic)
+    model.prepare_inference()
+    assert model.param_counts()["lora"] == 0
+    st2, _, outs2 = _stream(model, mic)
+    assert st.tokens == st2.tokens
+    for a, b in zip(outs, outs2):
+        torch.testing.assert_close(a.logits, b.logits, atol=1e-4, rtol=1e-4)
+    model.prepare_inference("int8")
+    st3, _, outs3 = _stream(model, mic)
+    assert all(o.audio.shape == (BLOCK_SAMPLES,) for o in outs3)
