@@ -59,20 +59,23 @@ class StepResult:
 
 
 class SalmonnOmni(nn.Module):
-    def __init__(self, cfg: ModelConfig, meta: bool = False) -> None:
+    def __init__(self, cfg: ModelConfig, meta: bool = False, device: str | torch.device | None = None) -> None:
+        """``meta``: shapes only (parameter counts); ``device``: build the modules there directly (a random 8B
+        backbone is initialised on the GPU instead of on the CPU first)."""
         super().__init__()
         cfg.validate()
         self.cfg = cfg
         torch.manual_seed(cfg.seed)
-        self.tokenizer, lm = load_backbone(cfg, meta=meta)
+        dev = torch.device("meta") if meta else torch.device(device or "cpu")
+        with dev:
+            self.tokenizer, lm = load_backbone(cfg, meta=meta)
         self.lm = apply_lora(lm, cfg.backbone)
         d = int(lm.config.hidden_size)
         self.d_llm = d
         self.base_vocab = int(self.tokenizer.base_vocab)
         self.think_id = self.tokenizer.convert_tokens_to_ids(THINK)
         self.shift_id = self.tokenizer.convert_tokens_to_ids(SHIFT)
-        dev = torch.device("meta") if meta else None
-        with dev if dev is not None else torch.device("cpu"):
+        with dev:
             self.encoder = StreamingEncoder(cfg.encoder)
             self.connector = nn.Sequential(
                 nn.Linear(cfg.group * self.encoder.out_dim, cfg.connector_hidden),
