@@ -81,6 +81,7 @@ def build_targets(dialogue: Dialogue, tokenizer, labels: Mapping[str, np.ndarray
     tokens = np.full(n, think, np.int64)
     turns = [t for t in dialogue.turns if t.speaker == "assistant" and t.kind != "backchannel"]
     last_out = -1
+    first_word = True  # words are space-separated in the text stream, across turns too
     for a, b in _spans(state):
         s_in = max(a - delay, last_out + 1, 0)
         s_out = b - delay if b < n else n  # a span running to the end has no closing <shift>
@@ -94,10 +95,13 @@ def build_targets(dialogue: Dialogue, tokenizer, labels: Mapping[str, np.ndarray
         for t in turns:
             if frame_of(t.end - 1) < a or frame_of(t.start) >= b:
                 continue
-            for i, w in enumerate(_words(t)):
-                if not a <= frame_of(w.start) < b:
+            for w in _words(t):
+                # a word belongs to the span it overlaps (its first samples may sit in the block before `a`,
+                # which the half-block majority rule of frame_labels leaves out of the span)
+                if frame_of(w.start) >= b or frame_of(max(w.end - 1, w.start)) < a:
                     continue
-                ids = tokenizer.encode(w.text if i == 0 else " " + w.text)
+                ids = tokenizer.encode(w.text if first_word else " " + w.text)
+                first_word = False
                 cursor = max(cursor, frame_of(w.start) - delay)
                 for tid in ids:
                     if cursor >= s_out:
