@@ -178,3 +178,16 @@ def test_external_outputs_scored_open_loop(bench_corpus, tmp_path, capsys):
               open_loop=True)
     assert r["failures"]["count"] == 1 and "output.wav: missing" in r["failures"]["items"][0]["reason"]
     assert r["aggregates"]["turn_taking"]["takeover_rate"] == 0.0
+
+
+def test_salmonn_omni_checkpoint_is_scored_like_any_model(bench_corpus, tmp_path, capsys):
+    """duplexkit model init -> duplexkit bench run --model salmonn-omni --checkpoint DIR (an untrained tiny model)."""
+    ckpt = tmp_path / "tiny"
+    assert duplexkit_cli.main(["model", "init", "--config", "tiny", "--out", str(ckpt)]) == 0
+    out = tmp_path / "run"
+    assert duplexkit_cli.main(["bench", "run", "--model", "salmonn-omni", "--checkpoint", str(ckpt), "--data",
+                               str(bench_corpus), "--out", str(out), "--tasks", "turn_taking", "barge_in",
+                               "--max-items", "1", "--asr", "none", "--no-progress"]) == 0
+    r = json.loads((out / "results.json").read_text())
+    assert r["failures"]["count"] == 0 and r["model"]["text"] and r["model"]["state"]
+    assert r["aggregates"]["turn_taking"]["n"] >= 1 and r["rtf"] > 0
