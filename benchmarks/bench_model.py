@@ -47,8 +47,7 @@ def bench(config: str, blocks: int, threads: int, quantize: str | None = None) -
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     model = SalmonnOmni(load_config(config)).eval()
-    if quantize:
-        model.prepare_inference(quantize)
+    model.prepare_inference(quantize)  # as the adapter does: LoRA merged, int8 only when asked
     load_s = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     mic = (rng.standard_normal(blocks * BLOCK_SAMPLES) * 0.05).astype(np.float32)
