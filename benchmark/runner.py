@@ -169,8 +169,9 @@ def _select(specs: list[ItemSpec], max_items: int | None) -> list[ItemSpec]:
         return specs
     seen: dict[str, int] = {}
     out = []
-    for s in specs:  # an even spread: the first max_items of each family, reactive ones split by probe kind
-        key = s.family + (f":{s.reactive_probe.name}" if s.reactive_probe else "")
+    for s in specs:  # an even spread: the first max_items of each family, reactive ones by probe kind and context
+        p = s.reactive_probe
+        key = s.family + (f":{p.name}:{p.context}:{p.speaker}" if p else "")
         if seen.get(key, 0) < max_items:
             seen[key] = seen.get(key, 0) + 1
             out.append(s)
