@@ -95,9 +95,3 @@ class StreamResampler:
         out = y[self.phase :: self.down]
         self.phase = (self.phase - len(stuffed)) % self.down
         return out.astype(np.float32)
-
-
-def block_rms_db(block: np.ndarray) -> float:
-    """Level of a block in dBFS (silence: -inf)."""
-    power = float(np.mean(np.square(block, dtype=np.float64))) if len(block) else 0.0
-    return 10 * math.log10(power) if power > 0 else -math.inf

@@ -10,8 +10,9 @@ Closed loop.  What the model plays goes through the scene's echo path (:class:`b
 loudspeaker nonlinearity, system delay and loudspeaker→mic RIR the corpus was rendered with, at the item's echo
 factor) and is added to the following mic blocks, so a model that talks hears its own voice at the scene's delay and
 level.  A reactive probe (an interruption, a backchannel, a distractor) is placed at the model's speech onset plus
-the probe's offset; the onset is the first played block louder than :data:`ONSET_DB` at or after the question's end
-(minus :data:`benchmark.items.ONSET_EARLY_S`).  When the model never starts within the wait, the probe never fires
+the probe's offset; the onset is where the model's first speech after the question's end (minus
+:data:`benchmark.items.ONSET_EARLY_S`) starts, found by the same silero-vad as the metrics use, streaming
+(:class:`benchmark.activity.SpeechOnset`).  When the model never starts within the wait, the probe never fires
 and the run records it.
 
 Open loop.  ``open_loop=True`` replays fixed inputs as Full-Duplex-Bench does: no echo of the model, and reactive
@@ -34,12 +35,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from benchmark.audio import EchoPath, StreamResampler, block_rms_db
+from benchmark.activity import SpeechOnset
+from benchmark.audio import EchoPath, StreamResampler
 from benchmark.items import ONSET_EARLY_S, REACTIVE_MAX_WAIT_S, Materialized
 from benchmark.protocol import DuplexModel, SessionInfo, StepOutput
 from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE, seconds_to_samples
 
-ONSET_DB = -45.0  # a played block above this level (dBFS RMS) is the model starting to talk
 DEFAULT_STEP_TIMEOUT_S = 30.0  # a hang detector, not a real-time bound (a CPU cascade's endpoint step: 3-12 s)
 
 
@@ -133,6 +134,7 @@ def run_item(
         _place(dynamic, item.probe_audio, run.fired_at)
     onset_from = spec.question_end - seconds_to_samples(ONSET_EARLY_S)
     wait_until = spec.question_end + seconds_to_samples(REACTIVE_MAX_WAIT_S)
+    onset_vad = SpeechOnset()
     prepare = getattr(model, "prepare", None)
     if callable(prepare):  # the oracle reads the item's reference; real models have no such hook
         prepare(item)
@@ -175,11 +177,14 @@ def run_item(
             run.states.append(out.state)
             if out.text:
                 run.text.append((at, out.text))
-            if run.onset is None and onset_from <= at <= wait_until and block_rms_db(played) > ONSET_DB:
-                run.onset = at
-                if probe is not None and not open_loop:
-                    run.fired_at = at + probe.start
-                    _place(dynamic, item.probe_audio, run.fired_at)
+            if run.onset is None and onset_from <= at <= wait_until:
+                onset = onset_vad.feed(played, at)
+                if onset is not None:
+                    run.onset = onset
+                    if probe is not None and not open_loop:
+                        # the probe's offset counts from the onset; it cannot start before the block being heard
+                        run.fired_at = max(onset + probe.start, s + B)
+                        _place(dynamic, item.probe_audio, run.fired_at)
     finally:
         try:
             session.close()

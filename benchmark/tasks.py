@@ -192,7 +192,10 @@ def _barge_in(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         tp = sum(r["outcome"] == "caught" for r in rs)
         fn = sum(r["outcome"] == "missed" for r in rs)
         fp = sum(r["outcome"] == "false_alarm" for r in negatives)
-        return M.prf(tp, fp, fn)
+        out = M.prf(tp, fp, fn)
+        if not rs:  # no positives of this kind in the corpus: nothing to report, not a zero
+            out.update(precision=None, recall=None, f1=None)
+        return out
 
     pos = [r for r in records if r.get("positive")]
     neg = [r for r in records if r.get("probe") in BARGE_IN_NEGATIVES]
@@ -217,8 +220,10 @@ def _barge_in(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         f1s = []
         for _ in range(1000):
             pick = [scored[i] for i in rng.integers(0, len(scored), len(scored))]
-            f1s.append(counts([r for r in pick if r.get("positive")], [r for r in pick if not r.get("positive")])["f1"])
-        out["f1_ci95"] = [float(np.quantile(f1s, 0.025)), float(np.quantile(f1s, 0.975))]
+            f1 = counts([r for r in pick if r.get("positive")], [r for r in pick if not r.get("positive")])["f1"]
+            if f1 is not None:  # a resample without positives has no F1
+                f1s.append(f1)
+        out["f1_ci95"] = [float(np.quantile(f1s, 0.025)), float(np.quantile(f1s, 0.975))] if f1s else None
     else:
         out["f1_ci95"] = None
     return out

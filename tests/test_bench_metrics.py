@@ -140,6 +140,8 @@ def test_barge_in_aggregate_counts_shared_negatives():
     assert agg["independent"]["recall"] == 1.0 and agg["dependent"]["recall"] == 0.5
     assert agg["stop_latency_s"] == pytest.approx(0.4) and agg["n_unfired"] == 1
     assert agg["false_alarm_rate"]["user_backchannel"] == 0.5
+    only_dependent = [r for r in records if r.get("context") != "independent"]
+    assert aggregate_task(TASKS["barge_in"], only_dependent)["independent"]["f1"] is None
 
 
 def test_plan_runs_shares_items_between_tasks():
