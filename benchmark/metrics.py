@@ -53,11 +53,10 @@ class MetricConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "MetricConfig":
+        from datagen.config import check_known_keys
+
         d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"metrics: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        check_known_keys(d, cls, "metrics")
         cfg = cls(**{k: (tuple(v) if k == "latency_bins_s" else float(v)) for k, v in d.items()})
         for f in fields(cfg):
             if f.name != "latency_bins_s" and not getattr(cfg, f.name) > 0:

@@ -68,11 +68,10 @@ class AcousticsConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "AcousticsConfig":
+        from datagen.config import check_known_keys
+
         d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        check_known_keys(d, cls)
         for f in fields(cls):
             if f.name not in d:
                 continue

@@ -33,6 +33,16 @@ class ConfigError(ValueError):
     """A bad config value; the message is one line naming the field."""
 
 
+def check_known_keys(d: Mapping[str, Any], cls: type, where: str = "") -> None:
+    """Refuse keys that are not fields of dataclass ``cls``, naming the first and listing the known ones (a typo in
+    a YAML file must not be silently ignored)."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        prefix = f"{where}: " if where else ""
+        raise ConfigError(f"{prefix}unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+
+
 @dataclass
 class GeneratorConfig:
     scenario_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
@@ -62,10 +72,7 @@ class GeneratorConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "GeneratorConfig":
         d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"config: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        check_known_keys(d, cls, "config")
         for pair in ("dialogue_seconds", "lead_in_s", "tail_s"):
             if pair in d:
                 try:

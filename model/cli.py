@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 
 
 def init_checkpoint(config: str, out: str, overrides=()) -> dict[str, int]:
