@@ -107,7 +107,7 @@ def plot_barge_in(results: Mapping[str, Any], out: Path) -> Path | None:
     m = np.array([[tp, fn], [fp, tn]])
     ax1.imshow(m, cmap="Blues")
     for (i, j), v in np.ndenumerate(m):
-        ax1.text(j, i, str(v), ha="center", va="center", fontsize=12)
+        ax1.text(j, i, str(v), ha="center", va="center", fontsize=12, color="white" if v > m.max() / 2 else "black")
     ax1.set_xticks([0, 1], ["stopped", "kept talking"])
     ax1.set_yticks([0, 1], ["interruption", "negative"])
     ax1.set_title("barge-in at echo factor 1", fontsize=9)
