@@ -191,3 +191,12 @@ def test_salmonn_omni_checkpoint_is_scored_like_any_model(bench_corpus, tmp_path
     r = json.loads((out / "results.json").read_text())
     assert r["failures"]["count"] == 0 and r["model"]["text"] and r["model"]["state"]
     assert r["aggregates"]["turn_taking"]["n"] >= 1 and r["rtf"] > 0
+
+
+def test_vad_cascade_runs_closed_loop(bench_corpus, tmp_path):
+    """The real half-duplex pipeline in the harness (bank lookup instead of SmolLM2, to stay fast): it answers."""
+    r = bench(bench_corpus, tmp_path, "vad_cascade", tasks=["turn_taking"], max_items=2,
+              model_options={"llm": "echo"})
+    assert r["failures"]["count"] == 0
+    assert any(item["model_speech_s"] for item in r["items"])  # it heard the question and spoke
+    assert r["rtf"] > 0
