@@ -29,6 +29,8 @@ HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("barge_in", "recall", "barge-in: recall"),
     ("barge_in", "f1", "barge-in: F1"),
     ("barge_in", "stop_latency_s", "barge-in: stop latency, s"),
+    ("barge_in", "n_scored", "barge-in: probes that found the model talking (scored)"),
+    ("barge_in", "idle_rate", "barge-in: probes that found it silent already (not scored)"),
     ("echo", "self_interruption_rate", "echo: self-interruption rate (lower is better)"),
     ("echo", "qa_accuracy_echo", "echo: QA accuracy with echo"),
     ("echo", "qa_accuracy_no_echo", "echo: QA accuracy without echo"),

@@ -6,7 +6,7 @@ metric is defined in :mod:`benchmark.metrics`; the tasks here choose items and e
 =============== ============================== ==============================================================
 task            items (echo factors)           aggregates
 =============== ============================== ==============================================================
-turn_taking     answer (1.0)                   takeover_rate, latency_s (mean over take-overs, clipped at 0),
+turn_taking     answer (0, 1.0)                takeover_rate, latency_s (mean over take-overs, clipped at 0),
                                                latency_median_s, early_takeover_rate
 pause_handling  pause (1.0)                    takeover_rate (inside in-turn pauses; lower is better)
 backchannel     reactive user backchannels     continue_rate (the model keeps talking through user
@@ -54,7 +54,7 @@ def _is_user_backchannel(spec: ItemSpec) -> bool:
 
 
 TASKS: dict[str, Task] = {
-    "turn_taking": Task("turn_taking", "1.0", ("answer",), (1.0,)),
+    "turn_taking": Task("turn_taking", "1.0", ("answer",), (0.0, 1.0)),
     "pause_handling": Task("pause_handling", "1.0", ("pause",), (1.0,)),
     "backchannel": Task("backchannel", "1.0", ("reactive", "long_turn"), (1.0,), _is_user_backchannel),
     "barge_in": Task("barge_in", "1.0", ("reactive",), (0.0, 0.1, 1.0)),
@@ -213,6 +213,11 @@ def _barge_in(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     out["n_positive"], out["n_negative"] = len(pos), len(neg)
     out["n_unfired"] = sum(r["outcome"] == "unfired" for r in records)
     out["n_idle"] = sum(r["outcome"] == "idle" for r in records)
+    # P/R/F1 are conditional on the model talking when the probe came; a model that has already fallen silent
+    # (e.g. cut off by its own echo: see the echo task) is not tested, and this says how often that happened.
+    fired = sum(r["outcome"] != "unfired" for r in records)
+    out["idle_rate"] = out["n_idle"] / fired if fired else None
+    out["n_scored"] = fired - out["n_idle"]
     # F1 interval: resample items within the positives and negatives
     rng = np.random.default_rng(0)
     scored = [r for r in pos + neg if r["outcome"] in ("caught", "missed", "false_alarm", "continued")]
@@ -254,11 +259,15 @@ def aggregate_task(task: Task, records: Sequence[Mapping[str, Any]]) -> dict[str
     top = _top(groups)
     out: dict[str, Any] = {"version": task.version, "n_items": len(mine), "n_failed": len(failed)}
     if task.name == "turn_taking":
-        tor, lat, early = _rate(top, "takeover"), _rate(top, "latency_s"), _rate(top, "early_takeover")
-        lats = [r["latency_s"] for r in top if r.get("latency_s") is not None]
-        out.update(takeover_rate=tor["value"], takeover_rate_ci95=tor["ci95"], latency_s=lat["value"],
-                   latency_s_ci95=lat["ci95"], latency_median_s=float(np.median(lats)) if lats else None,
-                   latencies_s=lats, early_takeover_rate=early["value"], n=tor["n"])
+        def tt_stats(rs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+            tor, lat, early = _rate(rs, "takeover"), _rate(rs, "latency_s"), _rate(rs, "early_takeover")
+            lats = [r["latency_s"] for r in rs if r.get("latency_s") is not None]
+            return {"takeover_rate": tor["value"], "takeover_rate_ci95": tor["ci95"], "latency_s": lat["value"],
+                    "latency_s_ci95": lat["ci95"], "latency_median_s": float(np.median(lats)) if lats else None,
+                    "latencies_s": lats, "early_takeover_rate": early["value"], "n": tor["n"]}
+
+        out.update(tt_stats(top))
+        out["by_echo_factor"] = {f: tt_stats(rs) for f, rs in groups.items()}
     elif task.name == "pause_handling":
         tor = _rate(top, "pause_takeover")
         out.update(takeover_rate=tor["value"], takeover_rate_ci95=tor["ci95"], n=tor["n"])
