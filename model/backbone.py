@@ -77,6 +77,9 @@ def load_backbone(cfg: ModelConfig, meta: bool = False) -> tuple[Any, nn.Module]
             )
         if not (directory / "config.json").is_file():
             raise RuntimeError(f"backbone.path {b.path!r} has no config.json: not a Hugging Face model directory")
+    from datagen.content.llm_writer import quiet_transformers
+
+    quiet_transformers()
     try:
         hf_tok = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
         if meta:

@@ -97,6 +97,14 @@ def smollm2_plain_dir(cache: str | Path | None = None) -> Path:
     return out
 
 
+def quiet_transformers() -> None:
+    """No per-load "Loading weights" progress bars: benchmark workers load models once each, and the bars bury
+    the run's own progress bar."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def load_model(model: str = "smollm2"):
     """(tokenizer, model) from local files only; RuntimeError (one line) saying what to install when missing.
 
@@ -108,6 +116,7 @@ def load_model(model: str = "smollm2"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError:
         raise RuntimeError(INSTALL_HINT) from None
+    quiet_transformers()
     if model == "smollm2":
         directory, kw = str(smollm2_plain_dir()), {"local_files_only": True}
     else:
