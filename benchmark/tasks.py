@@ -114,8 +114,7 @@ def score_run(spec: ItemSpec, echo_factor: float, run: ItemRun, cfg: M.MetricCon
     rec["cues_s"] = [[p.name, _sec(p.start), _sec(p.end)] for p in spec.probes if not p.reactive]
     q_end = spec.question_end
     early = seconds_to_samples(cfg.early_tolerance_s)
-    q_start = min(p.start for p in spec.probes if p.name == "user_turn") if any(
-        p.name == "user_turn" for p in spec.probes) else 0
+    q_start = next((p.start for p in spec.probes if p.name == "user_turn"), 0)
     if spec.family in ("answer", "pause", "long_turn"):
         onset = M.takeover_onset(b, q_end - early, n, cfg.takeover_min_s)
         rec["takeover"] = int(onset is not None)
@@ -150,14 +149,17 @@ def score_run(spec: ItemSpec, echo_factor: float, run: ItemRun, cfg: M.MetricCon
         cues = sorted(p.start for p in spec.probes if p.name == "assistant_backchannel")
         bc_max = seconds_to_samples(cfg.backchannel_max_s)
         turn = next(p for p in spec.probes if p.name == "user_turn")
-        mine = [s for s, e in b if turn.start <= s < q_end and e - s < bc_max]
-        rec["backchannels"] = len(mine)
-        rec["bc_latency_s"] = [_sec(s - max((c for c in cues if c <= s), default=s)) for s in mine]
-        rec["user_speech_s"] = _sec(q_end - turn.start)
-        ref = [s for s, e in M.bursts(speech_segments(reference), cfg) if turn.start <= s < q_end and e - s < bc_max] \
-            if reference is not None else []
-        rec["reference_backchannels"] = len(ref)
-        rec["reference_bc_latency_s"] = [_sec(s - max((c for c in cues if c <= s), default=s)) for s in ref]
+
+        def backchannels(bursts_: Sequence[tuple[int, int]]) -> list[int]:  # short bursts while the user talks
+            return [s for s, e in bursts_ if turn.start <= s < q_end and e - s < bc_max]
+
+        def cue_latencies(starts: list[int]) -> list[float | None]:  # after the latest clause-end cue
+            return [_sec(s - max((c for c in cues if c <= s), default=s)) for s in starts]
+
+        mine = backchannels(b)
+        ref = backchannels(M.bursts(speech_segments(reference), cfg)) if reference is not None else []
+        rec.update(backchannels=len(mine), bc_latency_s=cue_latencies(mine), user_speech_s=_sec(q_end - turn.start),
+                   reference_backchannels=len(ref), reference_bc_latency_s=cue_latencies(ref))
     probe = spec.reactive_probe
     if probe is not None:
         rec.update(probe=probe.name, context=probe.context, speaker=probe.speaker,
