@@ -16,8 +16,10 @@ from datagen.schema import SAMPLE_RATE
 Span = tuple[int, int]
 
 
-@lru_cache(maxsize=1)
-def _silero():
+@lru_cache(maxsize=None)
+def _silero(purpose: str = "segments"):
+    """One silero instance per purpose: streaming onset detection keeps recurrent state that must not mix with
+    offline segmenting (which resets it)."""
     from silero_vad import load_silero_vad
 
     return load_silero_vad(onnx=True)
@@ -57,7 +59,7 @@ class SpeechOnset:
     CHUNK = 512
 
     def __init__(self, threshold: float = 0.5, min_speech_ms: int = 250):
-        self.model = _silero_stream()
+        self.model = _silero("stream")
         self.model.reset_states()
         self.threshold = threshold
         self.min_chunks = -(-min_speech_ms * SAMPLE_RATE // 1000 // self.CHUNK)
@@ -90,11 +92,3 @@ class SpeechOnset:
                 self._run, self._run_start = 0, None
         self._buf, self._next = self._buf[n:], self._next + n
         return None
-
-
-@lru_cache(maxsize=1)
-def _silero_stream():
-    """A second silero instance for streaming (its recurrent state must not mix with offline segmenting)."""
-    from silero_vad import load_silero_vad
-
-    return load_silero_vad(onnx=True)

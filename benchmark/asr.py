@@ -53,7 +53,9 @@ from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkabl
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from benchmark.audio import to_16k
+from datagen.schema import SAMPLE_RATE
+
 FRAME_RATE = 100  # pocketsphinx frames per second (-frate)
 LM_VERSION = "2"  # bump when the LM text normalisation changes (it is part of the cache key)
 
@@ -300,18 +302,6 @@ def _to_int16(audio: np.ndarray) -> bytes:
     return (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
-def _resample_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-    if sample_rate == SAMPLE_RATE:
-        return audio
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    g = gcd(SAMPLE_RATE, int(sample_rate))
-    return resample_poly(audio, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
-
-
 _DECODERS: dict[tuple, Any] = {}
 _DECODER_LOCK = threading.Lock()
 
@@ -357,7 +347,7 @@ class PocketsphinxASR:
             return dec
 
     def transcribe(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[WordTiming]:
-        x = _resample_16k(audio, sample_rate)
+        x = to_16k(audio, sample_rate)
         if x.size < SAMPLE_RATE // 10:
             return []
         dec, lock = self._decoder()
@@ -398,7 +388,7 @@ class WhisperASR:
             raise RuntimeError(f"whisper ASR: cannot load {model_path}: {(str(exc).splitlines() or [''])[0]}") from None
 
     def transcribe(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[WordTiming]:
-        x = _resample_16k(audio, sample_rate)
+        x = to_16k(audio, sample_rate)
         out = self._pipe({"raw": x, "sampling_rate": SAMPLE_RATE}, return_timestamps="word")
         words = []
         for chunk in out.get("chunks") or []:

@@ -15,6 +15,8 @@ import numpy as np
 from scipy.fft import next_fast_len
 from scipy.signal import firwin, lfilter
 
+from datagen.schema import SAMPLE_RATE
+
 
 class EchoPath:
     """The model's output → its echo at the mic: loudspeaker nonlinearity, system delay, room RIR, gain.
@@ -65,6 +67,18 @@ class EchoPath:
             self._future[:-m] = self._future[m:].copy()
             self._future[-m:] = 0.0
         return out
+
+
+def to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mono float32 ``audio`` at 16 kHz (polyphase ``resample_poly`` when ``sample_rate`` differs): how the
+    benchmark's ASR, VAD and replayed model outputs all meet the corpus rate."""
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if int(sample_rate) == SAMPLE_RATE:
+        return audio
+    from scipy.signal import resample_poly
+
+    g = math.gcd(SAMPLE_RATE, int(sample_rate))
+    return resample_poly(audio, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
 
 
 class StreamResampler:

@@ -54,9 +54,9 @@ from typing import Any, Callable
 import numpy as np
 
 from benchmark.protocol import ModelInfo, SessionInfo, StepOutput
+from datagen.schema import BLOCK_SAMPLES as BLOCK
+from datagen.schema import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000
-BLOCK = 1280  # 80 ms
 CHUNK = 512  # silero-vad window at 16 kHz
 BLOCK_S = BLOCK / SAMPLE_RATE
 

@@ -88,6 +88,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import soundfile as sf
 
+from benchmark.audio import to_16k
+
 TASKS = ("pause_handling", "smooth_turn_taking", "user_interruption", "backchannel")
 
 # eval_pause_handling.py / eval_smooth_turn_taking.py / eval_user_interruption.py
@@ -100,7 +102,6 @@ BC_TIME_THRESHOLD_S = 3.0
 BC_MAX_WORDS = 3  # more words than this in a segment: a take-over
 BC_SHORT_MAX_WORDS = 2  # a < 1 s segment with at most this many words: a backchannel
 GT_DISTRIBUTION_FILE = "icc_gt_distribution.json"
-VAD_SAMPLE_RATE = 16_000
 
 TASK_FILES = {
     "pause_handling": ("output.json",),
@@ -499,11 +500,7 @@ def score_backchannel(
         duration = len(audio) / sr  # FDB: wav.shape[-1] / sr
         if duration <= 0:
             raise FDBError(s.output_wav, "empty audio")
-        if sr != VAD_SAMPLE_RATE:
-            from scipy.signal import resample_poly
-
-            g = math.gcd(sr, VAD_SAMPLE_RATE)
-            audio = resample_poly(audio, VAD_SAMPLE_RATE // g, sr // g).astype(np.float32)
+        audio = to_16k(audio, sr)  # silero runs at 16 kHz
         segments = [(float(a), float(b)) for a, b in vad(audio)]
         tor, predicted = backchannel_segments(segments, s.output.words)
         if predicted and s.name not in gt:

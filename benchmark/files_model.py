@@ -8,17 +8,16 @@ the mic blocks it is given are ignored, so closed-loop scenarios scored with it 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
 
+from benchmark.audio import to_16k
 from benchmark.protocol import ModelInfo, SessionInfo, StepOutput
-
-SAMPLE_RATE = 16_000
-BLOCK = 1280  # 80 ms at 16 kHz
+from datagen.schema import BLOCK_SAMPLES as BLOCK
+from datagen.schema import SAMPLE_RATE
 
 
 def load_output_wav(path: Path) -> np.ndarray:
@@ -29,14 +28,7 @@ def load_output_wav(path: Path) -> np.ndarray:
         audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise ValueError(f"{path}: unreadable audio ({' '.join(str(exc).split())})") from None
-    audio = audio.mean(axis=1)
-    if sr != SAMPLE_RATE:
-        from scipy.signal import resample_poly
-
-        g = math.gcd(int(sr), SAMPLE_RATE)
-        audio = resample_poly(audio, SAMPLE_RATE // g, int(sr) // g)
-    audio = np.nan_to_num(np.asarray(audio, dtype=np.float32))
-    return audio
+    return np.nan_to_num(to_16k(audio.mean(axis=1), sr))
 
 
 class FilesSession:

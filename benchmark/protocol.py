@@ -24,6 +24,8 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
+from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE
+
 PROTOCOL_VERSION = "1.0"
 
 
@@ -32,8 +34,8 @@ class ModelInfo:
     """What a model declares about itself."""
 
     name: str
-    sample_rate: int = 16_000
-    block_samples: int = 1280
+    sample_rate: int = SAMPLE_RATE
+    block_samples: int = BLOCK_SAMPLES
     text: bool = False  # has a text stream (S2T answers come from it; else ASR of its audio)
     state: bool = False  # reports <think>/<shift> state per step
     version: str = ""

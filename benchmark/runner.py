@@ -27,8 +27,9 @@ from benchmark.items import ITEMS_VERSION, ItemSpec, build_items, items_digest, 
 from benchmark.metrics import METRICS_VERSION, MetricConfig
 from benchmark.protocol import PROTOCOL_VERSION, load_model
 from benchmark.report import safe_name as _safe
-from datagen.corpus import Corpus, atomic_write_bytes, atomic_write_text
+from datagen.corpus import Corpus, atomic_write_bytes, atomic_write_text, encode_flac
 from datagen.parallel import run_jobs
+from datagen.schema import SAMPLE_RATE
 
 RESULTS_VERSION = "1.0"
 TIMING_KEYS = ("compute_s", "step_ms")  # measured, so they vary between runs: kept out of the per-item records
@@ -150,15 +151,9 @@ def run_dialogue(cfg: RunConfig, dialogue_id: str, runs: Sequence[tuple[dict[str
 
 
 def _save_audio(path: Path, run: ItemRun) -> None:
-    import io
-
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    sf.write(buf, np.stack([np.clip(run.heard, -1, 1), np.clip(run.played, -1, 1)], axis=1), 16000,
-             format="FLAC", subtype="PCM_16")
+    """Stereo FLAC for listening and the report's timelines: left what the model heard, right what it played."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, encode_flac(np.stack([run.heard, run.played], axis=1)))
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -355,7 +350,7 @@ def write_item_inputs(data: str, out: str, tasks: Sequence[str] | None = None, m
         folder = Path(out) / item.spec.id
         folder.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
-        sf.write(buf, np.clip(heard, -1, 1), 16000, format="WAV", subtype="PCM_16")
+        sf.write(buf, np.clip(heard, -1, 1), SAMPLE_RATE, format="WAV", subtype="PCM_16")
         atomic_write_bytes(folder / "input.wav", buf.getvalue())
         atomic_write_text(folder / "item.json", json.dumps(item.spec.to_dict(), indent=1, sort_keys=True))
         written.append(folder)
