@@ -76,6 +76,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from datagen.common.errors import DuplexkitError, one_line
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -83,11 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("duplexkit: interrupted; finished shards are kept, run the same command again to resume", file=sys.stderr)
         return 130
-    except (ValueError, OSError, RuntimeError, KeyError) as exc:
+    except (DuplexkitError, ValueError, OSError, RuntimeError, KeyError) as exc:
         if args.debug or os.environ.get("DUPLEXKIT_DEBUG"):
             raise
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"duplexkit: error: {message}", file=sys.stderr)
+        print(f"duplexkit: error: {one_line(exc)}", file=sys.stderr)
         return 2
 
 

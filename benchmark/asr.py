@@ -53,7 +53,9 @@ from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkabl
 
 import numpy as np
 
-from benchmark.audio import to_16k
+from datagen.common.audio import to_16k
+from datagen.common.cache import cache_dir
+from datagen.common.files import atomic_write_text
 from datagen.schema import SAMPLE_RATE
 
 FRAME_RATE = 100  # pocketsphinx frames per second (-frate)
@@ -233,10 +235,6 @@ def _sentences(texts: Iterable[str]) -> list[list[str]]:
     return out
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("DUPLEXKIT_CACHE") or Path.home() / ".cache" / "duplexkit") / "asr"
-
-
 def build_lm(texts: Sequence[str], directory: str | Path | None = None, g2p: bool = True) -> tuple[Path, Path, int]:
     """Write ``<key>.arpa`` (trigram, pocketsphinx's ArpaBoLM, discount mass 0.5) and ``<key>.dict`` for ``texts``.
 
@@ -275,7 +273,7 @@ def build_lm(texts: Sequence[str], directory: str | Path | None = None, g2p: boo
             lines.append(f"{w} {p}\n" if i == 0 else f"{w}({i + 1}) {p}\n")
     dictionary = "".join(lines)
     key = hashlib.sha256(f"v{LM_VERSION}\n{corpus}\n{dictionary}".encode()).hexdigest()[:16]
-    root = Path(directory) if directory is not None else _cache_root()
+    root = Path(directory) if directory is not None else cache_dir("asr")
     root.mkdir(parents=True, exist_ok=True)
     arpa, dic = root / f"lm-{key}.arpa", root / f"lm-{key}.dict"
     if not (arpa.exists() and dic.exists()):
@@ -285,9 +283,7 @@ def build_lm(texts: Sequence[str], directory: str | Path | None = None, g2p: boo
         buf = io.StringIO()
         lm.write(buf)
         for path, text in ((arpa, buf.getvalue()), (dic, dictionary)):
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            atomic_write_text(path, text)
     return arpa, dic, len(dropped)
 
 

@@ -69,18 +69,6 @@ class EchoPath:
         return out
 
 
-def to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Mono float32 ``audio`` at 16 kHz (polyphase ``resample_poly`` when ``sample_rate`` differs): how the
-    benchmark's ASR, VAD and replayed model outputs all meet the corpus rate."""
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-    if int(sample_rate) == SAMPLE_RATE:
-        return audio
-    from scipy.signal import resample_poly
-
-    g = math.gcd(SAMPLE_RATE, int(sample_rate))
-    return resample_poly(audio, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
-
-
 class StreamResampler:
     """Rational-rate resampling (``up/down``) in blocks, equal to one offline filtering of the whole stream.
 

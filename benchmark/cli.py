@@ -7,23 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-
-def _value(text: str) -> Any:
-    """A ``key=value`` value: JSON when it parses (numbers, lists, true/false), else the string."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{what}: expected key=value, got {pair!r}")
-        out[key] = _value(value)
-    return out
+from datagen.common.config import parse_overrides
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -78,14 +62,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.report import headline_rows
     from benchmark.runner import RunConfig, run_bench
 
-    options = parse_pairs(args.model_arg, "--model-arg")
+    options = parse_overrides(args.model_arg, "--model-arg")
     if args.checkpoint:
         options["checkpoint"] = args.checkpoint
-    echo = {k: list(v) if isinstance(v, list) else [v] for k, v in parse_pairs(args.echo_factors, "--echo-factors").items()}
+    echo = {k: list(v) if isinstance(v, list) else [v] for k, v in parse_overrides(args.echo_factors, "--echo-factors").items()}
     cfg = RunConfig(
         model=args.model, data=args.data, out=args.out, tasks=args.tasks or [], model_options=options,
         workers=args.workers, engine=args.engine, ray_address=args.ray_address, max_items=args.max_items,
-        echo_factors=echo, metrics=parse_pairs(args.metric, "--metric"), step_timeout_s=args.step_timeout,
+        echo_factors=echo, metrics=parse_overrides(args.metric, "--metric"), step_timeout_s=args.step_timeout,
         asr=None if args.asr.lower() == "none" else args.asr, seed=args.seed, open_loop=args.open_loop,
         progress=not args.no_progress,
     )
@@ -128,7 +112,7 @@ def cmd_items(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from benchmark.protocol import available
+    from benchmark.models import available
 
     print("\n".join(available()))
     return 0

@@ -88,7 +88,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import soundfile as sf
 
-from benchmark.audio import to_16k
+from datagen.common.audio import to_16k
 
 TASKS = ("pause_handling", "smooth_turn_taking", "user_interruption", "backchannel")
 

@@ -135,9 +135,8 @@ def run_item(
     onset_from = spec.question_end - seconds_to_samples(ONSET_EARLY_S)
     wait_until = spec.question_end + seconds_to_samples(REACTIVE_MAX_WAIT_S)
     onset_vad = SpeechOnset()
-    prepare = getattr(model, "prepare", None)
-    if callable(prepare):  # the oracle reads the item's reference; real models have no such hook
-        prepare(item)
+    if model.info.reference:  # a bound that acts on the labels (the oracle); real models never see them
+        model.prepare(item)  # type: ignore[attr-defined]
     try:
         session = model.open_session(SessionInfo(spec.id, task, seed))
     except Exception as exc:  # noqa: BLE001 - any model fault is recorded, never raised

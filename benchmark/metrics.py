@@ -53,7 +53,7 @@ class MetricConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "MetricConfig":
-        from datagen.config import check_known_keys
+        from datagen.common.config import check_known_keys
 
         d = dict(d or {})
         check_known_keys(d, cls, "metrics")

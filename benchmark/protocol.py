@@ -10,17 +10,17 @@ A model is driven one 80 ms block at a time by the harness's media clock (ARCHIT
   float32 samples at the model's rate; ``audio`` must be exactly ``block_samples`` finite samples (zeros when the
   model is silent); ``text`` is what the text stream emitted in this block (a word, a piece of one, or None);
 * ``session.close()`` releases the session; a model must reset completely between sessions (moshi's rule).
+* ``info.reference`` (bounds only: the oracle): the model reads the item's corpus reference, handed to
+  ``model.prepare(item)`` before each session.  A real model never sets it; reports mark such models.
 
-Adapters are registered by name with an import path (``"module:attribute"``), so ``--model salmonn-omni`` imports
-torch only when it is used (lm-evaluation-harness's lazy registry).  The attribute is a factory
-``(**options) -> DuplexModel``.
+Adapters live in :mod:`benchmark.models`, registered by name (``load_model``); this module only defines the
+protocol, so an adapter imports it and nothing imports the adapters.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -38,6 +38,7 @@ class ModelInfo:
     block_samples: int = BLOCK_SAMPLES
     text: bool = False  # has a text stream (S2T answers come from it; else ASR of its audio)
     state: bool = False  # reports <think>/<shift> state per step
+    reference: bool = False  # reads the item's corpus reference through prepare(item) (the oracle only)
     version: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -83,45 +84,8 @@ class DuplexModel(Protocol):
     def open_session(self, info: SessionInfo) -> DuplexSession: ...
 
 
-class UnknownModel(KeyError):
-    def __str__(self) -> str:  # KeyError quotes its message; a CLI line should not
-        return str(self.args[0])
+@runtime_checkable
+class ReferenceModel(DuplexModel, Protocol):
+    """A bound that acts on the labels (``info.reference``): the harness hands it each item before its session."""
 
-
-# name -> "module:factory".  Baselines live in benchmark.baselines; the SALMONN-omni adapter in model.adapter.
-_REGISTRY: dict[str, str] = {
-    "silent": "benchmark.baselines:SilentModel",
-    "always_talk": "benchmark.baselines:AlwaysTalkModel",
-    "oracle": "benchmark.baselines:OracleModel",
-    "vad_cascade": "benchmark.cascade:VadCascadeModel",
-    "files": "benchmark.files_model:FilesModel",
-    "salmonn-omni": "model.adapter:SalmonnOmniModel",
-}
-
-
-def register(name: str, target: str | Callable[..., DuplexModel]) -> None:
-    """Add an adapter: ``target`` is a factory or ``"module:attribute"`` imported on first use."""
-    _REGISTRY[name] = target  # type: ignore[assignment]
-
-
-def available() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def load_model(name: str, **options: Any) -> DuplexModel:
-    """Build the adapter registered as ``name`` with ``options`` (e.g. ``checkpoint=...``)."""
-    if name not in _REGISTRY:
-        raise UnknownModel(f"unknown model {name!r} (known: {', '.join(available())})")
-    target = _REGISTRY[name]
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module), attr)
-        except ImportError as exc:
-            raise RuntimeError(f"model {name!r} needs a package that is not installed: {exc}") from None
-    else:
-        factory = target
-    model = factory(**options)
-    if not isinstance(getattr(model, "info", None), ModelInfo):
-        raise TypeError(f"model {name!r}: its factory returned an object without a ModelInfo 'info'")
-    return model
+    def prepare(self, item: Any) -> None: ...

@@ -198,7 +198,7 @@ def write_reports(out: str | Path, results: Mapping[str, Any], max_timelines: in
     md.append(f"## Failures\n\n{failures.get('count', 0)} item(s) failed.\n")
     md += [f"- `{f['id']}`: {f['reason']}" for f in failures.get("items", [])[:20]]
     md_path = out / "report.md"
-    from datagen.corpus import atomic_write_text
+    from datagen.common.files import atomic_write_text
 
     atomic_write_text(md_path, "\n".join(md) + "\n")
 

@@ -25,17 +25,22 @@ from benchmark import tasks as T
 from benchmark.harness import DEFAULT_STEP_TIMEOUT_S, ItemRun, run_item
 from benchmark.items import ITEMS_VERSION, ItemSpec, build_items, items_digest, materialize, with_echo_factor
 from benchmark.metrics import METRICS_VERSION, MetricConfig
-from benchmark.protocol import PROTOCOL_VERSION, load_model
+from benchmark.protocol import PROTOCOL_VERSION
+from benchmark.models import load_model
 from benchmark.report import safe_name as _safe
-from datagen.corpus import Corpus, atomic_write_bytes, atomic_write_text, encode_flac
-from datagen.parallel import run_jobs
+from datagen.common.audio import encode_flac, encode_wav
+from datagen.common.files import atomic_write_bytes, atomic_write_text, sweep_stale
+from datagen.common.errors import DuplexkitError
+from datagen.common.jobs import check_engine, run_jobs
+from datagen.common.pinning import pin_run
+from datagen.corpus import Corpus
 from datagen.schema import SAMPLE_RATE
 
 RESULTS_VERSION = "1.0"
 TIMING_KEYS = ("compute_s", "step_ms")  # measured, so they vary between runs: kept out of the per-item records
 
 
-class BenchError(RuntimeError):
+class BenchError(DuplexkitError, RuntimeError):
     """A one-line problem with the run's inputs or output directory."""
 
 
@@ -184,29 +189,11 @@ def _definition(cfg: RunConfig, specs: Sequence[ItemSpec], tasks: Sequence[T.Tas
     }
 
 
-def _check_state(out: Path, definition: dict[str, Any]) -> None:
-    path = out / "run.json"
-    definition = json.loads(json.dumps(definition, default=str))  # as it reads back (tuples become lists)
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise BenchError(f"{path}: unreadable ({exc}); remove it or use a new --out") from None
-        if old != definition:
-            diff = sorted(k for k in definition if old.get(k) != definition[k])
-            raise BenchError(f"{out} holds a bench run with a different {', '.join(diff)}; use a new --out")
-        return
-    atomic_write_text(path, json.dumps(definition, indent=1, sort_keys=True, default=str))
-
-
 def run_bench(cfg: RunConfig) -> dict[str, Any]:
     """Run (or finish) a benchmark; writes results.json, report.md and report.html in ``cfg.out``."""
     from tqdm.auto import tqdm
 
-    if cfg.engine not in ("local", "ray"):
-        raise BenchError(f"engine: unknown engine {cfg.engine!r} (known: local, ray)")
-    if not isinstance(cfg.workers, int) or cfg.workers < 1:
-        raise BenchError(f"workers: must be an integer >= 1, got {cfg.workers!r}")
+    check_engine(cfg.engine, cfg.workers)
     tasks = T.resolve_tasks(cfg.tasks)
     MetricConfig.from_dict(cfg.metrics)
     for name, factors in cfg.echo_factors.items():
@@ -225,9 +212,8 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
             (out / sub).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BenchError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
-    _check_state(out, _definition(cfg, specs, tasks))
-    for stale in (out / "runs").glob(".*.tmp"):
-        stale.unlink(missing_ok=True)
+    pin_run(out / "run.json", _definition(cfg, specs, tasks), what="a bench run", error=BenchError)
+    sweep_stale(out / "runs")
 
     records: dict[str, dict[str, Any]] = {}
     todo: dict[str, list[tuple[dict[str, Any], float]]] = {}
@@ -249,11 +235,8 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
             audio_ids.append(_run_id(spec, 1.0))
     jobs = [(did, runs, audio_ids) for did, runs in todo.items()]
     t0 = time.perf_counter()
-    try:
-        runner = run_jobs(run_dialogue, [(cfg, *job) for job in jobs], cfg.engine, cfg.workers, cfg.ray_address,
-                          out / "ray")
-    except RuntimeError as exc:
-        raise BenchError(str(exc)) from None
+    runner = run_jobs(run_dialogue, [(cfg, *job) for job in jobs], cfg.engine, cfg.workers, cfg.ray_address,
+                      out / "ray")
     bar = tqdm(total=len(planned), initial=len(records), unit="item", desc=f"bench {cfg.model}",
                disable=not cfg.progress, dynamic_ncols=True)
     with bar:
@@ -326,12 +309,9 @@ def write_item_inputs(data: str, out: str, tasks: Sequence[str] | None = None, m
     in ``--open-loop`` mode, echo factor 0) and ``item.json``.  Run the external model on each ``input.wav``, save its
     time-aligned ``output.wav`` beside it, then ``duplexkit bench run --model files --model-arg root=<out>
     --open-loop`` scores it with the same metrics as any live model."""
-    import io
-
-    import soundfile as sf
     from tqdm.auto import tqdm
 
-    from benchmark.baselines import SilentModel
+    from benchmark.models.baselines import SilentModel
     from datagen.acoustics import AcousticsConfig, RIRBank
 
     corpus = Corpus(data)
@@ -349,9 +329,7 @@ def write_item_inputs(data: str, out: str, tasks: Sequence[str] | None = None, m
         heard = run_item(silent, item, open_loop=True).heard  # the fixed input, probes at the corpus's times
         folder = Path(out) / item.spec.id
         folder.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        sf.write(buf, np.clip(heard, -1, 1), SAMPLE_RATE, format="WAV", subtype="PCM_16")
-        atomic_write_bytes(folder / "input.wav", buf.getvalue())
+        atomic_write_bytes(folder / "input.wav", encode_wav(heard))
         atomic_write_text(folder / "item.json", json.dumps(item.spec.to_dict(), indent=1, sort_keys=True))
         written.append(folder)
     return written

@@ -20,7 +20,7 @@ import time
 from benchmark.harness import run_item
 from benchmark.items import build_items, materialize, with_echo_factor
 from benchmark.metrics import MetricConfig
-from benchmark.protocol import load_model
+from benchmark.models import load_model
 from benchmark.tasks import score_run
 from datagen.acoustics import AcousticsConfig, RIRBank
 from datagen.config import GeneratorConfig

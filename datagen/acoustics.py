@@ -17,9 +17,9 @@ and the closed-loop benchmark share.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,6 +27,8 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.signal import oaconvolve
 
+from datagen.common.cache import cache_dir
+from datagen.common.files import WriteError, atomic_write_bytes
 from datagen.schema import SAMPLE_RATE, seconds_to_samples
 
 BANK_VERSION = 1
@@ -68,7 +70,7 @@ class AcousticsConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "AcousticsConfig":
-        from datagen.config import check_known_keys
+        from datagen.common.config import check_known_keys
 
         d = dict(d or {})
         check_known_keys(d, cls)
@@ -233,10 +235,6 @@ def simulate_room(rng: np.random.Generator, cfg: AcousticsConfig) -> Room:
     )
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("DUPLEXKIT_CACHE") or Path.home() / ".cache" / "duplexkit")
-
-
 @dataclass
 class RIRBank:
     key: str
@@ -261,7 +259,7 @@ class RIRBank:
     @classmethod
     def load_or_build(cls, cfg: AcousticsConfig, progress: bool = True) -> "RIRBank":
         """The cached bank for this config, computed and stored atomically on first use."""
-        path = cache_dir() / "rir" / f"bank-{cfg.bank_key()}.npz"
+        path = cache_dir("rir", f"bank-{cfg.bank_key()}.npz")
         if path.exists():
             try:
                 return cls.load(path)
@@ -270,7 +268,7 @@ class RIRBank:
         bank = cls.build(cfg, progress=progress)
         try:
             bank.save(path)
-        except OSError:
+        except (OSError, WriteError):
             pass  # an unwritable cache only costs time
         return bank
 
@@ -285,10 +283,9 @@ class RIRBank:
             d.pop("rirs")
             meta.append(d)
         arrays["meta"] = np.frombuffer(json.dumps({"key": self.key, "rooms": meta}).encode(), dtype=np.uint8)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> "RIRBank":

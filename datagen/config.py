@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
+from datagen.common.config import ConfigError, check_known_keys, read_yaml
 from datagen.distributions import timing_from_config
 
 SCENARIOS: tuple[str, ...] = (
@@ -27,20 +26,6 @@ SCENARIOS: tuple[str, ...] = (
     "multi_turn",
 )
 DEFAULT_MIX: dict[str, float] = {name: 1.0 for name in SCENARIOS}
-
-
-class ConfigError(ValueError):
-    """A bad config value; the message is one line naming the field."""
-
-
-def check_known_keys(d: Mapping[str, Any], cls: type, where: str = "") -> None:
-    """Refuse keys that are not fields of dataclass ``cls``, naming the first and listing the known ones (a typo in
-    a YAML file must not be silently ignored)."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        prefix = f"{where}: " if where else ""
-        raise ConfigError(f"{prefix}unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
 
 
 @dataclass
@@ -141,19 +126,6 @@ class GeneratorConfig:
 
 def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> GeneratorConfig:
     """Read a YAML or JSON config file (or none) and apply ``overrides``; errors name the file or field."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise ConfigError(f"{p}: cannot read config ({exc.strerror or exc})") from None
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{p}: expected a mapping at the top level")
-        data.update(loaded or {})
+    data: dict[str, Any] = read_yaml(path) if path is not None else {}
     data.update(overrides or {})
     return GeneratorConfig.from_dict(data)

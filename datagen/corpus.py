@@ -11,21 +11,21 @@ Audio columns follow the Hugging Face ``Audio`` feature (FLAC bytes in a ``{byte
 ``huggingface`` schema metadata), so ``datasets.load_dataset("parquet", ...)`` opens a shard; ``meta`` is the
 dialogue record as JSON and ``labels`` the 80 ms frame labels (one int8 list per track of ``LABEL_TRACKS``).
 
-Every file is written to a temporary name in the same directory and renamed into place, so a killed run never
-leaves a half-written shard, manifest or stats file; the manifest and stats are rebuilt from the shards.
+Every file is written atomically (:mod:`datagen.common.files`), so a killed run never leaves a half-written shard,
+manifest or stats file; the manifest and stats are rebuilt from the shards.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
-import soundfile as sf
 
+from datagen.common.audio import decode_audio, encode_flac
+from datagen.common.errors import DuplexkitError
+from datagen.common.files import atomic_write_bytes, atomic_write_text
 from datagen.schema import LABEL_TRACKS, SAMPLE_RATE, SCHEMA_VERSION, Dialogue, frame_labels
 
 AUDIO_COLUMNS: tuple[tuple[str, str], ...] = (  # (parquet column, audio key)
@@ -37,10 +37,9 @@ AUDIO_COLUMNS: tuple[tuple[str, str], ...] = (  # (parquet column, audio key)
     ("stem_noise", "noise"),
 )
 SHARD_GLOB = "shard-*.parquet"
-FLAC_SUBTYPE = "PCM_16"
 
 
-class CorpusError(RuntimeError):
+class CorpusError(DuplexkitError, RuntimeError):
     """A corpus that cannot be read or written; one line naming the file."""
 
 
@@ -50,50 +49,6 @@ def shard_name(index: int) -> str:
 
 def list_shards(corpus_dir: str | Path) -> list[Path]:
     return sorted((Path(corpus_dir) / "data").glob(SHARD_GLOB))
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# Atomic writes
-# ------------------------------------------------------------------------------------------------------------------
-def _tmp_for(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
-    tmp = _tmp_for(path)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CorpusError(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# Audio encoding
-# ------------------------------------------------------------------------------------------------------------------
-def encode_flac(audio: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, format="FLAC", subtype=FLAC_SUBTYPE)
-    return buf.getvalue()
-
-
-def decode_audio(data: bytes, where: str = "audio") -> np.ndarray:
-    try:
-        audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
-    except Exception as exc:  # soundfile raises several types for corrupt data
-        raise CorpusError(f"{where}: cannot decode audio ({exc})") from None
-    if sr != SAMPLE_RATE:
-        raise CorpusError(f"{where}: sample rate {sr}, expected {SAMPLE_RATE}")
-    return audio
 
 
 def hf_features() -> dict[str, Any]:

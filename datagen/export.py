@@ -30,7 +30,9 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from datagen.corpus import Corpus, atomic_write_text
+from datagen.common.audio import encode_wav
+from datagen.common.files import atomic_write_bytes, atomic_write_text
+from datagen.corpus import Corpus
 from datagen.schema import SAMPLE_RATE, Dialogue, Event, samples_to_seconds, seconds_to_samples
 
 TAIL_S = 5.0
@@ -40,9 +42,7 @@ FDB_TASKS = ("pause_handling", "smooth_turn_taking", "user_interruption", "backc
 
 
 def _write_wav(path: Path, audio: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    sf.write(tmp, np.clip(audio, -1, 1), SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    tmp.replace(path)
+    atomic_write_bytes(path, encode_wav(audio))
 
 
 def _chunks(d: Dialogue, lo: int, hi: int, speakers: tuple[str, ...] = ("user",)) -> dict[str, Any]:

@@ -22,9 +22,12 @@ from typing import Any, Callable
 import numpy as np
 
 from datagen import corpus
+from datagen.common.errors import DuplexkitError
+from datagen.common.files import sweep_stale
+from datagen.common.jobs import check_engine, run_jobs
+from datagen.common.pinning import pin_run
 from datagen.config import SCENARIOS, ConfigError, GeneratorConfig
 from datagen.distributions import timing_from_config
-from datagen.parallel import run_jobs
 from datagen.scenarios import ExchangeSource, plan
 from datagen.schema import Dialogue, pad_to_frames, seconds_to_samples
 from datagen.timeline import DialogueBuilder, PlanContext, Voices
@@ -33,7 +36,7 @@ STATE_DIR = ".duplexkit"
 PLAN_SALT = 0x706C616E  # separates the plan's random stream from the dialogues' streams
 
 
-class GenerateError(RuntimeError):
+class GenerateError(DuplexkitError, RuntimeError):
     """A run that cannot start or continue; one line naming the cause."""
 
 
@@ -258,23 +261,6 @@ def _check_writable(out: Path) -> None:
         raise GenerateError(f"{out}: output directory is not writable ({exc.strerror or exc})") from None
 
 
-def _load_or_write_state(out: Path, plan_: RunPlan) -> None:
-    path = out / STATE_DIR / "run.json"
-    state = plan_.state()
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise GenerateError(f"{path}: unreadable run state ({exc}); remove it or use a new --out") from None
-        if json.dumps(old, sort_keys=True) != json.dumps(state, sort_keys=True):
-            diff = sorted(k for k in state if old.get(k) != state[k])
-            raise GenerateError(
-                f"{out} holds a run with a different {', '.join(diff)}; use a new --out or the same settings to resume"
-            )
-        return
-    corpus.atomic_write_text(path, json.dumps(state, indent=1, sort_keys=True))
-
-
 def generate(
     out: str | Path,
     minutes: float,
@@ -289,19 +275,16 @@ def generate(
     from tqdm.auto import tqdm
 
     config = config or GeneratorConfig()
-    if engine not in ("local", "ray"):
-        raise ConfigError(f"engine: unknown engine {engine!r} (known: local, ray)")
-    if not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"workers: must be an integer >= 1, got {workers!r}")
+    check_engine(engine, workers)
     plan_ = make_plan(config, minutes, seed)
     # Build the per-process resources here first: bad config values or inputs fail before anything is written,
     # and the RIR bank is computed once and cached on disk before any worker starts.
     res = resources_for(config)
     out = Path(out)
     _check_writable(out)
-    _load_or_write_state(out, plan_)
-    for stale in (out / "data").glob(".*.tmp"):  # left by a killed run: never a shard, safe to drop
-        stale.unlink(missing_ok=True)
+    pin_run(out / STATE_DIR / "run.json", plan_.state(), "use a new --out or the same settings to resume",
+            error=GenerateError)
+    sweep_stale(out / "data")  # left by a killed run: never a shard, safe to drop
     done = {p.name for p in corpus.list_shards(out)}
     todo = [s for s in range(plan_.num_shards) if corpus.shard_name(s) not in done]
     t_wall, cpu0 = time.perf_counter(), time.process_time()
@@ -314,11 +297,8 @@ def generate(
         disable=not progress,
         dynamic_ncols=True,
     )
-    try:
-        runner = run_jobs(generate_shard, [(str(out.resolve()), plan_, s) for s in todo], engine, workers,
-                          ray_address, out / STATE_DIR / "ray")
-    except RuntimeError as exc:
-        raise GenerateError(str(exc)) from None
+    runner = run_jobs(generate_shard, [(str(out.resolve()), plan_, s) for s in todo], engine, workers,
+                      ray_address, out / STATE_DIR / "ray")
     with bar:
         for result in runner:
             results.append(result)

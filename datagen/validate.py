@@ -113,7 +113,8 @@ def _check_record(d: Dialogue, audio: dict[str, np.ndarray], stored_labels: dict
 def validate_corpus(root: str | Path, vad: bool = True, max_dialogues: int | None = None, progress: bool = True) -> ValidationReport:
     from tqdm.auto import tqdm
 
-    from datagen.corpus import AUDIO_COLUMNS, decode_audio
+    from datagen.common.audio import decode_audio
+    from datagen.corpus import AUDIO_COLUMNS
 
     corpus = Corpus(root)
     report = ValidationReport()

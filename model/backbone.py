@@ -44,10 +44,9 @@ def load_backbone(cfg: ModelConfig, meta: bool = False) -> tuple[Any, nn.Module]
     """(tokenizer, causal LM) for ``cfg.backbone``; ``meta`` builds shapes only (parameter counts, no weights).
 
     Errors are one line naming the key and what to do (missing local path, missing package)."""
-    import os
+    from datagen.common.llm import offline, quiet_transformers, smollm2_plain_dir
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    offline()
     from transformers import AutoTokenizer, LlamaForCausalLM, AutoModelForCausalLM
 
     b = cfg.backbone
@@ -65,8 +64,6 @@ def load_backbone(cfg: ModelConfig, meta: bool = False) -> tuple[Any, nn.Module]
             lm = LlamaForCausalLM(config)
         return tok, lm.to(dtype)
     if b.kind == "smollm2":
-        from datagen.content.llm_writer import smollm2_plain_dir
-
         directory = smollm2_plain_dir()
     else:
         directory = Path(b.path).expanduser()
@@ -77,8 +74,6 @@ def load_backbone(cfg: ModelConfig, meta: bool = False) -> tuple[Any, nn.Module]
             )
         if not (directory / "config.json").is_file():
             raise RuntimeError(f"backbone.path {b.path!r} has no config.json: not a Hugging Face model directory")
-    from datagen.content.llm_writer import quiet_transformers
-
     quiet_transformers()
     try:
         hf_tok = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)

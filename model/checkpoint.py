@@ -10,11 +10,12 @@ an edited config) fails with one line saying so.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 import yaml
+
+from datagen.common.files import WriteError, atomic_directory
 
 from .config import config_from_dict, ConfigError
 
@@ -44,15 +45,15 @@ def save_checkpoint(model, out_dir: str | Path) -> Path:
     from safetensors.torch import save_file
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and any(out.iterdir()) and not (out / "config.yaml").is_file():
+        raise WriteError(f"{out}: exists and is not a checkpoint; refusing to replace it (choose another --out)")
     state, skipped = _stored_keys(model)
-    tmp = out / f".model.safetensors.{os.getpid()}.tmp"
-    save_file(state, str(tmp), metadata={"format": FORMAT})
-    os.replace(tmp, out / "model.safetensors")
-    (out / "config.yaml").write_text(yaml.safe_dump(model.cfg.to_dict(), sort_keys=False))
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "stored": len(state), "not_stored": skipped,
             "params": model.param_counts()}
-    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    with atomic_directory(out, replace=True) as tmp:  # a killed save leaves the previous checkpoint whole
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT})
+        (tmp / "config.yaml").write_text(yaml.safe_dump(model.cfg.to_dict(), sort_keys=False))
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     return out
 
 

@@ -12,14 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
+from datagen.common.config import ConfigError, apply_overrides, build_dataclass, read_yaml
+
+__all__ = ["ConfigError", "ModelConfig", "apply_overrides", "config_from_dict", "load_config"]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PRESETS = ("tiny", "small", "full")
-
-
-class ConfigError(ValueError):
-    """A configuration that does not fit the model; one line naming the key."""
 
 
 @dataclass
@@ -144,44 +142,8 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
 
-def _build(cls, data: Mapping[str, Any], where: str):
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        path = f"{where}.{key}" if where else key
-        if key not in fields:
-            raise ConfigError(f"unknown config key {path!r} (known: {', '.join(fields)})")
-        ftype = fields[key].type
-        sub = {"EncoderConfig": EncoderConfig, "BackboneConfig": BackboneConfig, "SynthConfig": SynthConfig,
-               "LoraConfig": LoraConfig}.get(ftype if isinstance(ftype, str) else getattr(ftype, "__name__", ""))
-        kwargs[key] = _build(sub, value, path) if sub else value
-    return cls(**kwargs)
-
-
-def _coerce(text: str) -> Any:
-    return yaml.safe_load(text)
-
-
-def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """``key.sub=value`` strings applied to a nested dict (values parsed as YAML scalars)."""
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"override {item!r}: expected key=value")
-        node = data
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {p} is not a section")
-        node[parts[-1]] = _coerce(value)
-    return data
-
-
 def config_from_dict(data: Mapping[str, Any]) -> ModelConfig:
-    return _build(ModelConfig, data, "").validate()
+    return build_dataclass(ModelConfig, data).validate()
 
 
 def load_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
@@ -191,5 +153,4 @@ def load_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Mode
         path = CONFIG_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ConfigError(f"model config {str(name_or_path)!r}: not a preset ({', '.join(PRESETS)}) nor a YAML file")
-    data = yaml.safe_load(path.read_text()) or {}
-    return config_from_dict(apply_overrides(dict(data), overrides))
+    return config_from_dict(apply_overrides(read_yaml(path, "model config"), overrides))

@@ -12,7 +12,8 @@ from scipy.signal import lfilter
 from benchmark.audio import EchoPath, StreamResampler
 from benchmark.harness import run_item
 from benchmark.items import build_items, materialize, with_echo_factor
-from benchmark.protocol import ModelInfo, StepOutput, UnknownModel, load_model
+from benchmark.protocol import ModelInfo, StepOutput
+from benchmark.models import UnknownModel, load_model
 from datagen.acoustics import AcousticsConfig, RIRBank, render_echo
 from datagen.corpus import Corpus
 

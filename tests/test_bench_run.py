@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import duplexkit_cli
-from benchmark.protocol import ModelInfo, StepOutput, register
+from benchmark.protocol import ModelInfo, StepOutput
+from benchmark.models import register
 from benchmark.runner import BenchError, RunConfig, run_bench
 
 TASK_NAMES = ("turn_taking", "pause_handling", "backchannel", "barge_in", "echo", "qa")

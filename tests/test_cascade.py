@@ -1,4 +1,4 @@
-"""benchmark.cascade: the vad_cascade baseline driven by hand, block by block (fast tests use the bank lookup
+"""benchmark.models.cascade: the vad_cascade baseline driven by hand, block by block (fast tests use the bank lookup
 responder ``llm="echo"``; the SmolLM2 ones are marked slow)."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import pytest
 pytest.importorskip("pocketsphinx")
 pytest.importorskip("silero_vad")
 
-from benchmark.cascade import BLOCK, EchoResponder, VadCascadeModel, run_blocks  # noqa: E402
-from benchmark.protocol import ModelInfo, SessionInfo, load_model  # noqa: E402
+from benchmark.models.cascade import BLOCK, EchoResponder, VadCascadeModel, run_blocks  # noqa: E402
+from benchmark.protocol import ModelInfo, SessionInfo
+from benchmark.models import load_model  # noqa: E402
 
 SR = 16_000
 LEAD = 8000  # 0.5 s of silence before the user speaks

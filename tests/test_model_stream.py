@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.protocol import SessionInfo, load_model
+from benchmark.protocol import SessionInfo
+from benchmark.models import load_model
 from datagen.schema import BLOCK_SAMPLES
 from model.config import load_config
 from model.salmonn import SalmonnOmni

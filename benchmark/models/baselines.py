@@ -85,9 +85,10 @@ class _TalkSession(_Session):
 
 
 class OracleModel:
-    """Plays the item's reference (see the module docstring); the harness calls :meth:`prepare` with each item."""
+    """Plays the item's reference (see the module docstring); it declares ``info.reference``, so the harness calls
+    :meth:`prepare` with each item (the protocol's one hook for bounds)."""
 
-    info = ModelInfo("oracle", text=True)
+    info = ModelInfo("oracle", text=True, reference=True)
 
     def __init__(self, **_: Any) -> None:
         self._item: Materialized | None = None

@@ -1,4 +1,4 @@
-"""The ``salmonn-omni`` adapter of the benchmark protocol (``benchmark.protocol``: ``model.adapter:SalmonnOmniModel``).
+"""The ``salmonn-omni`` adapter of the benchmark protocol: a :mod:`model` checkpoint, streamed block by block.
 
 Each ``step`` encodes the new mic block and the model's own last output block, advances the LLM one block with
 its KV cache, decides ``<think>``/``<shift>``/text, advances the synthesizer and returns 1280 samples (zeros
@@ -67,7 +67,7 @@ class SalmonnOmniModel:
             import torch
 
             torch.set_num_threads(int(options["threads"]))
-        from .checkpoint import load_checkpoint
+        from model.checkpoint import load_checkpoint
 
         overrides = options.get("overrides") or []
         if isinstance(overrides, str):

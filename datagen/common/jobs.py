@@ -1,7 +1,7 @@
 """Run independent jobs on local processes or Ray, yielding results as they finish (one place for both engines).
 
-The generator's shards and the benchmark's dialogues use it.  Jobs are plain picklable calls ``fn(*args)``;
-results do not depend on the engine or the worker count (callers write their outputs in a fixed order).
+The generator's shards and the benchmark's dialogues use it.  Jobs are plain picklable calls ``fn(*args)``; results
+do not depend on the engine or the worker count (callers write their outputs in a fixed order).
 """
 
 from __future__ import annotations
@@ -10,21 +10,36 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from datagen.common.config import ConfigError
+from datagen.common.errors import DuplexkitError
+
 ENGINES = ("local", "ray")
+
+
+class JobsError(DuplexkitError, RuntimeError):
+    """The job engine cannot start (Ray missing); one line saying what to install."""
+
+
+def check_engine(engine: str, workers: int) -> None:
+    """ConfigError for an unknown engine or a worker count that is not an integer >= 1."""
+    if engine not in ENGINES:
+        raise ConfigError(f"engine: unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers: must be an integer >= 1, got {workers!r}")
 
 
 def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], engine: str = "local", workers: int = 1,
              ray_address: str | None = None, ray_temp_dir: str | Path | None = None) -> Iterator[Any]:
     """``fn(*job)`` for every job: in this process (1 worker), spawned processes, or Ray tasks."""
+    check_engine(engine, workers)
     if engine == "local":
         return _local(fn, jobs, workers)
     if engine == "ray":
         try:
             import ray  # noqa: F401 - fail here, with the install hint, not at the first result
         except ImportError:
-            raise RuntimeError("--engine ray needs Ray: pip install 'duplexkit[ray]'") from None
-        return _ray(fn, jobs, workers, ray_address, ray_temp_dir)
-    raise ValueError(f"engine: unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+            raise JobsError("--engine ray needs Ray: pip install 'duplexkit[ray]'") from None
+    return _ray(fn, jobs, workers, ray_address, ray_temp_dir)
 
 
 def _local(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int) -> Iterator[Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from benchmark.audio import to_16k
+from datagen.common.audio import to_16k
 from benchmark.protocol import ModelInfo, SessionInfo, StepOutput
 from datagen.schema import BLOCK_SAMPLES as BLOCK
 from datagen.schema import SAMPLE_RATE

@@ -1,0 +1,97 @@
+"""Audio plumbing: resampling to the corpus rate, FLAC/WAV bytes, reading files as mono 16 kHz float32."""
+
+from __future__ import annotations
+
+import io
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from datagen.schema import SAMPLE_RATE
+
+FLAC_SUBTYPE = "PCM_16"
+
+
+class AudioError(ValueError):
+    """Audio that cannot be read or decoded; one line naming where it came from."""
+
+
+@lru_cache(maxsize=8)
+def _filter(up: int, down: int) -> np.ndarray:
+    """The anti-aliasing FIR ``resample_poly`` designs on every call (Kaiser, beta 5), designed once."""
+    from scipy.signal import firwin
+
+    max_rate = max(up, down)
+    half_len = 10 * max_rate
+    return firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+
+
+def resample(audio: np.ndarray, rate: int, to: int = SAMPLE_RATE) -> np.ndarray:
+    """Mono float32 ``audio`` from ``rate`` to ``to`` Hz (polyphase, exactly ``scipy.signal.resample_poly``'s
+    default filter, cached); unchanged (as float32) when the rates agree."""
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if int(rate) == int(to):
+        return audio
+    from scipy.signal import resample_poly
+
+    g = math.gcd(int(to), int(rate))
+    up, down = int(to) // g, int(rate) // g
+    # resample_poly scales the filter it is given in place: hand it a copy of the cached one.
+    return resample_poly(audio, up, down, window=_filter(up, down).copy()).astype(np.float32)
+
+
+def to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mono float32 at the corpus rate: how TTS output, ASR and VAD input and replayed model outputs meet it."""
+    return resample(audio, sample_rate, SAMPLE_RATE)
+
+
+def encode_flac(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """FLAC bytes (16-bit) of ``audio`` (mono, or (n, channels)), clipped to [-1, 1]."""
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(audio, -1.0, 1.0), sample_rate, format="FLAC", subtype=FLAC_SUBTYPE)
+    return buf.getvalue()
+
+
+def encode_wav(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """16-bit PCM WAV bytes of ``audio``, clipped to [-1, 1]."""
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(audio, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def decode_audio(data: bytes, where: str = "audio", sample_rate: int | None = SAMPLE_RATE) -> np.ndarray:
+    """Decode encoded audio bytes; ``sample_rate`` (when not None) is required, not converted."""
+    import soundfile as sf
+
+    try:
+        audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    except Exception as exc:  # soundfile raises several types for corrupt data
+        raise AudioError(f"{where}: cannot decode audio ({exc})") from None
+    if sample_rate is not None and sr != sample_rate:
+        raise AudioError(f"{where}: sample rate {sr}, expected {sample_rate}")
+    return audio
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """(float32 samples, rate) of an audio file, channels kept ((n,) or (n, c)); AudioError naming the file."""
+    import soundfile as sf
+
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=False)
+    except Exception as exc:  # noqa: BLE001 - LibsndfileError, RuntimeError, TypeError ...
+        raise AudioError(f"{path}: cannot read audio ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    return audio, int(rate)
+
+
+def read_mono_16k(path: str | Path) -> np.ndarray:
+    """An audio file as mono float32 at 16 kHz (channels averaged, resampled)."""
+    audio, rate = read_audio(path)
+    if audio.ndim > 1:
+        audio = audio.mean(axis=1, dtype=np.float32)
+    return to_16k(audio, rate)

@@ -1,0 +1,96 @@
+"""The one config grammar: YAML (or JSON) files, dotted ``key=value`` overrides whose values are YAML scalars,
+dataclasses that refuse unknown keys, and one :class:`ConfigError` whose message names the key or file.
+
+Why strict: a typo (``lora_rnak: 8``) must fail loudly with its dotted path, not silently run something else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from datagen.common.errors import DuplexkitError
+
+
+class ConfigError(DuplexkitError, ValueError):
+    """A bad config value, key or file; the message is one line naming it."""
+
+
+def check_known_keys(d: Mapping[str, Any], cls: type, where: str = "") -> None:
+    """Refuse keys that are not fields of dataclass ``cls``, naming the first and listing the known ones."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        prefix = f"{where}: " if where else ""
+        raise ConfigError(f"{prefix}unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+
+
+def parse_value(text: str) -> Any:
+    """A ``key=value`` value: a YAML scalar or flow collection (``3``, ``1e-3``, ``true``, ``[0, 0.5]``, ``abc``)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def read_yaml(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """A YAML/JSON file holding a mapping (empty file: ``{}``); ConfigError naming the file otherwise."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read {what} ({exc.strerror or exc})") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level")
+    return dict(loaded or {})
+
+
+def parse_overrides(pairs: Sequence[str], what: str = "override") -> dict[str, Any]:
+    """``["a=1", "b.c=x"]`` -> ``{"a": 1, "b.c": "x"}`` (flat, dotted keys kept)."""
+    out: dict[str, Any] = {}
+    for item in pairs or ():
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{what}: expected key=value, got {item!r}")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str], what: str = "override") -> dict[str, Any]:
+    """Dotted ``key.sub=value`` strings applied to a nested dict, in place (sections created as needed)."""
+    for key, value in parse_overrides(overrides, what).items():
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{what} {key}={value!r}: {p} is not a section")
+        node[parts[-1]] = value
+    return data
+
+
+def build_dataclass(cls: type, data: Any, where: str = "") -> Any:
+    """``cls(**data)`` with nested dataclass fields built recursively; unknown keys and non-mappings are a
+    ConfigError naming the dotted path."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in fields:
+            raise ConfigError(f"unknown config key {path!r} (known: {', '.join(fields)})")
+        sub = hints.get(key)
+        kwargs[key] = build_dataclass(sub, value, path) if dataclasses.is_dataclass(sub) else value
+    return cls(**kwargs)

@@ -1,0 +1,92 @@
+"""Atomic writes: a file or folder is written under a temporary name beside its target, then renamed into place,
+so a killed run leaves the old version or the new one, never half of one.  Temporary names start with ``.`` and
+end with ``.<pid>.tmp``; :func:`sweep_stale` removes the ones a killed run left."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+from datagen.common.errors import DuplexkitError
+
+TMP_SUFFIX = ".tmp"
+
+
+class WriteError(DuplexkitError, RuntimeError):
+    """A file or folder that could not be written (full disk, no permission); one line naming it."""
+
+
+def tmp_path(path: str | Path) -> Path:
+    """The temporary name :func:`atomic_write_bytes` and :func:`atomic_directory` use for ``path``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (fsynced before the rename)."""
+    path = Path(path)
+    tmp = tmp_path(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | Path, replace: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder to fill; on success it is renamed to ``path``.
+
+    When ``path`` already exists (a concurrent writer won the race) the new folder is dropped, unless ``replace``,
+    in which case the old one is moved aside and removed after the rename.  On any error the temporary folder is
+    removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path(path)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir()
+        yield tmp
+        if path.exists() and not replace:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        old = path.with_name(f".{path.name}.{os.getpid()}.old{TMP_SUFFIX}") if path.exists() else None
+        if old is not None:
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def sweep_stale(folder: str | Path) -> int:
+    """Remove the temporary files and folders a killed run left in ``folder``; returns how many went."""
+    n = 0
+    try:
+        stale = [p for p in Path(folder).glob(f".*{TMP_SUFFIX}")]
+    except OSError:
+        return 0
+    for p in stale:
+        try:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+            n += 1
+        except OSError:
+            pass
+    return n
