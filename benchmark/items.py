@@ -52,7 +52,7 @@ BARGE_IN_NEGATIVES = ("user_backchannel", "unrelated_question", "talking_to_othe
 
 
 @dataclass
-class Clip:
+class StemClip:
     """A stretch of one corpus stem (``user``/``other``/``noise``), placed at ``at`` samples into the item."""
 
     stem: str
@@ -76,7 +76,7 @@ class Probe:
     reactive: bool = False
     context: str | None = None
     speaker: str | None = None
-    clip: Clip | None = None  # the probe's sound (moved to the fire time for reactive probes)
+    clip: StemClip | None = None  # the probe's sound (moved to the fire time for reactive probes)
 
 
 @dataclass
@@ -86,7 +86,7 @@ class ItemSpec:
     family: str
     start: int  # window start in the dialogue
     num_samples: int
-    clips: list[Clip]
+    clips: list[StemClip]
     probes: list[Probe]
     echo_factor: float
     question_end: int  # item sample where the question (or long turn) ends: the anchor of onsets
@@ -100,8 +100,8 @@ class ItemSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ItemSpec":
         d = dict(d)
-        d["clips"] = [Clip(**c) for c in d["clips"]]
-        d["probes"] = [Probe(**{**p, "clip": Clip(**p["clip"]) if p.get("clip") else None}) for p in d["probes"]]
+        d["clips"] = [StemClip(**c) for c in d["clips"]]
+        d["probes"] = [Probe(**{**p, "clip": StemClip(**p["clip"]) if p.get("clip") else None}) for p in d["probes"]]
         d["reference"] = [tuple(r) for r in d["reference"]]
         return cls(**d)
 
@@ -117,11 +117,11 @@ def _s(seconds: float) -> int:
     return seconds_to_samples(seconds)
 
 
-def _clip_of(turn: Turn, stem: str, item_start: int, limit: int | None = None) -> Clip:
+def _clip_of(turn: Turn, stem: str, item_start: int, limit: int | None = None) -> StemClip:
     end = turn.end + _s(TAIL_S)
     if limit is not None:
         end = max(turn.end, min(end, limit))
-    return Clip(stem, turn.start, end, turn.start - item_start)
+    return StemClip(stem, turn.start, end, turn.start - item_start)
 
 
 def _qa_lookup() -> dict[str, list[str]]:
@@ -234,7 +234,7 @@ def reactive_items(d: Dialogue) -> list[ItemSpec]:
                 src = (ev.start, ev.end + _s(TAIL_S))
             src = (src[0], min(src[1], d.num_samples))
             offset = ev.start - ans.start
-            clip = Clip(stem, src[0], src[1], 0)
+            clip = StemClip(stem, src[0], src[1], 0)
             probe = Probe(_probe_name(ev), offset, offset + (ev.end - ev.start), ev.expected, True, ev.context,
                           ev.speaker, clip)
             num = q_end + _s(REACTIVE_MAX_WAIT_S) + offset + (src[1] - src[0]) + _s(REACTIVE_AFTER_S)
@@ -357,5 +357,5 @@ def materialize(spec: ItemSpec, d: Dialogue, audio: dict[str, np.ndarray], bank:
                         int(echo["system_delay_samples"]), gain, echo.get("nonlinearity"), words)
 
 
-__all__ = ["ItemSpec", "Probe", "Clip", "Materialized", "build_items", "materialize", "with_echo_factor",
+__all__ = ["ItemSpec", "Probe", "StemClip", "Materialized", "build_items", "materialize", "with_echo_factor",
            "BARGE_IN_NEGATIVES", "BLOCK_SAMPLES"]

@@ -8,7 +8,7 @@ import pytest
 from benchmark import metrics as M
 from benchmark.activity import merge
 from benchmark.harness import ItemRun
-from benchmark.items import Clip, ItemSpec, Probe
+from benchmark.items import StemClip, ItemSpec, Probe
 from benchmark.tasks import TASKS, aggregate_task, plan_runs, score_run
 
 SR = 16000
@@ -81,7 +81,7 @@ def test_metric_config_rejects_unknown_and_bad_values():
 # Per-item scoring on hand-made runs (the VAD is replaced by known speech spans)
 # ------------------------------------------------------------------------------------------------------------------
 def answer_spec(answers=("Paris",)) -> ItemSpec:
-    return ItemSpec("d/answer0", "d", "answer", 0, s(10), [Clip("user", 0, s(2), 0)],
+    return ItemSpec("d/answer0", "d", "answer", 0, s(10), [StemClip("user", 0, s(2), 0)],
                     [Probe("user_turn", s(0.5), s(2.5), "respond")], 1.0, s(2.5), "capital of France?",
                     list(answers), [(s(3), s(9))])
 

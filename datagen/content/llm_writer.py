@@ -29,11 +29,6 @@ MAX_SENTENCES = 4
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-def load_model(model: str = "smollm2"):
-    """(tokenizer, model) from local files only (:func:`datagen.common.llm.load_causal_lm`)."""
-    return load_causal_lm(model)
-
-
 def clean_reply(reply: str, max_sentences: int = MAX_SENTENCES) -> str:
     """Spoken-friendly text: one line, no markdown, only complete sentences (a reply cut by max_new_tokens loses
     its unfinished tail), at most ``max_sentences``."""
@@ -72,7 +67,7 @@ def write_dialogues(
     items: Sequence[QAItem], out_path: str | Path, model: str = "smollm2", max_new_tokens: int = 80, progress: bool = True
 ) -> int:
     """One line per item: the user's question and the LLM's answer-first reply; returns the number of lines."""
-    tok, lm = load_model(model)
+    tok, lm = load_causal_lm(model)
     out_path = Path(out_path)
     try:
         from tqdm.auto import tqdm
