@@ -9,13 +9,11 @@ up to the resampler's fixed group delay.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
-
 import numpy as np
 from scipy.fft import next_fast_len
 from scipy.signal import firwin, lfilter
 
-from datagen.schema import SAMPLE_RATE
+from datagen.scene import Nonlinearity
 
 
 class EchoPath:
@@ -26,13 +24,13 @@ class EchoPath:
     so a silent model adds no echo work to the harness.
     """
 
-    def __init__(self, rir: np.ndarray, delay: int, gain: float, nonlinearity: Mapping[str, Any] | None = None):
+    def __init__(self, rir: np.ndarray, delay: int, gain: float, nonlinearity: Nonlinearity | None = None):
         if delay < 0:
             raise ValueError(f"echo delay must be >= 0 samples, got {delay}")
         self.rir = np.asarray(rir, np.float64)
         self.delay = int(delay)
         self.gain = float(gain)
-        self.drive = float(nonlinearity["drive"]) if nonlinearity else None
+        self.nonlinearity = nonlinearity
         self._spectra: dict[int, tuple[int, np.ndarray]] = {}  # block length -> (FFT size, RIR spectrum)
         self._future = np.zeros(0, np.float64)  # echo samples from the next mic sample on
 
@@ -47,8 +45,8 @@ class EchoPath:
         if self.gain == 0.0 or not block.any():
             return
         x = block.astype(np.float64)
-        if self.drive is not None:
-            x = np.tanh(self.drive * x) / np.tanh(self.drive)
+        if self.nonlinearity is not None:
+            x = self.nonlinearity.apply(x)
         nfft, spectrum = self._spectrum(len(x))
         wet = np.fft.irfft(np.fft.rfft(x, nfft) * spectrum, nfft)[: len(x) + len(self.rir) - 1]
         need = self.delay + len(wet)

@@ -30,6 +30,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from datagen.acoustics.echo import unit_echo_gain
+from datagen.scene import Nonlinearity
 from datagen.schema import BLOCK_SAMPLES, Dialogue, Event, Turn, pad_to_frames, seconds_to_samples
 
 ITEMS_VERSION = "1.0"
@@ -296,7 +298,7 @@ class Materialized:
     rir: np.ndarray
     echo_delay: int
     echo_gain: float  # at this item's echo_factor
-    nonlinearity: dict[str, Any] | None
+    nonlinearity: Nonlinearity | None
     reference_words: list[tuple[int, str]] = field(default_factory=list)  # (item sample, word) of the reference
 
 
@@ -312,20 +314,6 @@ def _floor(noise: np.ndarray, d: Dialogue, start: int, n: int) -> np.ndarray:
             floor[s:e] = piece
     out = np.resize(np.roll(floor, -start), n) if len(floor) else np.zeros(n, np.float32)
     return out.astype(np.float32)
-
-
-def unit_echo_gain(d: Dialogue, assistant: np.ndarray, bank: Any) -> float:
-    """The echo path's gain at echo_factor 1: the corpus's own gain, or recomputed from its SER when the corpus was
-    rendered without echo (as :func:`datagen.acoustics.render_mic` sets it)."""
-    echo = d.scene.get("echo", {})
-    factor = float(echo.get("echo_factor", 0.0))
-    if factor > 0 and "gain" in echo:
-        return float(echo["gain"]) / factor
-    from datagen.acoustics import USER_RMS, active_rms, render_echo
-
-    level = active_rms(render_echo(assistant, d.scene, bank, 1.0))
-    scale = float(d.scene.get("gains", {}).get("mic_scale", 1.0))
-    return USER_RMS / 10 ** (float(echo.get("ser_db", 0.0)) / 20) / level * scale if level > 0 else 0.0
 
 
 def materialize(spec: ItemSpec, d: Dialogue, audio: dict[str, np.ndarray], bank: Any) -> Materialized:
@@ -350,11 +338,12 @@ def materialize(spec: ItemSpec, d: Dialogue, audio: dict[str, np.ndarray], bank:
             reference[lo - spec.start : hi - spec.start] = audio["assistant"][lo:hi]
     words = [(w.start - spec.start, w.text) for t in d.turns if t.speaker == "assistant" for w in t.words
              if any(s <= w.start < e for s, e in spec.reference) and 0 <= w.start - spec.start < n]
-    room = bank.rooms[int(d.scene["room"]["index"])]
-    echo = d.scene["echo"]
-    gain = unit_echo_gain(d, audio["assistant"], bank) * spec.echo_factor
-    return Materialized(spec, env, probe_audio, reference, room.rirs["loudspeaker"],
-                        int(echo["system_delay_samples"]), gain, echo.get("nonlinearity"), words)
+    scene = d.scene
+    if scene is None:
+        raise ValueError(f"{d.id}: the record has no scene (not a generated dialogue): cannot rebuild its echo path")
+    gain = unit_echo_gain(scene, audio["assistant"], bank) * spec.echo_factor
+    return Materialized(spec, env, probe_audio, reference, bank.room_of(scene).rirs["loudspeaker"],
+                        int(scene.echo.system_delay_samples), gain, scene.echo.nonlinearity, words)
 
 
 __all__ = ["ItemSpec", "Probe", "StemClip", "Materialized", "build_items", "materialize", "with_echo_factor",

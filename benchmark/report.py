@@ -82,7 +82,7 @@ def plot_latencies(results: Mapping[str, Any], out: Path) -> Path | None:
     if not series:
         return None
     plt = _plt()
-    from datagen.plot import save_figure
+    from datagen.common.figures import save_figure
 
     fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.0), squeeze=False)
     for ax, (name, values) in zip(axes[0], series):
@@ -99,7 +99,7 @@ def plot_barge_in(results: Mapping[str, Any], out: Path) -> Path | None:
     if not b or not (b.get("n_positive") or b.get("n_negative")):
         return None
     plt = _plt()
-    from datagen.plot import save_figure
+    from datagen.common.figures import save_figure
 
     tp, fn, fp = b["tp"], b["fn"], b["fp"]
     scored_neg = [r for r in results["items"] if r.get("probe") and not r.get("positive")
@@ -134,7 +134,7 @@ def plot_timeline(record: Mapping[str, Any], audio_path: Path, out: Path) -> Pat
     except (OSError, RuntimeError):
         return None
     plt = _plt()
-    from datagen.plot import save_figure
+    from datagen.common.figures import save_figure
 
     t = np.arange(len(stereo)) / sr
     fig, axes = plt.subplots(3, 1, figsize=(10, 4.2), sharex=True, gridspec_kw={"height_ratios": [2, 2, 1]})

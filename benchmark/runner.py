@@ -34,7 +34,6 @@ from datagen.common.errors import DuplexkitError
 from datagen.common.jobs import check_engine, run_jobs
 from datagen.common.pinning import pin_run
 from datagen.corpus import Corpus
-from datagen.schema import SAMPLE_RATE
 
 RESULTS_VERSION = "1.0"
 TIMING_KEYS = ("compute_s", "step_ms")  # measured, so they vary between runs: kept out of the per-item records

@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from datagen.common.audio import encode_wav
 from datagen.common.files import atomic_write_bytes, atomic_write_text
 from datagen.corpus import Corpus
-from datagen.schema import SAMPLE_RATE, Dialogue, Event, samples_to_seconds, seconds_to_samples
+from datagen.schema import Dialogue, Event, samples_to_seconds, seconds_to_samples
 
 TAIL_S = 5.0
 GT_WINDOW_S = 0.2  # eval_backchannel.py's window_size

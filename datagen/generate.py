@@ -11,7 +11,6 @@ restart with a different seed/minutes/config is refused instead of mixing two co
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -206,8 +205,8 @@ def build_dialogue(plan_: RunPlan, index: int, res: Resources) -> tuple[Dialogue
     t0 = seconds_to_samples(rng.uniform(*cfg.lead_in_s))
     plan(scenario, builder, res.source, res.ctx, t0, t0 + seconds_to_samples(plan_.targets_s[index]))
     num_samples = pad_to_frames(builder.end() + seconds_to_samples(rng.uniform(*cfg.tail_s)))
-    audio = render_audio(builder.clips, num_samples, scene, res.bank, rng)
-    scene["voices"] = {"user": voices.user, "assistant": voices.assistant, "third": voices.third}
+    audio, gains = render_audio(builder.clips, num_samples, scene, res.bank, rng)
+    scene = scene.rendered(gains, voices)
     dialogue = Dialogue(
         id=f"s{plan_.seed}-d{index:06d}",
         scenario=scenario,

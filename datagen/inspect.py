@@ -100,6 +100,6 @@ def plot_timing_histograms(root: str | Path, out: str | Path) -> Path:
         ax.set_title(f"{LABELS.get(name, name)}\nn={h['n']}", fontsize=9)
         ax.tick_params(labelsize=8)
     axes.flat[0].legend(fontsize=8)
-    from datagen.plot import save_figure
+    from datagen.common.figures import save_figure
 
     return save_figure(fig, out, dpi=110)

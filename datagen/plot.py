@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from datagen.common.figures import save_figure
 from datagen.corpus import Corpus
 from datagen.schema import LABEL_TRACKS, SAMPLE_RATE, frame_labels, frame_to_seconds
 
@@ -27,18 +28,6 @@ def _envelope(x: np.ndarray, hop: int = 160) -> tuple[np.ndarray, np.ndarray]:
     n = len(x) // hop
     env = np.abs(x[: n * hop]).reshape(n, hop).max(axis=1) if n else np.zeros(0)
     return np.arange(n) * hop / SAMPLE_RATE, env
-
-
-def save_figure(fig, out: str | Path, dpi: int = 100) -> Path:
-    """Lay out, write (creating the folder) and close a matplotlib figure."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
-    return out
 
 
 def plot_dialogue(root: str | Path, dialogue_id: str, out: str | Path) -> Path:
@@ -93,11 +82,8 @@ def plot_dialogue(root: str | Path, dialogue_id: str, out: str | Path) -> Path:
     ax.set_yticks(range(len(LABEL_TRACKS)), LABEL_TRACKS, fontsize=7)
     ax.set_ylabel("80 ms labels")
     ax.set_xlabel("time (s)")
-    scene = d.scene
-    fig.suptitle(
-        f"{d.id}  scenario={d.scenario}  {d.duration_s:.1f} s  RT60={scene.get('room', {}).get('rt60_s')} s  "
-        f"SER={scene.get('echo', {}).get('ser_db')} dB  SNR={scene.get('noise', {}).get('snr_db')} dB  "
-        f"echo_factor={scene.get('echo', {}).get('echo_factor')}",
-        fontsize=10,
-    )
+    s = d.scene
+    acoustics = (f"RT60={s.room.rt60_s} s  SER={s.echo.ser_db} dB  SNR={s.noise.snr_db} dB  "
+                 f"echo_factor={s.echo.echo_factor}") if s is not None else "no scene"
+    fig.suptitle(f"{d.id}  scenario={d.scenario}  {d.duration_s:.1f} s  {acoustics}", fontsize=10)
     return save_figure(fig, out, dpi=100)

@@ -21,6 +21,8 @@ from typing import Any, Iterable, Literal, Mapping, get_args
 
 import numpy as np
 
+from datagen.scene import Scene, SceneError
+
 SCHEMA_VERSION = "1.0"
 LABELS_VERSION = "1.0"
 
@@ -248,6 +250,15 @@ class Event:
         )
 
 
+def _scene(d: Any) -> Scene | None:
+    if not d:
+        return None
+    try:
+        return Scene.from_dict(d)
+    except SceneError as exc:
+        raise SchemaError(str(exc)) from None
+
+
 def _sample_field(d: Mapping[str, Any], name: str) -> int:
     """Read a time from a record: integer samples if present, else seconds (hand-written JSONL may use seconds)."""
     if name in d:
@@ -261,8 +272,8 @@ def _sample_field(d: Mapping[str, Any], name: str) -> int:
 class Dialogue:
     """One generated dialogue: the record stored in ``manifest.jsonl`` (audio lives in the parquet shards).
 
-    ``scene`` is the exact description of what was rendered (room, positions, RIR ids, gains, SNR/SER, echo delay,
-    nonlinearity); it is produced by ``datagen.acoustics`` and stored verbatim.
+    ``scene`` (:class:`datagen.scene.Scene`) is the exact description of what was rendered (room, positions,
+    gains, SNR/SER, echo delay, nonlinearity, voices); None only for hand-made records without audio.
     """
 
     id: str
@@ -271,7 +282,7 @@ class Dialogue:
     num_samples: int
     turns: list[Turn] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
-    scene: dict[str, Any] = field(default_factory=dict)
+    scene: Scene | None = None
     sample_rate: int = SAMPLE_RATE
     schema_version: str = SCHEMA_VERSION
 
@@ -294,7 +305,7 @@ class Dialogue:
             "duration_s": self.duration_s,
             "turns": [t.to_dict() for t in self.turns],
             "events": [e.to_dict() for e in self.events],
-            "scene": self.scene,
+            "scene": self.scene.to_dict() if self.scene is not None else {},
         }
 
     @classmethod
@@ -311,7 +322,7 @@ class Dialogue:
             num_samples=num,
             turns=[Turn.from_dict(t) for t in d.get("turns", [])],
             events=[Event.from_dict(e) for e in d.get("events", [])],
-            scene=dict(d.get("scene", {})),
+            scene=_scene(d.get("scene")),
             sample_rate=sr,
             schema_version=version,
         )
@@ -411,8 +422,9 @@ def frame_labels(dialogue: Dialogue) -> dict[str, np.ndarray]:
         "user_speaking": span_mask(n, _word_spans(by("user"))),
         "assistant_speaking": span_mask(n, _word_spans(by("assistant"))),
     }
-    echo_delay = int(dialogue.scene.get("echo", {}).get("delay_samples", 0))
-    echo_on = float(dialogue.scene.get("echo", {}).get("gain", 0.0)) > 0.0
+    echo = dialogue.scene.echo if dialogue.scene is not None else None
+    echo_delay = int(echo.delay_samples) if echo is not None else 0
+    echo_on = echo is not None and float(echo.gain or 0.0) > 0.0
     labels["echo_active"] = (
         span_mask(n, [(s + echo_delay, e + echo_delay) for s, e in _word_spans(by("assistant"))])
         if echo_on

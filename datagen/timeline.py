@@ -18,6 +18,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from datagen.distributions import ClippedNormal
+from datagen.scene import Voices
 from datagen.schema import Event, Turn, Word, samples_to_seconds, seconds_to_samples
 
 # Dry tracks a clip can go to; render maps them onto stems (user -> user, third/background -> other, ...).
@@ -55,13 +56,6 @@ class Exchange:
     item: object | None = None  # datagen.content.QAItem
     # For long user turns: the clauses of the question (backchannel opportunities lie between them).
     clauses: tuple[str, ...] = ()
-
-
-@dataclass
-class Voices:
-    user: str
-    assistant: str
-    third: str
 
 
 @dataclass

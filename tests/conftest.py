@@ -36,3 +36,12 @@ def bench_corpus(tmp_path_factory) -> Path:
     })
     generate(out, 3.0, seed=BENCH_CORPUS_SEED, workers=1, config=config, progress=False)
     return out
+
+
+def toy_scene(echo_gain: float = 0.1, echo_delay: int = 0):
+    """A complete scene for hand-made dialogue records (labels read its echo gain and delay)."""
+    from datagen.scene import EchoSpec, NoiseSpec, OtherLevels, RoomRecord, Scene
+
+    room = RoomRecord("toy", 0, [4.0, 4.0, 2.5], 0.3, 0.2, 10, [2.0, 2.0, 1.0], {}, {})
+    echo = EchoSpec(1.0, 5.0, 0, echo_delay, echo_delay, None, echo_gain)
+    return Scene(room, 0.05, OtherLevels(0.0, -10.0), NoiseSpec("white", 30.0, 0.0), echo)

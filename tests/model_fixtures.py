@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE, Dialogue, Turn, Word
+from tests.conftest import toy_scene
 
 
 def _words(text: str, start: int, word_len: int, gap: int) -> list[Word]:
@@ -28,7 +29,7 @@ def toy_dialogue(seed: int = 0, blocks: int = 60, answer: str = "it is four") ->
         Turn("assistant", "answer", answer, a[0].start, a[-1].end, a),
     ]
     dlg = Dialogue(id=f"toy-{seed}", scenario="qa", seed=seed, num_samples=n, turns=turns,
-                   scene={"echo": {"gain": 0.1, "delay_samples": 0}})
+                   scene=toy_scene(echo_gain=0.1, echo_delay=0))
     dlg.validate()
     t = np.arange(n) / SAMPLE_RATE
     user = np.zeros(n, np.float32)

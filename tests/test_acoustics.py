@@ -3,25 +3,32 @@ the one the benchmark reuses, the bank is deterministic and cached, bad values a
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datagen.acoustics import (
-    USER_RMS,
     AcousticsConfig,
     RIRBank,
-    active_rms,
     colored_noise,
     random_noise_burst,
     render_echo,
-    render_mic,
     sample_scene,
 )
+from datagen.levels import SPEECH_RMS as USER_RMS
+from datagen.levels import active_rms
+from datagen.render import render_mic
 from tests.conftest import SMALL_ACOUSTICS
 
 CFG = AcousticsConfig.from_dict(SMALL_ACOUSTICS)
+
+
+def _linear(scene):
+    """The scene with a linear loudspeaker (level checks need an undistorted echo)."""
+    return replace(scene, echo=replace(scene.echo, nonlinearity=None))
 
 
 @pytest.fixture(scope="module")
@@ -81,23 +88,22 @@ def test_stems_sum_to_mic_and_have_equal_lengths(bank, seed, seconds, echo_facto
     assert np.array_equal(stems["mic"], stems["user"] + stems["echo"] + stems["other"] + stems["noise"])
     assert np.abs(stems["mic"]).max() <= 0.95 + 1e-6
     if echo_factor == 0.0 or not present["assistant"]:
-        assert not stems["echo"].any() and gains["echo"] == 0.0
+        assert not stems["echo"].any() and gains.echo == 0.0
 
 
 def test_levels_follow_the_scene(bank):
     rng = np.random.default_rng(3)
-    scene = sample_scene(rng, CFG, bank)
-    scene["echo"]["nonlinearity"] = None
+    scene = _linear(sample_scene(rng, CFG, bank))
     n = 16000 * 3
     dry = _dry(rng, n, {"other": False, "background": False})
     stems, gains = render_mic(scene, dry, bank, rng)
-    scale = gains["mic_scale"]
+    scale = gains.mic_scale
     assert active_rms(stems["user"]) == pytest.approx(USER_RMS * scale, rel=1e-3)
     ser = 20 * np.log10(active_rms(stems["user"]) / active_rms(stems["echo"]))
-    assert ser == pytest.approx(scene["echo"]["ser_db"], abs=0.05)
+    assert ser == pytest.approx(scene.echo.ser_db, abs=0.05)
     noise_rms = float(np.sqrt(np.mean(stems["noise"].astype(np.float64) ** 2)))
     snr = 20 * np.log10(active_rms(stems["user"]) / noise_rms)
-    assert snr == pytest.approx(scene["noise"]["snr_db"], abs=0.1)
+    assert snr == pytest.approx(scene.noise.snr_db, abs=0.1)
 
 
 def test_render_echo_reproduces_the_echo_stem(bank):
@@ -106,14 +112,14 @@ def test_render_echo_reproduces_the_echo_stem(bank):
     scene = sample_scene(rng, CFG, bank)
     dry = _dry(rng, 16000 * 2, {})
     stems, gains = render_mic(scene, dry, bank, rng)
-    again = render_echo(dry["assistant"], scene, bank, gains["echo"])
+    again = render_echo(dry["assistant"], scene, bank, gains.echo)
     np.testing.assert_allclose(again, stems["echo"], atol=1e-6)
     # An impulse comes back at the recorded delay (system + acoustic, incl. the simulator's 40 samples).
-    scene["echo"]["nonlinearity"] = None
+    scene = _linear(scene)
     impulse = np.zeros(4000, np.float32)
     impulse[100] = 1.0
     heard = render_echo(impulse, scene, bank, 1.0)
-    assert abs(int(np.argmax(np.abs(heard))) - (100 + scene["echo"]["delay_samples"])) <= 2
+    assert abs(int(np.argmax(np.abs(heard))) - (100 + scene.echo.delay_samples)) <= 2
 
 
 @pytest.mark.parametrize("kind", ["white", "pink", "brown", "hum"])

@@ -16,6 +16,7 @@ from benchmark.protocol import ModelInfo, StepOutput
 from benchmark.models import UnknownModel, load_model
 from datagen.acoustics import AcousticsConfig, RIRBank, render_echo
 from datagen.corpus import Corpus
+from datagen.scene import Nonlinearity
 
 B = 1280
 
@@ -68,7 +69,7 @@ def test_model_hears_its_tone_at_the_scenes_delay_and_level(corpus_item):
     expected = render_echo(run.played, d.scene, bank, item.echo_gain)
     assert np.allclose(heard, expected[: len(heard)], atol=1e-5)
     # level: the echo gain is the scene's (echo factor 1: the corpus's own gain), and the tone comes back at it
-    assert item.echo_gain == pytest.approx(d.scene["echo"]["gain"])
+    assert item.echo_gain == pytest.approx(d.scene.echo.gain)
     assert np.sqrt(np.mean(heard[4 * B :] ** 2)) > 0.2 * item.echo_gain * 0.05
     # delay: a click played at the start of block 3 (step 2's output, played during the next block) peaks at the
     # mic after the scene's recorded delay: system delay + direct path (which holds pyroomacoustics' fixed 40)
@@ -77,7 +78,7 @@ def test_model_hears_its_tone_at_the_scenes_delay_and_level(corpus_item):
     model = Recorder(click)
     run_item(model, item)
     peak = int(np.argmax(np.abs(np.concatenate(model.heard))))
-    assert abs(peak - (3 * B + d.scene["echo"]["delay_samples"])) <= 2
+    assert abs(peak - (3 * B + d.scene.echo.delay_samples)) <= 2
     # echo factor 0: the mic stays silent
     silent = materialize(with_echo_factor(spec, 0.0), d, corpus.audio(d.id), bank)
     silent.env[:] = 0.0
@@ -108,7 +109,7 @@ def test_echo_path_streaming_equals_offline():
     rir = rng.standard_normal(3000).astype(np.float32) * np.exp(-np.arange(3000) / 500).astype(np.float32)
     x = rng.standard_normal(20 * B).astype(np.float32) * 0.1
     x[5 * B : 8 * B] = 0  # silent blocks are skipped
-    path = EchoPath(rir, delay=333, gain=0.7, nonlinearity={"kind": "tanh", "drive": 2.0})
+    path = EchoPath(rir, delay=333, gain=0.7, nonlinearity=Nonlinearity("tanh", 2.0))
     heard = []
     for k in range(20):
         heard.append(path.take(B))

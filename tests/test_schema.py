@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datagen import schema
+from tests.conftest import toy_scene
 from datagen.schema import (
     BLOCK_SAMPLES,
     LABEL_TRACKS,
@@ -75,7 +77,7 @@ def _dialogue() -> Dialogue:
         Event("user_backchannel", 20 * f, 22 * f, "continue", turn=2, speaker="user"),
         Event("distractor", 24 * f, 26 * f, "continue", kind="noise_burst"),
     ]
-    scene = {"echo": {"delay_samples": 3 * f, "gain": 0.5}}
+    scene = toy_scene(echo_gain=0.5, echo_delay=3 * f)
     return Dialogue("d0", "user_backchannel", 7, 40 * f, [user, asst, bc], events, scene)
 
 
@@ -130,5 +132,5 @@ def test_labels_follow_the_record():
 
 def test_no_echo_label_without_echo_gain():
     d = _dialogue()
-    d.scene["echo"]["gain"] = 0.0
+    d.scene = replace(d.scene, echo=replace(d.scene.echo, gain=0.0))
     assert not frame_labels(d)["echo_active"].any()
