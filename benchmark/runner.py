@@ -15,6 +15,7 @@ import platform
 import subprocess
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -62,6 +63,11 @@ class RunConfig:
     save_audio: int = 6  # stereo FLAC (mic | model) of this many items per family, for the report and listening
     seed: int = 0
     progress: bool = True
+
+    @cached_property
+    def metric_config(self) -> MetricConfig:
+        """``metrics`` parsed and validated once; every consumer (scoring, aggregates, the pin) reads this."""
+        return MetricConfig.from_dict(self.metrics)
 
 
 def _run_id(spec: ItemSpec, factor: float) -> str:
@@ -131,7 +137,7 @@ def run_dialogue(cfg: RunConfig, dialogue_id: str, runs: Sequence[tuple[dict[str
     corpus, bank, model = state["corpus"], state["bank"], state["model"]
     d = corpus.dialogue(dialogue_id)
     audio = corpus.audio(dialogue_id, ["user", "other", "noise", "assistant"])
-    metric_cfg = MetricConfig.from_dict(cfg.metrics)
+    metric_cfg = cfg.metric_config
     out = Path(cfg.out)
     records = []
     for spec_d, factor in runs:
@@ -181,7 +187,7 @@ def _definition(cfg: RunConfig, specs: Sequence[ItemSpec], tasks: Sequence[T.Tas
     return {
         "model": cfg.model, "model_options": cfg.model_options, "data": str(Path(cfg.data).resolve()),
         "items_digest": items_digest(specs), "tasks": {t.name: t.version for t in tasks},
-        "echo_factors": cfg.echo_factors, "metrics": MetricConfig.from_dict(cfg.metrics).to_dict(),
+        "echo_factors": cfg.echo_factors, "metrics": cfg.metric_config.to_dict(),
         "asr": cfg.asr, "seed": cfg.seed, "step_timeout_s": cfg.step_timeout_s, "open_loop": cfg.open_loop,
         "versions": {"results": RESULTS_VERSION, "protocol": PROTOCOL_VERSION, "items": ITEMS_VERSION,
                      "metrics": METRICS_VERSION, "tasks": T.TASKS_VERSION},
@@ -194,7 +200,7 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
 
     check_engine(cfg.engine, cfg.workers)
     tasks = T.resolve_tasks(cfg.tasks)
-    MetricConfig.from_dict(cfg.metrics)
+    cfg.metric_config  # noqa: B018 - validate the metric settings before anything runs
     for name, factors in cfg.echo_factors.items():
         if name not in T.TASKS or any(not 0 <= float(f) <= 10 for f in factors):
             raise BenchError(f"echo_factors: bad entry {name}={factors} (tasks: {', '.join(T.TASKS)}; 0 <= factor <= 10)")
@@ -284,13 +290,13 @@ def build_results(cfg: RunConfig, info: Any, corpus: Corpus, specs: Sequence[Ite
         "versions": {"protocol": PROTOCOL_VERSION, "items": ITEMS_VERSION, "metrics": METRICS_VERSION,
                      "tasks": T.TASKS_VERSION},
         "config": {"echo_factors": cfg.echo_factors or {t.name: list(t.echo_factors) for t in tasks},
-                   "metrics": MetricConfig.from_dict(cfg.metrics).to_dict(), "asr": cfg.asr, "seed": cfg.seed,
+                   "metrics": cfg.metric_config.to_dict(), "asr": cfg.asr, "seed": cfg.seed,
                    "step_timeout_s": cfg.step_timeout_s, "max_items": cfg.max_items, "open_loop": cfg.open_loop},
         "seeds": {"harness": cfg.seed, "bootstrap": 0},
         "packages": _versions(),
         "git_revision": _git_revision(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "aggregates": {t.name: T.aggregate_task(t, records) for t in tasks},
+        "aggregates": {t.name: T.aggregate_task(t, records, cfg.metric_config) for t in tasks},
         "failures": {"count": len(failures), "items": failures[:100]},
         "rtf": compute / audio if audio else None,
         "timing": {"compute_s": compute, "audio_s": audio, "wall_s": wall_s,

@@ -247,7 +247,7 @@ def _top(groups: Mapping[str, list[Mapping[str, Any]]]) -> list[Mapping[str, Any
     return groups.get("1", []) or [r for rs in groups.values() for r in rs]
 
 
-def aggregate_task(task: Task, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def aggregate_task(task: Task, records: Sequence[Mapping[str, Any]], cfg: M.MetricConfig) -> dict[str, Any]:
     """The task's aggregates from the records of the runs it asked for (failed runs are counted, not scored)."""
     wanted = set(task.echo_factors)
     mine = [r for r in records if r["family"] in task.families and r["echo_factor"] in wanted]
@@ -287,7 +287,7 @@ def aggregate_task(task: Task, records: Sequence[Mapping[str, Any]]) -> dict[str
                    frequency_per_min=freq, reference_per_min=ref_freq,
                    frequency_ratio=(freq / ref_freq if freq is not None and ref_freq else None),
                    latency_s=M.mean_or_none(lat), latencies_s=lat, reference_latencies_s=ref,
-                   jsd=M.jsd(lat, ref, M.MetricConfig().latency_bins_s),
+                   jsd=M.jsd(lat, ref, cfg.latency_bins_s),
                    early_takeover_rate=_rate(long_turns, "early_takeover")["value"], n_long_turns=len(long_turns))
     elif task.name == "barge_in":
         out.update(_barge_in(top))

@@ -93,7 +93,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     report = validate_corpus(args.dir, vad=not args.no_vad, max_dialogues=args.max_dialogues)
     print(report.format())
-    return report.ok
+    return 0 if report.ok else 1
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -134,17 +134,27 @@ def test_barge_in_aggregate_counts_shared_negatives():
     records = [rec("caught", True, "independent", lat=0.3), rec("missed", True, "dependent"),
                rec("caught", True, "dependent", lat=0.5), rec("false_alarm", False), rec("continued", False),
                rec("unfired", True, "independent")]
-    agg = aggregate_task(TASKS["barge_in"], records)
+    agg = aggregate_task(TASKS["barge_in"], records, CFG)
     assert (agg["tp"], agg["fp"], agg["fn"]) == (2, 1, 1)
     assert agg["precision"] == pytest.approx(2 / 3) and agg["recall"] == pytest.approx(2 / 3)
     assert agg["independent"]["recall"] == 1.0 and agg["dependent"]["recall"] == 0.5
     assert agg["stop_latency_s"] == pytest.approx(0.4) and agg["n_unfired"] == 1
     assert agg["false_alarm_rate"]["user_backchannel"] == 0.5
     only_dependent = [r for r in records if r.get("context") != "independent"]
-    assert aggregate_task(TASKS["barge_in"], only_dependent)["independent"]["f1"] is None
+    assert aggregate_task(TASKS["barge_in"], only_dependent, CFG)["independent"]["f1"] is None
 
 
 def test_plan_runs_shares_items_between_tasks():
     runs = plan_runs([answer_spec()], [TASKS["turn_taking"], TASKS["echo"], TASKS["qa"]])
     assert [f for _, f in runs] == [0.0, 1.0]  # one run per echo factor, shared by the three tasks
     assert plan_runs([answer_spec(answers=())], [TASKS["qa"]]) == []
+
+
+def test_backchannel_jsd_uses_the_run_latency_bins():
+    """--metric latency_bins_s=... reaches the aggregate (it used to fall back to the default bins)."""
+    rec = {"id": "d/long0@ef1", "family": "long_turn", "echo_factor": 1.0, "user_speech_s": 30.0,
+           "bc_latency_s": [0.05, 0.07], "reference_bc_latency_s": [0.15, 0.17], "backchannels": 2,
+           "reference_backchannels": 2, "early_takeover": 0}
+    default = aggregate_task(TASKS["backchannel"], [rec], CFG)["jsd"]
+    coarse = aggregate_task(TASKS["backchannel"], [rec], M.MetricConfig.from_dict({"latency_bins_s": [0.0, 1.0]}))
+    assert default == pytest.approx(1.0) and coarse["jsd"] == pytest.approx(0.0)

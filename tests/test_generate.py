@@ -235,3 +235,24 @@ def test_broken_recordings_are_skipped_and_counted(tmp_path):
     assert stats["skipped"]["tts:recordings"]["count"] == 1
     assert "corrupt audio" in stats["skipped"]["tts:recordings"]["reasons"][0]
     assert json.loads((tmp_path / "c" / "stats.json").read_text())["skipped"]["tts:recordings"]["count"] == 1
+
+
+def test_cli_success_paths_and_validate_exit_codes(corpus_dir, tmp_path, capsys):
+    """validate exits 0 on a clean corpus and 1 on a broken one; inspect and export succeed through the CLI."""
+    import shutil
+
+    from duplexkit_cli import main
+
+    assert main(["validate", str(corpus_dir), "--no-vad"]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert main(["inspect", str(corpus_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_dialogues"] >= 1
+    for fmt in ("wav", "fdb"):
+        assert main(["export", str(corpus_dir), "--format", fmt, "-o", str(tmp_path / fmt)]) == 0
+        assert "exported" in capsys.readouterr().out and any((tmp_path / fmt).iterdir())
+    broken = tmp_path / "broken"
+    shutil.copytree(corpus_dir, broken)
+    lines = (broken / "manifest.jsonl").read_text().splitlines()
+    (broken / "manifest.jsonl").write_text("\n".join(lines[1:]) + "\n")  # a dialogue the shards hold goes missing
+    assert main(["validate", str(broken), "--no-vad"]) == 1
+    assert "different dialogues" in capsys.readouterr().out
