@@ -27,9 +27,9 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_datagen.py
-	$(PY) benchmarks/bench_harness.py
-	@test ! -f benchmarks/bench_model.py || $(PY) benchmarks/bench_model.py
+	$(PY) perf/bench_datagen.py
+	$(PY) perf/bench_harness.py
+	@test ! -f perf/bench_model.py || $(PY) perf/bench_model.py
 
 clean:
 	rm -rf demo-corpus .pytest_cache

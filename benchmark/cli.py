@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.common.config import parse_overrides
+from datagen.common.jobs import ENGINES
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +24,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", default=None, help="model checkpoint directory (salmonn-omni)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="adapter option")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--engine", choices=("local", "ray"), default="local")
+    p.add_argument("--engine", choices=ENGINES, default="local")
     p.add_argument("--ray-address", default=None)
     p.add_argument("--max-items", type=int, default=None, help="at most this many items per family (quick looks)")
     p.add_argument("--echo-factors", action="append", default=[], metavar="TASK=[F,...]",

@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from datagen.common.jobs import ENGINES
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate a dual-channel duplex dialogue corpus")
@@ -14,7 +16,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=float, required=True, help="total audio to generate, in minutes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes (local) or Ray CPUs; output does not depend on it")
-    p.add_argument("--engine", choices=("local", "ray"), default="local")
+    p.add_argument("--engine", choices=ENGINES, default="local")
     p.add_argument("--ray-address", default=None, help="address of an existing Ray cluster (default: start locally)")
     p.add_argument("--config", default=None, help="YAML/JSON generator config (see datagen/configs/default.yaml)")
     p.add_argument("--no-progress", action="store_true")

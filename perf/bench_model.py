@@ -1,6 +1,6 @@
 """SALMONN-omni streaming speed on this CPU: per-block latency and real-time factor for ``tiny`` and ``small``.
 
-Run with ``.venv/bin/python benchmarks/bench_model.py [--configs tiny small] [--blocks 150] [--threads 1 2]``.
+Run with ``.venv/bin/python perf/bench_model.py [--configs tiny small] [--blocks 150] [--threads 1 2]``.
 Each run streams ``--blocks`` 80 ms blocks of a synthetic mic through an untrained model, with the token stream
 forced to a listen/speak pattern (listen 1/3, speak 2/3: text tokens, <think>, <shift>), so both the
 listening path and the synthesizer (acoustic decoder + Griffin-Lim) are timed; untrained decisions would

@@ -1,6 +1,6 @@
 """SALMONN-omni ``full`` on a GPU: per-block latency of a Llama-3-8B-shaped bf16 backbone (random weights).
 
-Run on a CUDA machine: ``python benchmarks/bench_model_gpu.py [--blocks 200] [--history-blocks 375]``; without
+Run on a CUDA machine: ``python perf/bench_model_gpu.py [--blocks 200] [--history-blocks 375]``; without
 CUDA it prints one line and exits 0.  No weights are needed: the backbone is built from the ``full`` config's
 Llama-3-8B shape (``backbone.kind=llama_shape``, 32 layers, 4096 hidden, 8 KV heads, 128k vocabulary).
 
