@@ -20,6 +20,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", default=None, help="address of an existing Ray cluster (default: start locally)")
     p.add_argument("--config", default=None, help="YAML/JSON generator config (see datagen/configs/default.yaml)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="dotted config overrides applied after --config, e.g. acoustics.echo_factor=0")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("inspect", help="summarise a corpus: hours, scenario mix, timing histograms")
@@ -49,10 +51,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from datagen.config import load_config
+    from datagen.config import load_generator_config
     from datagen.generate import generate
 
-    config = load_config(args.config)
+    config = load_generator_config(args.config, args.overrides)
     stats = generate(
         args.out,
         args.minutes,

@@ -10,9 +10,9 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from datagen.common.config import ConfigError, check_known_keys, read_yaml
+from datagen.common.config import ConfigError, apply_overrides, check_known_keys, read_yaml
 from datagen.distributions import timing_from_config
 
 SCENARIOS: tuple[str, ...] = (
@@ -124,8 +124,8 @@ class GeneratorConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> GeneratorConfig:
-    """Read a YAML or JSON config file (or none) and apply ``overrides``; errors name the file or field."""
+def load_generator_config(path: str | Path | None, overrides: Sequence[str] = ()) -> GeneratorConfig:
+    """Read a YAML or JSON config file (or none) and apply dotted ``key=value`` overrides (``tail_s=[0.5, 1]``,
+    ``acoustics.echo_factor=0``); errors name the file or field."""
     data: dict[str, Any] = read_yaml(path) if path is not None else {}
-    data.update(overrides or {})
-    return GeneratorConfig.from_dict(data)
+    return GeneratorConfig.from_dict(apply_overrides(data, overrides))

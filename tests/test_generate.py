@@ -256,3 +256,18 @@ def test_cli_success_paths_and_validate_exit_codes(corpus_dir, tmp_path, capsys)
     (broken / "manifest.jsonl").write_text("\n".join(lines[1:]) + "\n")  # a dialogue the shards hold goes missing
     assert main(["validate", str(broken), "--no-vad"]) == 1
     assert "different dialogues" in capsys.readouterr().out
+
+
+def test_generator_config_takes_dotted_overrides(tmp_path):
+    from datagen.common.config import ConfigError
+    from datagen.config import load_generator_config
+
+    path = tmp_path / "g.yaml"
+    path.write_text("dialogues_per_shard: 3\nacoustics: {bank_size: 2}\n")
+    cfg = load_generator_config(path, ["acoustics.echo_factor=0", "tail_s=[0.5, 0.6]"])
+    assert cfg.dialogues_per_shard == 3 and cfg.acoustics == {"bank_size": 2, "echo_factor": 0}
+    assert cfg.tail_s == (0.5, 0.6)
+    with pytest.raises(ConfigError, match="acoustics: unknown key 'echo_factr'"):
+        load_generator_config(None, ["acoustics.echo_factr=0"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_generator_config(None, ["tail_s"])
