@@ -39,6 +39,7 @@ from benchmark.activity import SpeechOnset
 from benchmark.audio import EchoPath, StreamResampler
 from benchmark.items import ONSET_EARLY_S, REACTIVE_MAX_WAIT_S, Materialized
 from benchmark.protocol import DuplexModel, SessionInfo, StepOutput
+from datagen.common.errors import one_line
 from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE, seconds_to_samples
 
 DEFAULT_STEP_TIMEOUT_S = 30.0  # a hang detector, not a real-time bound (a CPU cascade's endpoint step: 3-12 s)
@@ -140,7 +141,7 @@ def run_item(
     try:
         session = model.open_session(SessionInfo(spec.id, task, seed))
     except Exception as exc:  # noqa: BLE001 - any model fault is recorded, never raised
-        run.failure = f"open_session raised {type(exc).__name__}: {_one_line(exc)}"
+        run.failure = f"open_session raised {type(exc).__name__}: {one_line(exc, limit=300, empty='')}"
         return run
     try:
         for k in range(n // B):
@@ -155,7 +156,7 @@ def run_item(
                 run.failure = f"step {k} exceeded the {step_timeout_s:g} s per-step limit"
                 break
             except Exception as exc:  # noqa: BLE001
-                run.failure = f"step {k} raised {type(exc).__name__}: {_one_line(exc)}"
+                run.failure = f"step {k} raised {type(exc).__name__}: {one_line(exc, limit=300, empty='')}"
                 break
             dt = time.perf_counter() - t0
             run.step_s.append(dt)
@@ -188,7 +189,7 @@ def run_item(
         try:
             session.close()
         except Exception as exc:  # noqa: BLE001
-            run.failure = run.failure or f"close raised {type(exc).__name__}: {_one_line(exc)}"
+            run.failure = run.failure or f"close raised {type(exc).__name__}: {one_line(exc, limit=300, empty='')}"
     return run
 
 
@@ -197,11 +198,6 @@ def _place(track: np.ndarray, clip: np.ndarray | None, at: int) -> None:
     if clip is not None and 0 <= at < len(track):
         seg = clip[: len(track) - at]
         track[at : at + len(seg)] += seg
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""
 
 
 def real_time_factor(runs: list[ItemRun]) -> float:

@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from datagen.common.audio import decode_audio, encode_flac
-from datagen.common.errors import DuplexkitError
+from datagen.common.errors import DuplexkitError, one_line
 from datagen.common.files import atomic_write_bytes, atomic_write_text
 from datagen.schema import LABEL_TRACKS, SAMPLE_RATE, SCHEMA_VERSION, Dialogue, frame_labels
 
@@ -106,7 +106,7 @@ def _read_table(path: Path, columns: list[str] | None = None):
     try:
         return pq.read_table(path, columns=columns)
     except Exception as exc:
-        raise CorpusError(f"{path}: unreadable parquet shard ({str(exc).splitlines()[0]})") from None
+        raise CorpusError(f"{path}: unreadable parquet shard ({one_line(exc)})") from None
 
 
 def read_shard_meta(path: str | Path) -> list[Dialogue]:

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from datagen.common.errors import one_line
+
 from .config import BackboneConfig, ModelConfig
 from .tokens import STATE_TOKENS, ByteTokenizer, HFTokenizer
 
@@ -86,7 +88,7 @@ def load_backbone(cfg: ModelConfig, meta: bool = False) -> tuple[Any, nn.Module]
         else:
             lm = AutoModelForCausalLM.from_pretrained(str(directory), dtype=dtype, local_files_only=True)
     except (OSError, ValueError) as exc:
-        raise RuntimeError(f"backbone {directory}: cannot load ({(str(exc).splitlines() or [''])[0]})") from None
+        raise RuntimeError(f"backbone {directory}: cannot load ({one_line(exc)})") from None
     tok = HFTokenizer(hf_tok, base_vocab=int(lm.config.vocab_size))
     return tok, lm
 

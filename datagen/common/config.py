@@ -11,7 +11,7 @@ import typing
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from datagen.common.errors import DuplexkitError
+from datagen.common.errors import DuplexkitError, one_line
 
 
 class ConfigError(DuplexkitError, ValueError):
@@ -49,7 +49,7 @@ def read_yaml(path: str | Path, what: str = "config") -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{p}: not valid YAML/JSON ({one_line(exc)})") from None
     if loaded is not None and not isinstance(loaded, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level")
     return dict(loaded or {})

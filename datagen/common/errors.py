@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 
-def one_line(exc: BaseException) -> str:
-    """``exc`` as one line: its first line of text, or its type name when it has none."""
+def one_line(exc: BaseException, limit: int | None = None, empty: str | None = None) -> str:
+    """``exc`` as one line: its first line of text (at most ``limit`` characters), or ``empty`` when it has none
+    (default: its type name)."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__ if empty is None else empty
+    return text[0][:limit] if limit else text[0]
 
 
 class DuplexkitError(Exception):

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from datagen.common.errors import one_line
 from datagen.common.cache import cache_dir
 from datagen.common.files import atomic_directory
 
@@ -69,7 +70,7 @@ def smollm2_plain_dir(cache: str | Path | None = None) -> Path:
         tok = AutoTokenizer.from_pretrained(directory, **kw)
         lm = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, **kw)
     except ImportError as exc:
-        raise RuntimeError(f"{INSTALL_HINT} ({(str(exc).splitlines() or [''])[0]})") from None
+        raise RuntimeError(f"{INSTALL_HINT} ({one_line(exc)})") from None
     config = lm.config.to_dict()
     for key in ("quantization_config", "_name_or_path", "gguf_file"):
         config.pop(key, None)
@@ -106,9 +107,9 @@ def load_causal_lm(model: str = "smollm2", **kwargs: Any):
         tok = AutoTokenizer.from_pretrained(directory, local_files_only=True)
         lm = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, **kwargs).eval()
     except ImportError as exc:  # e.g. the gguf package for GGUF files
-        raise RuntimeError(f"{INSTALL_HINT} ({(str(exc).splitlines() or [''])[0]})") from None
+        raise RuntimeError(f"{INSTALL_HINT} ({one_line(exc)})") from None
     except (OSError, ValueError) as exc:
-        raise RuntimeError(f"LLM {directory}: cannot load ({(str(exc).splitlines() or [''])[0]})") from None
+        raise RuntimeError(f"LLM {directory}: cannot load ({one_line(exc)})") from None
     return tok, lm
 
 
