@@ -14,7 +14,7 @@ Backends are registered by name (:func:`get_asr`):
 * ``"whisper"``: a Whisper-style model through transformers, loaded **only** from a local directory
   (``model_path=...``); a missing package or path is a one-line ``RuntimeError``.
 
-Measured (2-core CPU, espeak-ng speech from ``datagen.voices``, WER after digit/number-word normalisation,
+Measured (2-core CPU, espeak-ng speech from ``datagen.tts``, WER after digit/number-word normalisation,
 ``python -m benchmark.asr``; 20 bank items spread over all categories, questions in the 12 user voices, responses
 (30-55 words, ~15 s each) in the assistant voice):
 
@@ -191,38 +191,18 @@ def _ipa_to_arpa(ipa: str) -> str:
 
 def espeak_g2p(words: Sequence[str]) -> dict[str, str]:
     """Pronunciations (ARPAbet) for ``words`` from espeak-ng's en-us letter-to-sound rules, run in process through
-    datagen.voices' engine (under its lock).  Empty when espeak-ng is unavailable."""
-    import ctypes
-
+    datagen.tts' engine.  Empty when espeak-ng is unavailable."""
     try:
-        from datagen.voices import _Espeak
+        from datagen.tts.espeak_binding import EspeakEngine
 
-        engine = _Espeak.get()
+        engine = EspeakEngine.get()
     except Exception:  # noqa: BLE001 - no espeak: no g2p, the words get dropped
         return {}
-    out: dict[str, str] = {}
-    with engine._lock:
-        lib = engine._open(engine.real_data)
-        try:
-            if lib.espeak_SetVoiceByName(b"en-us") != 0:
-                return {}
-            lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
-            lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
-            for w in words:
-                buf = ctypes.create_string_buffer(w.encode("utf-8") + b"\0")
-                ptr = ctypes.c_void_p(ctypes.addressof(buf))
-                parts = []
-                while ptr.value:
-                    res = lib.espeak_TextToPhonemes(ctypes.byref(ptr), 1, 2)  # UTF-8 text, IPA phonemes
-                    if res is None:
-                        break
-                    parts.append(res.decode("utf-8", "replace"))
-                arpa = _ipa_to_arpa(" ".join(parts))
-                if arpa:
-                    out[w] = arpa
-        finally:
-            engine._close(lib)
-    return out
+    try:
+        ipa = engine.phonemes(words, voice="en-us")
+    except ValueError:  # espeak cannot select en-us
+        return {}
+    return {w: arpa for w, arpa in ((w, _ipa_to_arpa(p)) for w, p in ipa.items()) if arpa}
 
 
 def _sentences(texts: Iterable[str]) -> list[list[str]]:
@@ -420,12 +400,12 @@ def transcript(words: Sequence[WordTiming]) -> str:
 def measure(n_items: int = 20, vocabulary: Sequence[str] | str | None = "default") -> dict[str, float]:
     import time
 
-    from datagen import voices
     from datagen.content import question_bank
+    from datagen.tts import ASSISTANT_VOICE, USER_VOICES, get_backend
 
     bank = question_bank()
     items = [bank[i] for i in np.linspace(0, len(bank) - 1, n_items).astype(int)]
-    tts = voices.get_backend("espeak")
+    tts = get_backend("espeak")
     asr = PocketsphinxASR(vocabulary)
     asr.transcribe(np.zeros(SAMPLE_RATE, np.float32))  # load the decoder outside the timing
     result: dict[str, float] = {}
@@ -434,7 +414,7 @@ def measure(n_items: int = 20, vocabulary: Sequence[str] | str | None = "default
         errors = n = 0
         for i, item in enumerate(items):
             text = getattr(item, kind)
-            voice = voices.USER_VOICES[i % len(voices.USER_VOICES)] if kind == "question" else voices.ASSISTANT_VOICE
+            voice = USER_VOICES[i % len(USER_VOICES)] if kind == "question" else ASSISTANT_VOICE
             audio = tts.synthesize(text, voice).audio
             t0 = time.process_time()
             hyp = transcript(asr.transcribe(audio))

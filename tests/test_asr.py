@@ -23,9 +23,9 @@ def bank_asr() -> PocketsphinxASR:
 
 @pytest.fixture(scope="module")
 def tts():
-    from datagen import voices
+    from datagen.tts import get_backend
 
-    return voices.get_backend("espeak")
+    return get_backend("espeak")
 
 
 def test_spoken_words_and_wer():
@@ -77,9 +77,9 @@ def test_bank_question_transcribed_with_lm(bank_asr, tts):
 
 
 def test_word_times_monotonic_inside_audio(bank_asr, tts):
-    from datagen import voices
+    from datagen.tts import ASSISTANT_VOICE
 
-    utt = tts.synthesize("Can you tell me the capital of Japan? The capital of Japan is Tokyo.", voices.ASSISTANT_VOICE)
+    utt = tts.synthesize("Can you tell me the capital of Japan? The capital of Japan is Tokyo.", ASSISTANT_VOICE)
     audio = np.concatenate([np.zeros(4000, np.float32), utt.audio, np.zeros(4000, np.float32)])
     words = bank_asr.transcribe(audio)
     assert len(words) >= 5 and all(isinstance(w, WordTiming) for w in words)
@@ -93,10 +93,10 @@ def test_word_times_monotonic_inside_audio(bank_asr, tts):
 
 
 def test_silence_and_other_rates(bank_asr, tts):
-    from datagen import voices
+    from datagen.tts import USER_VOICES
 
     assert bank_asr.transcribe(np.zeros(800, np.float32)) == []
-    utt = tts.synthesize("What is the capital of France?", voices.USER_VOICES[0])
+    utt = tts.synthesize("What is the capital of France?", USER_VOICES[0])
     from scipy.signal import resample_poly
 
     at8k = resample_poly(utt.audio, 1, 2).astype(np.float32)
