@@ -7,11 +7,13 @@ import pytest
 
 pytest.importorskip("pocketsphinx")
 
-from benchmark import asr as asr_mod  # noqa: E402
-from benchmark.asr import PocketsphinxASR, WordTiming, build_lm, get_asr, spoken_words, transcript, wer  # noqa: E402
+from benchmark.asr import WordTiming, get_asr, transcript  # noqa: E402
+from benchmark.asr.lm import build_lm, espeak_g2p  # noqa: E402
+from benchmark.asr.pocketsphinx import PocketsphinxASR  # noqa: E402
+from benchmark.asr.text import spoken_words, wer, word_errors  # noqa: E402
 
 # Measured with the bank LM on 8 bank questions per voice: 0.07 (assistant voice), 0.10 (en-us+f5), 0.15
-# (en-us-nyc+f2); low-pitched and British voices are much worse (module docstring).  Bound with margin:
+# (en-us-nyc+f2); low-pitched and British voices are much worse (docs/asr.md).  Bound with margin:
 QUESTION_WER_BOUND = 0.35
 GOOD_VOICES = ("en-us+f2:p52:r175", "en-us+f5:p66:r185", "en-us-nyc+f2:p55:r180")
 
@@ -56,8 +58,6 @@ def test_lm_is_deterministic_and_cached(tmp_path):
 
 
 def test_espeak_g2p_maps_to_arpabet():
-    from benchmark.asr import espeak_g2p
-
     p = espeak_g2p(["abuja", "church"])
     assert p["abuja"].split()[-3:] == ["UW", "JH", "AH"]
     assert p["church"] == "CH ER CH"
@@ -71,7 +71,7 @@ def test_bank_question_transcribed_with_lm(bank_asr, tts):
     for i, item in enumerate(bank[:: len(bank) // 6][:6]):
         audio = tts.synthesize(item.question, GOOD_VOICES[i % len(GOOD_VOICES)]).audio
         hyp = transcript(bank_asr.transcribe(audio))
-        e, n = asr_mod.word_errors(item.question, hyp)
+        e, n = word_errors(item.question, hyp)
         errors, words = errors + e, words + n
     assert errors / words < QUESTION_WER_BOUND, (errors, words)
 

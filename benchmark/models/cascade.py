@@ -85,7 +85,7 @@ class EchoResponder:
     def __init__(self, max_sentences: int = 2, min_overlap: float = 0.3) -> None:
         from datagen.content import question_bank
 
-        from benchmark.asr import spoken_words
+        from benchmark.asr.text import spoken_words
 
         self._words = spoken_words
         self.max_sentences = max_sentences
