@@ -125,24 +125,24 @@ def resources_for(config: GeneratorConfig) -> Resources:
 
 def _build_resources(config: GeneratorConfig) -> Resources:
     from datagen import acoustics, content
-    from datagen import voices as voices_mod
+    from datagen import tts
     from datagen.content import lexicon
     from datagen.sources import exchange_source
 
     tts_opts = dict(config.tts)
-    main_backend = voices_mod.CachedTTS(voices_mod.get_backend(tts_opts.pop("backend"), **tts_opts))
+    main_backend = tts.CachedTTS(tts.get_backend(tts_opts.pop("backend"), **tts_opts))
     backends = [main_backend]
     user_backend = main_backend
     if config.user_tts:
         user_opts = dict(config.user_tts)
-        user_backend = voices_mod.CachedTTS(voices_mod.get_backend(user_opts.pop("backend"), **user_opts))
+        user_backend = tts.CachedTTS(tts.get_backend(user_opts.pop("backend"), **user_opts))
         backends.append(user_backend)
-    user_voices = list(config.user_voices or (user_backend.voices() if config.user_tts else voices_mod.USER_VOICES))
+    user_voices = list(config.user_voices or (user_backend.voices() if config.user_tts else tts.USER_VOICES))
     known = set(user_backend.voices())
     for v in user_voices:
         if v not in known:
             raise ConfigError(f"user_voices: unknown voice {v!r} for backend {getattr(user_backend, 'name', '?')}")
-    assistant_voice = config.assistant_voice or voices_mod.ASSISTANT_VOICE
+    assistant_voice = config.assistant_voice or tts.ASSISTANT_VOICE
     if assistant_voice not in set(main_backend.voices()):
         raise ConfigError(f"assistant_voice: unknown voice {assistant_voice!r}")
     if assistant_voice in user_voices:
@@ -168,7 +168,7 @@ def _build_resources(config: GeneratorConfig) -> Resources:
         speak_user=user_backend.synthesize,
         speak_other=main_backend.synthesize,
         user_voices=user_voices,
-        third_voices=list(voices_mod.THIRD_VOICES),
+        third_voices=list(tts.THIRD_VOICES),
         assistant_voice=assistant_voice,
         acoustics=acfg,
         bank=bank,

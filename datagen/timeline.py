@@ -20,6 +20,7 @@ import numpy as np
 from datagen.distributions import ClippedNormal
 from datagen.scene import Voices
 from datagen.schema import Event, Turn, Word, samples_to_seconds, seconds_to_samples
+from datagen.tts.base import Utterance
 
 # Dry tracks a clip can go to; render maps them onto stems (user -> user, third/background -> other, ...).
 TRACKS: tuple[str, ...] = ("user", "assistant", "third", "background", "bursts")
@@ -27,13 +28,6 @@ FADE_SAMPLES = seconds_to_samples(0.01)  # fade applied where the assistant is c
 # A backchannel opportunity lasts the clause pause plus this much into the next clause (backchannels overlap onsets).
 BACKCHANNEL_WINDOW_TAIL = seconds_to_samples(0.3)
 MIN_TAIL_AFTER_ONSET = seconds_to_samples(0.6)  # a barge-in must leave the answer at least this much to interrupt
-
-
-class Utterance(Protocol):  # what datagen.voices returns
-    text: str
-    audio: np.ndarray
-    words: list[Word]
-    voice: str
 
 
 class Speech(Protocol):

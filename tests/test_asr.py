@@ -7,11 +7,13 @@ import pytest
 
 pytest.importorskip("pocketsphinx")
 
-from benchmark import asr as asr_mod  # noqa: E402
-from benchmark.asr import PocketsphinxASR, WordTiming, build_lm, get_asr, spoken_words, transcript, wer  # noqa: E402
+from benchmark.asr import WordTiming, get_asr, transcript  # noqa: E402
+from benchmark.asr.lm import build_lm, espeak_g2p  # noqa: E402
+from benchmark.asr.pocketsphinx import PocketsphinxASR  # noqa: E402
+from benchmark.asr.text import spoken_words, wer, word_errors  # noqa: E402
 
 # Measured with the bank LM on 8 bank questions per voice: 0.07 (assistant voice), 0.10 (en-us+f5), 0.15
-# (en-us-nyc+f2); low-pitched and British voices are much worse (module docstring).  Bound with margin:
+# (en-us-nyc+f2); low-pitched and British voices are much worse (docs/asr.md).  Bound with margin:
 QUESTION_WER_BOUND = 0.35
 GOOD_VOICES = ("en-us+f2:p52:r175", "en-us+f5:p66:r185", "en-us-nyc+f2:p55:r180")
 
@@ -23,9 +25,9 @@ def bank_asr() -> PocketsphinxASR:
 
 @pytest.fixture(scope="module")
 def tts():
-    from datagen import voices
+    from datagen.tts import get_backend
 
-    return voices.get_backend("espeak")
+    return get_backend("espeak")
 
 
 def test_spoken_words_and_wer():
@@ -56,8 +58,6 @@ def test_lm_is_deterministic_and_cached(tmp_path):
 
 
 def test_espeak_g2p_maps_to_arpabet():
-    from benchmark.asr import espeak_g2p
-
     p = espeak_g2p(["abuja", "church"])
     assert p["abuja"].split()[-3:] == ["UW", "JH", "AH"]
     assert p["church"] == "CH ER CH"
@@ -71,15 +71,15 @@ def test_bank_question_transcribed_with_lm(bank_asr, tts):
     for i, item in enumerate(bank[:: len(bank) // 6][:6]):
         audio = tts.synthesize(item.question, GOOD_VOICES[i % len(GOOD_VOICES)]).audio
         hyp = transcript(bank_asr.transcribe(audio))
-        e, n = asr_mod.word_errors(item.question, hyp)
+        e, n = word_errors(item.question, hyp)
         errors, words = errors + e, words + n
     assert errors / words < QUESTION_WER_BOUND, (errors, words)
 
 
 def test_word_times_monotonic_inside_audio(bank_asr, tts):
-    from datagen import voices
+    from datagen.tts import ASSISTANT_VOICE
 
-    utt = tts.synthesize("Can you tell me the capital of Japan? The capital of Japan is Tokyo.", voices.ASSISTANT_VOICE)
+    utt = tts.synthesize("Can you tell me the capital of Japan? The capital of Japan is Tokyo.", ASSISTANT_VOICE)
     audio = np.concatenate([np.zeros(4000, np.float32), utt.audio, np.zeros(4000, np.float32)])
     words = bank_asr.transcribe(audio)
     assert len(words) >= 5 and all(isinstance(w, WordTiming) for w in words)
@@ -93,10 +93,10 @@ def test_word_times_monotonic_inside_audio(bank_asr, tts):
 
 
 def test_silence_and_other_rates(bank_asr, tts):
-    from datagen import voices
+    from datagen.tts import USER_VOICES
 
     assert bank_asr.transcribe(np.zeros(800, np.float32)) == []
-    utt = tts.synthesize("What is the capital of France?", voices.USER_VOICES[0])
+    utt = tts.synthesize("What is the capital of France?", USER_VOICES[0])
     from scipy.signal import resample_poly
 
     at8k = resample_poly(utt.audio, 1, 2).astype(np.float32)

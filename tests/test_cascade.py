@@ -19,16 +19,16 @@ LEAD = 8000  # 0.5 s of silence before the user speaks
 
 @pytest.fixture(scope="module")
 def tts():
-    from datagen import voices
+    from datagen.tts import get_backend
 
-    return voices.get_backend("espeak")
+    return get_backend("espeak")
 
 
 @pytest.fixture(scope="module")
 def question(tts):
-    from datagen import voices
+    from datagen.tts import USER_VOICES
 
-    return tts.synthesize("What is the capital of France?", voices.USER_VOICES[0]).audio
+    return tts.synthesize("What is the capital of France?", USER_VOICES[0]).audio
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_answers_after_the_user_and_streams_words(echo_model, question):
 
 
 def test_barge_in_stops_within_half_a_second(echo_model, question, tts):
-    from datagen import voices
+    from datagen.tts import USER_VOICES
 
     s = echo_model.open_session(SessionInfo("b", "test"))
     first = _mic(question, tail_s=1.0)
@@ -90,7 +90,7 @@ def test_barge_in_stops_within_half_a_second(echo_model, question, tts):
     # keep listening to silence for 1 s while it talks, then the user interrupts
     out2, _, _ = run_blocks(s, np.zeros(SR, np.float32))
     assert _active_blocks(out2).size > 5
-    interrupt = tts.synthesize("wait, stop, hold on a second please", voices.USER_VOICES[1]).audio
+    interrupt = tts.synthesize("wait, stop, hold on a second please", USER_VOICES[1]).audio
     out3, texts3, _ = run_blocks(s, np.concatenate([interrupt, np.zeros(SR // 2, np.float32)]))
     onset_block = n_before + out2.size // BLOCK
     assert s.barge_ins, "it never stopped"
@@ -104,14 +104,14 @@ def test_barge_in_stops_within_half_a_second(echo_model, question, tts):
 
 
 def test_reset_between_sessions_is_deterministic(echo_model, question, tts):
-    from datagen import voices
+    from datagen.tts import USER_VOICES
 
     mic = _mic(question, tail_s=4.0)
     s1 = echo_model.open_session(SessionInfo("d1", "test"))
     a1, t1, _ = run_blocks(s1, mic)
     s1.close()
     # a different dialogue in between must leave no trace
-    other = tts.synthesize("How many legs does a spider have?", voices.USER_VOICES[2]).audio
+    other = tts.synthesize("How many legs does a spider have?", USER_VOICES[2]).audio
     s2 = echo_model.open_session(SessionInfo("x", "test"))
     run_blocks(s2, _mic(other, tail_s=1.0))
     s2.close()

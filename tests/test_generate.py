@@ -220,7 +220,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys, corpus_dir):
 def test_broken_recordings_are_skipped_and_counted(tmp_path):
     import soundfile as sf
 
-    from datagen.voices import EspeakBackend, USER_VOICES
+    from datagen.tts import USER_VOICES
+    from datagen.tts.espeak import EspeakBackend
 
     audio = EspeakBackend().synthesize("hello there", USER_VOICES[0]).audio
     sf.write(tmp_path / "ok.wav", audio, 16000)

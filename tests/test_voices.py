@@ -9,20 +9,20 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from datagen.voices import (
+from datagen.levels import SPEECH_RMS
+from datagen.tts import (
     ASSISTANT_VOICE,
-    TARGET_RMS,
     THIRD_VOICES,
     USER_VOICES,
     BackendUnavailable,
     CachedTTS,
-    CoquiBackend,
-    EspeakBackend,
     EspeakVoice,
-    RecordingsBackend,
     get_backend,
-    tokens,
 )
+from datagen.tts.coqui import CoquiBackend
+from datagen.tts.espeak import EspeakBackend
+from datagen.tts.postprocess import tokens
+from datagen.tts.recordings import RecordingsBackend
 
 TEXT = "What is the capital of France? I think it might be Paris."
 
@@ -81,7 +81,7 @@ def test_voice_pools_and_levels(tts):
         frames = a[: len(a) // 160 * 160].reshape(-1, 160)
         power = (frames**2).mean(axis=1)
         voiced = power[10 * np.log10(power + 1e-12) >= 10 * np.log10(power.max()) - 40]
-        assert abs(np.sqrt(voiced.mean()) - TARGET_RMS) < 0.002 and np.abs(a).max() <= 1.0
+        assert abs(np.sqrt(voiced.mean()) - SPEECH_RMS) < 0.002 and np.abs(a).max() <= 1.0
 
 
 def test_any_well_formed_voice_with_shipped_parts_is_accepted(tts):

@@ -53,7 +53,7 @@ ALWAYS_TALK_TEXT = (
 
 @lru_cache(maxsize=1)
 def _talk_track() -> tuple[np.ndarray, list[tuple[int, str]]]:
-    from datagen.voices import ASSISTANT_VOICE, get_backend
+    from datagen.tts import ASSISTANT_VOICE, get_backend
 
     # Commas, not full stops: espeak pauses ~150 ms at a comma and longer at a sentence end, and a stop-length
     # silence would read as the model yielding.

@@ -85,7 +85,7 @@ class EchoResponder:
     def __init__(self, max_sentences: int = 2, min_overlap: float = 0.3) -> None:
         from datagen.content import question_bank
 
-        from benchmark.asr import spoken_words
+        from benchmark.asr.text import spoken_words
 
         self._words = spoken_words
         self.max_sentences = max_sentences
@@ -212,13 +212,13 @@ class VadCascadeModel:
         max_sentences: int = 2,
         think_blocks: bool | int = False,
     ) -> None:
-        from datagen import voices
+        from datagen.tts import ASSISTANT_VOICE
 
         self.llm = llm
         self.asr_name = asr
         self.asr_options = dict(asr_options) if asr_options is not None else (
             {"vocabulary_texts": "default"} if asr == "pocketsphinx" else {})
-        self.voice = voice or voices.ASSISTANT_VOICE
+        self.voice = voice or ASSISTANT_VOICE
         self.tts_name = tts
         self.threshold = float(threshold)
         self.min_speech = int(round(min_speech_ms * SAMPLE_RATE / 1000))
@@ -247,9 +247,9 @@ class VadCascadeModel:
         return _shared(key, lambda: get_asr(self.asr_name, **self.asr_options))
 
     def _tts(self):
-        from datagen import voices
+        from datagen.tts import get_backend
 
-        return _shared(("tts", self.tts_name), lambda: voices.get_backend(self.tts_name))
+        return _shared(("tts", self.tts_name), lambda: get_backend(self.tts_name))
 
     def _responder(self):
         if callable(self.llm):
@@ -435,20 +435,20 @@ def run_blocks(session: CascadeSession, mic: np.ndarray) -> tuple[np.ndarray, li
 if __name__ == "__main__":  # pragma: no cover - the measurement in the module docstring
     import sys
 
-    from datagen import voices
     from datagen.content import question_bank
+    from datagen.tts import USER_VOICES, get_backend
 
     llm = sys.argv[1] if len(sys.argv) > 1 else "smollm2"
     model = VadCascadeModel(llm=llm)
     t0 = time.perf_counter()
     model.warm_up()
     print(f"warm-up {time.perf_counter() - t0:.1f} s", flush=True)
-    tts = voices.get_backend("espeak")
+    tts = get_backend("espeak")
     bank = question_bank()
     endpoint, ordinary = [], []
     for i in range(0, len(bank), len(bank) // 6):
         item = bank[i]
-        q = tts.synthesize(item.question, voices.USER_VOICES[i % len(voices.USER_VOICES)]).audio
+        q = tts.synthesize(item.question, USER_VOICES[i % len(USER_VOICES)]).audio
         mic = np.concatenate([np.zeros(8000, np.float32), q, np.zeros(SAMPLE_RATE * 6, np.float32)])
         s = model.open_session(SessionInfo(item.id, "measure"))
         _, texts, times = run_blocks(s, mic)
