@@ -14,17 +14,9 @@ from typing import Any, Mapping, Sequence
 
 from datagen.common.config import ConfigError, apply_overrides, check_known_keys, read_yaml
 from datagen.distributions import timing_from_config
+from datagen.scenarios import PLANNERS
 
-SCENARIOS: tuple[str, ...] = (
-    "turn_taking",
-    "pause_handling",
-    "user_backchannel",
-    "interruption_independent",
-    "interruption_dependent",
-    "distractor",
-    "assistant_backchannel",
-    "multi_turn",
-)
+SCENARIOS: tuple[str, ...] = tuple(PLANNERS.names())
 DEFAULT_MIX: dict[str, float] = {name: 1.0 for name in SCENARIOS}
 
 

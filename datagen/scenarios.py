@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from datagen.config import SCENARIOS
+from datagen.common.registry import Registry
 from datagen.schema import seconds_to_samples
 from datagen.timeline import (
     DISTRACTOR_KINDS_DURING_SPEECH,
@@ -39,6 +39,7 @@ from datagen.timeline import (
     user_backchannels,
 )
 
+Planner = Callable[["DialogueBuilder", "ExchangeSource", PlanContext, int, int], None]
 MIN_GAP_AFTER_FLOOR = seconds_to_samples(0.2)  # after an interruption or distractor the user waits at least this
 SILENCE_DISTRACTOR_PROB = 0.3  # distractor scenario: chance of one more distractor in the silence between exchanges
 
@@ -101,46 +102,72 @@ def _pick_kind(b: DialogueBuilder, kinds: Sequence[str]) -> str:
     return kinds[int(b.rng.integers(len(kinds)))]
 
 
+def _turn_taking(b: DialogueBuilder, source: ExchangeSource, ctx: PlanContext, t0: int, target: int) -> None:
+    _qa_loop(b, ctx, lambda: source.pick(b.rng), t0, target, min_exchanges=2)
+
+
+def _pause_handling(b: DialogueBuilder, source: ExchangeSource, ctx: PlanContext, t0: int, target: int) -> None:
+    _qa_loop(b, ctx, lambda: source.pick(b.rng), t0, target, pause=True)
+
+
+def _user_backchannel(b: DialogueBuilder, source: ExchangeSource, ctx: PlanContext, t0: int, target: int) -> None:
+    def backchannel(b: DialogueBuilder, turn: int, ex: Exchange) -> int:
+        user_backchannels(b, turn, ctx)
+        return b.turns[turn].end
+
+    _qa_loop(b, ctx, lambda: source.pick(b.rng), t0, target, on_answer=backchannel)
+
+
+def _interruption(context: str) -> Planner:
+    def planner(b: DialogueBuilder, source: ExchangeSource, ctx: PlanContext, t0: int, target: int) -> None:
+        _qa_loop(b, ctx, lambda: source.pick(b.rng), t0, target,
+                 on_answer=lambda b, turn, ex: interrupt(b, turn, ex, ctx, context))
+
+    return planner
+
+
+def _distractor(b: DialogueBuilder, source: ExchangeSource, ctx: PlanContext, t0: int, target: int) -> None:
+    def during(b: DialogueBuilder, turn: int, ex: Exchange) -> int:
+        distract(b, turn, ex, ctx, _pick_kind(b, DISTRACTOR_KINDS_DURING_SPEECH))
+        return b.turns[turn].end
+
+    def in_silence(b: DialogueBuilder, ex: Exchange, at: int) -> int:
+        if b.rng.random() >= SILENCE_DISTRACTOR_PROB:
+            return at
+        distract(b, None, ex, ctx, _pick_kind(b, ("talking_to_others", "background_speech", "noise_burst")), at=at)
+        return b.end() + b.draw("response_gap")
+
+    _qa_loop(b, ctx, lambda: source.pick(b.rng), t0, target, on_answer=during, in_silence=in_silence)
+
+
+def _assistant_backchannel(b: DialogueBuilder, source: ExchangeSource, ctx: PlanContext, t0: int, target: int) -> None:
+    _qa_loop(b, ctx, lambda: source.long_turn(b.rng), t0, target)
+
+
+def _multi_turn(b: DialogueBuilder, source: ExchangeSource, ctx: PlanContext, t0: int, target: int) -> None:
+    queue: list[Exchange] = []
+
+    def next_in_session() -> Exchange:
+        if not queue:
+            queue.extend(source.session(b.rng))
+        return queue.pop(0)
+
+    _qa_loop(b, ctx, next_in_session, t0, target, min_exchanges=3)
+
+
+# The scenario vocabulary: config's scenario_mix keys, in this order (the order weights are drawn in).
+PLANNERS: Registry[None] = Registry("scenario", {
+    "turn_taking": _turn_taking,
+    "pause_handling": _pause_handling,
+    "user_backchannel": _user_backchannel,
+    "interruption_independent": _interruption("independent"),
+    "interruption_dependent": _interruption("dependent"),
+    "distractor": _distractor,
+    "assistant_backchannel": _assistant_backchannel,
+    "multi_turn": _multi_turn,
+})
+
+
 def plan(scenario: str, b: DialogueBuilder, source: ExchangeSource, ctx: PlanContext, t0: int, target: int) -> None:
     """Fill the builder with one dialogue of ``scenario`` starting at ``t0`` and reaching about ``target``."""
-    pick = lambda: source.pick(b.rng)  # noqa: E731
-    if scenario == "turn_taking":
-        _qa_loop(b, ctx, pick, t0, target, min_exchanges=2)
-    elif scenario == "pause_handling":
-        _qa_loop(b, ctx, pick, t0, target, pause=True)
-    elif scenario == "user_backchannel":
-
-        def backchannel(b: DialogueBuilder, turn: int, ex: Exchange) -> int:
-            user_backchannels(b, turn, ctx)
-            return b.turns[turn].end
-
-        _qa_loop(b, ctx, pick, t0, target, on_answer=backchannel)
-    elif scenario in ("interruption_independent", "interruption_dependent"):
-        context = scenario.split("_")[1]
-        _qa_loop(b, ctx, pick, t0, target, on_answer=lambda b, turn, ex: interrupt(b, turn, ex, ctx, context))
-    elif scenario == "distractor":
-
-        def during(b: DialogueBuilder, turn: int, ex: Exchange) -> int:
-            distract(b, turn, ex, ctx, _pick_kind(b, DISTRACTOR_KINDS_DURING_SPEECH))
-            return b.turns[turn].end
-
-        def in_silence(b: DialogueBuilder, ex: Exchange, at: int) -> int:
-            if b.rng.random() >= SILENCE_DISTRACTOR_PROB:
-                return at
-            distract(b, None, ex, ctx, _pick_kind(b, ("talking_to_others", "background_speech", "noise_burst")), at=at)
-            return b.end() + b.draw("response_gap")
-
-        _qa_loop(b, ctx, pick, t0, target, on_answer=during, in_silence=in_silence)
-    elif scenario == "assistant_backchannel":
-        _qa_loop(b, ctx, lambda: source.long_turn(b.rng), t0, target)
-    elif scenario == "multi_turn":
-        queue: list[Exchange] = []
-
-        def next_in_session() -> Exchange:
-            if not queue:
-                queue.extend(source.session(b.rng))
-            return queue.pop(0)
-
-        _qa_loop(b, ctx, next_in_session, t0, target, min_exchanges=3)
-    else:
-        raise ValueError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+    PLANNERS.resolve(scenario)(b, source, ctx, t0, target)

@@ -11,6 +11,7 @@ import numpy as np
 from benchmark.asr import WordTiming
 from benchmark.asr.text import spoken_words
 from datagen.common.audio import to_16k
+from datagen.common.errors import one_line
 from datagen.schema import SAMPLE_RATE
 
 
@@ -31,7 +32,7 @@ class WhisperASR:
             self._pipe = pipeline("automatic-speech-recognition", model=str(model_path), device=device,
                                   model_kwargs={"local_files_only": True})
         except (OSError, ValueError) as exc:
-            raise RuntimeError(f"whisper ASR: cannot load {model_path}: {(str(exc).splitlines() or [''])[0]}") from None
+            raise RuntimeError(f"whisper ASR: cannot load {model_path}: {one_line(exc)}") from None
 
     def transcribe(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[WordTiming]:
         x = to_16k(audio, sample_rate)

@@ -29,7 +29,7 @@ def register(name: str, target: str | Callable[..., DuplexModel]) -> None:
 
 
 def available() -> list[str]:
-    return MODELS.names()
+    return sorted(MODELS.names())
 
 
 def load_model(name: str, **options: Any) -> DuplexModel:

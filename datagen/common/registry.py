@@ -11,8 +11,8 @@ from datagen.common.errors import DuplexkitError
 T = TypeVar("T")
 
 
-class UnknownName(DuplexkitError, KeyError):
-    """A name no registry entry has; the message lists the known ones."""
+class UnknownName(DuplexkitError, KeyError, ValueError):
+    """A name no registry entry has (a lookup error and a bad value); the message lists the known ones."""
 
     def __str__(self) -> str:  # KeyError quotes its message; a CLI line should not
         return str(self.args[0]) if self.args else ""
@@ -36,19 +36,20 @@ class Registry(Generic[T]):
         self._entries[name] = target
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        """Registered names in registration order (defaults first)."""
+        return list(self._entries)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
+        return iter(self._entries)
 
     def resolve(self, name: str) -> Callable[..., T]:
         """The factory registered as ``name`` (imported now if it was a string)."""
         if name not in self._entries:
             prefix = f"{self.where}: " if self.where else ""
-            raise UnknownName(f"{prefix}unknown {self.kind} {name!r} (known: {', '.join(self.names())})")
+            raise UnknownName(f"{prefix}unknown {self.kind} {name!r} (known: {', '.join(self._entries)})")
         target = self._entries[name]
         if isinstance(target, str):
             module, _, attr = target.partition(":")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from datagen.common.audio import to_16k
-from datagen.schema import SAMPLE_RATE
+from datagen.schema import seconds_to_samples
 from datagen.tts.base import TTSBackend, Utterance, error_text
 from datagen.tts.espeak import USER_VOICES, EspeakBackend
 from datagen.tts.postprocess import even_starts, finish, tokens
@@ -125,9 +125,9 @@ class RecordingsBackend(TTSBackend):
         return finish(
             text,
             audio,
-            [int(round(a * SAMPLE_RATE)) for a, _ in spans],
+            [seconds_to_samples(a) for a, _ in spans],
             speaker,
-            ends=[int(round(b * SAMPLE_RATE)) for _, b in spans],
+            ends=[seconds_to_samples(b) for _, b in spans],
         )
 
     def voices(self) -> list[str]:
