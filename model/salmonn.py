@@ -266,9 +266,8 @@ class SalmonnOmni(nn.Module):
             mel, st.synth_h = self.synth(cond[None, None], st.synth_h)
             if j >= 0 and st.modes[j]:
                 wav = self.vocoder.step(mel[0, 0].float().cpu().numpy(), st.voc)
-            else:  # silent: the vocoder's overlap tail restarts (phases come from the session's generator)
-                st.voc.pending[:] = 0.0
-                st.voc.pending_w[:] = 0.0
+            else:  # silent: the vocoder's overlap tail restarts
+                st.voc.silence()
         text = None
         if y < self.base_vocab:
             st.text_ids.append(y)

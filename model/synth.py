@@ -47,6 +47,11 @@ class VocoderState:
     pending_w: np.ndarray  # its window-power sum
     rng: np.random.Generator
 
+    def silence(self) -> None:
+        """A silent block: the overlap-add tail restarts from nothing (phases still come from ``rng``)."""
+        self.pending[:] = 0.0
+        self.pending_w[:] = 0.0
+
 
 class StreamingGriffinLim:
     """Log-mel frames -> audio, one 80 ms block at a time, with ``n_fft - hop`` samples (15 ms) of look-back latency.

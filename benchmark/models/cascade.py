@@ -32,14 +32,7 @@ Responders (``llm=``):
 Sessions reset completely: new VAD state, new buffers, no dialogue history (each turn is answered on its own).
 Decoding is deterministic (greedy LLM, deterministic ASR/TTS), so identical input gives identical output.
 
-Measured on a 2-core CPU (``python -m benchmark.models.cascade``, 7 bank questions in user voices, SmolLM2, warm):
-ordinary step 1.9 ms mean (10 ms p99: three silero chunks); the endpoint step 2.9-3.8 s when the machine is
-otherwise idle (ASR 0.2-0.7 s, SmolLM2 40 tokens 2.7-3.6 s, espeak 0.02-0.06 s), up to 11.8 s with a second job
-on the other core; with ``llm="echo"`` the endpoint step is the ASR alone (~0.3 s).  Loading SmolLM2 the first
-time costs 30-90 s (GGUF de-quantisation; :meth:`VadCascadeModel.warm_up` pays it up front).  Answer quality is
-what this pipeline gives: with the bank-LM ASR, en-us voices are heard well ("what year did apple get
-founded" -> a correct SmolLM2 answer) but low-pitched or British voices are misheard ("what is the lot france")
-and SmolLM2 then answers the misheard text confidently.
+Measured step timings and answer quality: ``docs/cascade.md`` (``python -m benchmark.models.cascade``).
 """
 
 from __future__ import annotations
