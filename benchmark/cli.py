@@ -54,7 +54,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("models", help="list the registered model adapters")
     p.set_defaults(func=cmd_models)
 
-    from benchmark.fdb import add_fdb_command
+    from benchmark.fdb.cli import add_fdb_command
 
     add_fdb_command(bsub)
 

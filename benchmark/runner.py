@@ -29,7 +29,8 @@ from benchmark.metrics import METRICS_VERSION, MetricConfig
 from benchmark.protocol import PROTOCOL_VERSION
 from benchmark.models import load_model
 from benchmark.report import safe_name as _safe
-from datagen.common.audio import encode_flac, encode_wav
+from datagen.fdb_layout import INPUT_WAV, write_item_spec, write_wav
+from datagen.common.audio import encode_flac
 from datagen.common.files import atomic_write_bytes, atomic_write_text, sweep_stale
 from datagen.common.errors import DuplexkitError
 from datagen.common.jobs import check_engine, run_jobs
@@ -334,7 +335,7 @@ def write_item_inputs(data: str, out: str, tasks: Sequence[str] | None = None, m
         heard = run_item(silent, item, open_loop=True).heard  # the fixed input, probes at the corpus's times
         folder = Path(out) / item.spec.id
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(folder / "input.wav", encode_wav(heard))
-        atomic_write_text(folder / "item.json", json.dumps(item.spec.to_dict(), indent=1, sort_keys=True))
+        write_wav(folder / INPUT_WAV, heard)
+        write_item_spec(folder, item.spec.to_dict())
         written.append(folder)
     return written

@@ -327,3 +327,33 @@ def test_llm_writer_writes_answer_first_dialogues(tmp_path):
     first = out.read_text()
     write_dialogues(items, out, max_new_tokens=48, progress=False)
     assert out.read_text() == first  # greedy decoding: the same file again
+
+
+# --------------------------------------------------------------------------------------------- pins
+
+
+def _sha(data: object) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+
+
+def test_bank_and_topics_are_pinned():
+    # The corpus bytes depend on every id, text and the order: a change here is a change of every corpus.
+    import dataclasses
+
+    items = [dataclasses.asdict(i) for i in ALL_ITEMS]
+    assert _sha(items) == "06f18475a747c171d58fc9d3f9225bdfb337e70c7e3abea4f41f2ec0d82475a5"
+
+
+def test_spoken_texts_is_the_benchmark_vocabulary():
+    # The list benchmark.asr.default_vocabulary assembled with dir() before it moved here, item for item.
+    texts = content.spoken_texts()
+    assert len(texts) == 4996
+    assert _sha(texts) == "a6f7843d9cd149707ae3cf881abdbe97d9aacac9e89089b4c667c4347a6d7ce7"
+    from benchmark.asr import default_vocabulary
+
+    assert texts == default_vocabulary()
+    pools = [n for n in dir(lexicon) if n.isupper() and all(isinstance(v, str) for v in getattr(lexicon, n))]
+    joined = "\n".join(texts)
+    assert all("\n".join(getattr(lexicon, n)) in joined for n in pools), "a lexicon pool is missing"

@@ -16,8 +16,8 @@ import pytest
 import soundfile as sf
 
 from benchmark.fdb import (
+    Chunk,
     FDBError,
-    Word,
     add_fdb_command,
     backchannel_jsd,
     read_sample,
@@ -50,11 +50,11 @@ def make_sample(root: Path, name: str, output: dict | None = None, wav_s: float 
 
 def test_takeover_rule():
     assert takeover([]) == 0
-    three_short = [Word("a", 1.0, 1.25), Word("b", 1.25, 1.5), Word("c", 1.5, 1.75)]
+    three_short = [Chunk("a", 1.0, 1.25), Chunk("b", 1.25, 1.5), Chunk("c", 1.5, 1.75)]
     assert takeover(three_short) == 0  # 0.75 s, 3 words: a blip
-    assert takeover(three_short + [Word("d", 1.75, 1.875)]) == 1  # 4 words even if short
-    assert takeover([Word("a", 1.0, 1.5), Word("b", 1.5, 2.0)]) == 1  # span 1.0 s is not < 1 s
-    assert takeover([Word("a", 1.0, 1.25), Word("b", 2.5, None)]) == 1  # null end -> its start: span 1.5 s
+    assert takeover(three_short + [Chunk("d", 1.75, 1.875)]) == 1  # 4 words even if short
+    assert takeover([Chunk("a", 1.0, 1.5), Chunk("b", 1.5, 2.0)]) == 1  # span 1.0 s is not < 1 s
+    assert takeover([Chunk("a", 1.0, 1.25), Chunk("b", 2.5, None)]) == 1  # null end -> its start: span 1.5 s
 
 
 def test_smooth_turn_taking(tmp_path):
@@ -328,10 +328,3 @@ def test_files_model_resamples_to_16k(tmp_path):
     out = np.concatenate([session.step(np.zeros(1280, np.float32)).audio for _ in range(14)])
     assert np.abs(out[:16000]).max() == pytest.approx(0.5, abs=0.02)
     assert not out[16000:].any()
-
-
-def test_export_gt_distribution_bins_like_fdb():
-    from datagen.export import backchannel_gt_distribution
-
-    gt = backchannel_gt_distribution([(0.25, 0.55), (1.05, 1.35)], 2.0)
-    np.testing.assert_allclose(gt, hist([1, 2, 5, 6], 11))

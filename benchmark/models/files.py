@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from datagen.common.audio import to_16k
 from benchmark.protocol import ModelInfo, SessionInfo, StepOutput
+from datagen.common.audio import to_16k
+from datagen.fdb_layout import OUTPUT_WAV
 from datagen.schema import BLOCK_SAMPLES as BLOCK
 from datagen.schema import SAMPLE_RATE
 
@@ -57,4 +58,4 @@ class FilesModel:
         self.info = ModelInfo(name="files", sample_rate=SAMPLE_RATE, block_samples=BLOCK, text=False, state=False)
 
     def open_session(self, info: SessionInfo) -> FilesSession:
-        return FilesSession(load_output_wav(self.root / info.item_id / "output.wav"))
+        return FilesSession(load_output_wav(self.root / info.item_id / OUTPUT_WAV))

@@ -17,7 +17,8 @@ from typing import Sequence
 
 from datagen.common.files import atomic_write_text
 from datagen.common.llm import chat_greedy, load_causal_lm
-from datagen.content import QAItem, is_correct
+from datagen.content.bank import QAItem
+from datagen.content.scoring import is_correct
 
 # The known answer goes into the prompt: a 135M model states it far more reliably when told (tried on the bank).
 PROMPT = (

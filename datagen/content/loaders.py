@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datagen.content import QAItem
+from datagen.content.bank import QAItem
 
 SPEAKERS = ("user", "assistant")
 
