@@ -17,26 +17,6 @@ from datagen.common.files import atomic_write_text
 LM_VERSION = "2"  # bump when the LM text normalisation changes (it is part of the cache key)
 
 
-def default_vocabulary() -> list[str]:
-    """The texts the benchmark speaks: bank questions, answers, responses, follow-ups; lexicon lines; fillers.
-
-    The order is part of the LM's cache key (through the corpus text): keep it."""
-    from datagen import content
-    from datagen.content import lexicon
-
-    texts: list[str] = []
-    for item in content.question_bank():
-        texts += [item.question, item.answer, *item.aliases, item.response, *item.followups]
-    for name in dir(lexicon):
-        value = getattr(lexicon, name)
-        if name.isupper() and isinstance(value, tuple) and all(isinstance(v, str) for v in value):
-            texts += list(value)
-    for name in ("PAUSE_FILLERS", "INTERRUPT_PREFIXES", "THIRD_PARTY_NAMES", "FALLBACK_UNRELATED", "CLOSINGS",
-                 "NEUTRAL"):
-        texts += list(getattr(content, name, ()))
-    return texts
-
-
 def model_dir() -> Path:
     """pocketsphinx's shipped en-us folder (acoustic model and CMU dictionary)."""
     import pocketsphinx

@@ -11,7 +11,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from benchmark.asr import WordTiming
-from benchmark.asr.lm import build_lm, default_vocabulary, model_dir
+from benchmark.asr.lm import build_lm, model_dir
+from datagen.content.vocabulary import spoken_texts
 from datagen.common.audio import to_16k
 from datagen.schema import SAMPLE_RATE
 
@@ -33,7 +34,7 @@ class PocketsphinxASR:
     """pocketsphinx (shipped en-us acoustic model), optionally with an LM + dictionary built from known texts.
 
     ``vocabulary_texts``: texts whose words and word sequences the speech is expected to use (``"default"`` for
-    :func:`~benchmark.asr.lm.default_vocabulary`), or None for the generic en-us LM.  ``lw``: language-model weight
+    :func:`datagen.content.vocabulary.spoken_texts`), or None for the generic en-us LM.  ``lw``: language-model weight
     (pocketsphinx's default 6.5).  ``g2p``: give words the CMU dictionary lacks an espeak pronunciation (else they
     are dropped and counted in ``oov_dropped``).  The decoder is shared per configuration in the process and
     guarded by a lock.
@@ -46,7 +47,7 @@ class PocketsphinxASR:
         if isinstance(vocabulary_texts, str):
             if vocabulary_texts != "default":
                 raise ValueError(f"vocabulary_texts: a list of texts, 'default' or None, not {vocabulary_texts!r}")
-            vocabulary_texts = default_vocabulary()
+            vocabulary_texts = spoken_texts()
         self.oov_dropped = 0
         self.lm_path: Path | None = None
         self.dict_path: Path | None = None

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
+from benchmark.fdb.samples import read_audio
 from benchmark.protocol import ModelInfo, SessionInfo, StepOutput
 from datagen.common.audio import to_16k
 from datagen.fdb_layout import OUTPUT_WAV
@@ -25,11 +25,8 @@ def load_output_wav(path: Path) -> np.ndarray:
     """``output.wav`` as mono float32 at 16 kHz (channels averaged; other rates resampled with resample_poly)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (the files model needs the external model's output.wav there)")
-    try:
-        audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as exc:
-        raise ValueError(f"{path}: unreadable audio ({' '.join(str(exc).split())})") from None
-    return np.nan_to_num(to_16k(audio.mean(axis=1), sr))
+    audio, sr = read_audio(path)  # FDB's reading: channels averaged; FDBError (a ValueError) when unreadable
+    return np.nan_to_num(to_16k(audio, sr))
 
 
 class FilesSession:

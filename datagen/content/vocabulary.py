@@ -13,7 +13,7 @@ def spoken_texts() -> list[str]:
     planners' fillers, prefixes, names and fallback questions; the bank's closing and neutral sentences.
 
     The order is part of the contract (a language model built from it is cached by its text): the lexicon pools
-    come in alphabetical order of their names, as ``benchmark.asr.default_vocabulary`` has always listed them.
+    come in alphabetical order of their names, as the benchmark's ASR always listed them.
     """
     texts: list[str] = []
     for item in question_bank():
