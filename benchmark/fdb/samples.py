@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import soundfile as sf
 
 from datagen import fdb_layout as L
+from datagen.common.audio import AudioError, read_mono
 from datagen.fdb_layout import Chunk, FDBError, Interrupt, Transcript
 
 # The files each task's metric reads (anything else in a sample directory is optional).
@@ -56,12 +56,9 @@ def check_task(task: str | None, flag: str = "") -> None:
 def read_audio(path: Path) -> tuple[np.ndarray, int]:
     """Mono float32 audio (channels averaged, as FDB's asr.py does) and its rate; FDBError if unreadable."""
     try:
-        audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except FileNotFoundError:
-        raise FDBError(path, "missing") from None
-    except (RuntimeError, OSError, sf.LibsndfileError) as exc:
-        raise FDBError(path, f"unreadable audio ({exc})") from None
-    return audio.mean(axis=1).astype(np.float32), int(sr)
+        return read_mono(path)
+    except AudioError as exc:
+        raise FDBError(path, exc.reason) from None
 
 
 def _run_asr(asr: Asr, wav: Path, offset_s: float) -> Transcript:

@@ -15,7 +15,11 @@ FLAC_SUBTYPE = "PCM_16"
 
 
 class AudioError(ValueError):
-    """Audio that cannot be read or decoded; one line naming where it came from."""
+    """Audio that cannot be read or decoded; one line naming where it came from (``reason``: the rest of it)."""
+
+    def __init__(self, where: str | Path, reason: str) -> None:
+        self.where, self.reason = str(where), reason
+        super().__init__(f"{where}: {reason}")
 
 
 @lru_cache(maxsize=8)
@@ -72,26 +76,21 @@ def decode_audio(data: bytes, where: str = "audio", sample_rate: int | None = SA
     try:
         audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
     except Exception as exc:  # soundfile raises several types for corrupt data
-        raise AudioError(f"{where}: cannot decode audio ({exc})") from None
+        raise AudioError(where, f"cannot decode audio ({exc})") from None
     if sample_rate is not None and sr != sample_rate:
-        raise AudioError(f"{where}: sample rate {sr}, expected {sample_rate}")
+        raise AudioError(where, f"sample rate {sr}, expected {sample_rate}")
     return audio
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """(float32 samples, rate) of an audio file, channels kept ((n,) or (n, c)); AudioError naming the file."""
+def read_mono(path: str | Path) -> tuple[np.ndarray, int]:
+    """(mono float32 samples, rate) of an audio file, channels averaged; AudioError ``missing`` or
+    ``unreadable audio (...)`` naming the file."""
     import soundfile as sf
 
     try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=False)
-    except Exception as exc:  # noqa: BLE001 - LibsndfileError, RuntimeError, TypeError ...
-        raise AudioError(f"{path}: cannot read audio ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
-    return audio, int(rate)
-
-
-def read_mono_16k(path: str | Path) -> np.ndarray:
-    """An audio file as mono float32 at 16 kHz (channels averaged, resampled)."""
-    audio, rate = read_audio(path)
-    if audio.ndim > 1:
-        audio = audio.mean(axis=1, dtype=np.float32)
-    return to_16k(audio, rate)
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except FileNotFoundError:
+        raise AudioError(path, "missing") from None
+    except (RuntimeError, OSError, sf.LibsndfileError) as exc:
+        raise AudioError(path, f"unreadable audio ({exc})") from None
+    return audio.mean(axis=1).astype(np.float32), int(rate)
