@@ -15,12 +15,18 @@ from pathlib import Path
 import torch
 import yaml
 
+from datagen.common.config import read_yaml
+from datagen.common.errors import DuplexkitError, one_line
 from datagen.common.files import WriteError, atomic_directory
 
 from .config import config_from_dict, ConfigError
 
 FORMAT = "duplexkit-salmonn-omni"
 FORMAT_VERSION = 1
+
+
+class CheckpointError(DuplexkitError, RuntimeError):
+    """A checkpoint that cannot be loaded (damaged file, tensors that do not fit its config); one line."""
 
 
 def _stored_keys(model) -> tuple[dict[str, torch.Tensor], list[str]]:
@@ -50,8 +56,13 @@ def save_checkpoint(model, out_dir: str | Path) -> Path:
     state, skipped = _stored_keys(model)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "stored": len(state), "not_stored": skipped,
             "params": model.param_counts()}
+    from safetensors import SafetensorError
+
     with atomic_directory(out, replace=True) as tmp:  # a killed save leaves the previous checkpoint whole
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT})
+        try:
+            save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT})
+        except SafetensorError as exc:  # e.g. a full disk, reported by the Rust writer
+            raise WriteError(f"{out}: cannot write the checkpoint ({one_line(exc)})") from None
         (tmp / "config.yaml").write_text(yaml.safe_dump(model.cfg.to_dict(), sort_keys=False))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     return out
@@ -65,16 +76,40 @@ def read_config(ckpt_dir: str | Path):
             "(make one with `duplexkit model init --config tiny --out DIR`)"
         )
     try:
-        return config_from_dict(yaml.safe_load((d / "config.yaml").read_text()) or {})
+        return config_from_dict(read_yaml(d / "config.yaml", "checkpoint config"))
     except ConfigError as exc:
         raise ConfigError(f"checkpoint {str(d)!r}: config.yaml: {exc}") from None
+
+
+def read_meta(ckpt_dir: str | Path) -> dict:
+    """``meta.json`` (format, parameter counts), ``{}`` when absent; CheckpointError when unreadable."""
+    path = Path(ckpt_dir) / "meta.json"
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable ({one_line(exc)})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return meta
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """The stored tensors; a truncated or corrupt file is one line naming it (never a library traceback)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable safetensors ({one_line(exc)}); the file is damaged or "
+                              "incomplete: use another checkpoint") from None
 
 
 def load_checkpoint(ckpt_dir: str | Path, device: str = "cpu", overrides=None):
     """Rebuild the model from ``config.yaml`` and load ``model.safetensors``; ``overrides`` (dotted key=value)
     may only change settings that do not change tensor shapes (e.g. ``backbone.path``)."""
-    from safetensors.torch import load_file
-
     from .config import apply_overrides
     from .salmonn import SalmonnOmni
 
@@ -82,11 +117,11 @@ def load_checkpoint(ckpt_dir: str | Path, device: str = "cpu", overrides=None):
     cfg = read_config(d)
     if overrides:
         cfg = config_from_dict(apply_overrides(cfg.to_dict(), list(overrides)))
-    meta = json.loads((d / "meta.json").read_text()) if (d / "meta.json").is_file() else {}
+    meta = read_meta(d)
     if meta and meta.get("format") != FORMAT:
-        raise RuntimeError(f"checkpoint {str(d)!r}: format {meta.get('format')!r} is not {FORMAT}")
+        raise CheckpointError(f"checkpoint {str(d)!r}: format {meta.get('format')!r} is not {FORMAT}")
     model = SalmonnOmni(cfg)
-    state = load_file(str(d / "model.safetensors"))
+    state = _read_tensors(d / "model.safetensors")
     expected = model.state_dict()
     allowed_missing = set(_stored_keys(model)[1])
     unexpected = [k for k in state if k not in expected]
@@ -96,7 +131,7 @@ def load_checkpoint(ckpt_dir: str | Path, device: str = "cpu", overrides=None):
         what = (f"{len(bad)} tensors of the wrong shape (first {bad[0]})" if bad else
                 f"{len(unexpected)} unknown tensors (first {unexpected[0]})" if unexpected else
                 f"{len(missing)} missing tensors (first {missing[0]})")
-        raise RuntimeError(
+        raise CheckpointError(
             f"checkpoint {str(d)!r} does not match its config.yaml: {what}; use the config it was trained with"
         )
     model.load_state_dict(state, strict=False)

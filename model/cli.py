@@ -43,17 +43,11 @@ def _info(args) -> int:
     if bool(args.checkpoint) == bool(args.config):
         raise ValueError("model info: pass exactly one of --checkpoint DIR or --config NAME")
     if args.checkpoint:
-        import json
-        from pathlib import Path
-
-        from .checkpoint import read_config
+        from .checkpoint import load_checkpoint, read_config, read_meta
 
         cfg = read_config(args.checkpoint)
-        meta_path = Path(args.checkpoint) / "meta.json"
-        counts = json.loads(meta_path.read_text())["params"] if meta_path.is_file() else None
+        counts = read_meta(args.checkpoint).get("params")
         if counts is None:
-            from .checkpoint import load_checkpoint
-
             counts = load_checkpoint(args.checkpoint).param_counts()
         print(f"{args.checkpoint}: config {cfg.name} ({cfg.backbone.kind} backbone, {cfg.thinking} thinking)")
     else:

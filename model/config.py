@@ -115,7 +115,25 @@ class ModelConfig:
     def validate(self) -> "ModelConfig":
         from datagen.schema import BLOCK_SAMPLES, SYNTH_DELAY_BLOCKS
 
-        e = self.encoder
+        e, b = self.encoder, self.backbone
+        for prefix, section, names in (
+            ("encoder.", e, ("n_mels", "n_fft", "hop", "conv_channels", "conv_kernel", "subsample", "d_model",
+                             "n_layers", "state_size", "expand", "head_dim", "mamba_conv_kernel")),
+            ("backbone.", b, ("hidden_size", "n_layers", "n_heads", "n_kv_heads", "intermediate_size")),
+            ("synth.", self.synth, ("d_model", "n_layers", "n_mels", "griffin_lim_iters")),
+            ("", self, ("connector_hidden", "group")),
+        ):
+            for name in names:
+                if getattr(section, name) < 1:
+                    raise ConfigError(f"{prefix}{name}: must be a positive integer, got {getattr(section, name)}")
+        if b.lora.rank < 0 or b.vocab_size < 0:
+            raise ConfigError(f"backbone.lora.rank and backbone.vocab_size must be >= 0, got {b.lora.rank}, {b.vocab_size}")
+        if b.hidden_size % b.n_heads or b.n_heads % b.n_kv_heads:
+            raise ConfigError(f"backbone.n_heads: {b.n_heads} must divide hidden_size {b.hidden_size} and be a multiple "
+                              f"of n_kv_heads {b.n_kv_heads}")
+        if b.kind in ("tiny", "llama_shape") and not -(b.n_layers + 1) <= self.synth.hidden_layer <= b.n_layers:
+            raise ConfigError(f"synth.hidden_layer: {self.synth.hidden_layer} is not a hidden state of a "
+                              f"{b.n_layers}-layer backbone (-{b.n_layers + 1}..{b.n_layers})")
         if BLOCK_SAMPLES % e.hop:
             raise ConfigError(f"encoder.hop: {e.hop} does not divide a block of {BLOCK_SAMPLES} samples")
         if e.subsample not in (1, 2, 4, 8) or self.mel_frames_per_block % e.subsample:

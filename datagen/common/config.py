@@ -7,6 +7,7 @@ Why strict: a typo (``lora_rnak: 8``) must fail loudly with its dotted path, not
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -79,9 +80,41 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], what: str = 
     return data
 
 
+def check_type(value: Any, hint: Any, where: str) -> Any:
+    """``value`` checked against a simple type hint (int, float, str, bool, list[...], X | None), naming ``where``
+    when it does not fit; ints are accepted (and converted) for floats.  Other hints pass unchecked."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return check_type(value, inner[0], where) if len(inner) == 1 else value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [check_type(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else value
+    return value
+
+
 def build_dataclass(cls: type, data: Any, where: str = "") -> Any:
-    """``cls(**data)`` with nested dataclass fields built recursively; unknown keys and non-mappings are a
-    ConfigError naming the dotted path."""
+    """``cls(**data)`` with nested dataclass fields built recursively and simple field types checked
+    (:func:`check_type`); unknown keys, wrong types and non-mappings are a ConfigError naming the dotted path."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -92,5 +125,5 @@ def build_dataclass(cls: type, data: Any, where: str = "") -> Any:
         if key not in fields:
             raise ConfigError(f"unknown config key {path!r} (known: {', '.join(fields)})")
         sub = hints.get(key)
-        kwargs[key] = build_dataclass(sub, value, path) if dataclasses.is_dataclass(sub) else value
+        kwargs[key] = build_dataclass(sub, value, path) if dataclasses.is_dataclass(sub) else check_type(value, sub, path)
     return cls(**kwargs)

@@ -1,0 +1,97 @@
+"""Bad input gets one readable line and changes nothing: table-driven cases against the real CLI (issue 11).
+
+Each case asserts a non-zero exit, one line on stderr that names the field or file, no traceback, and that what
+was already written is untouched."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from duplexkit_cli import main
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _fails_on_one_line(argv: list[str], capsys, *needles: str) -> str:
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc != 0, f"{argv} exited 0"
+    assert err.count("\n") == 0 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return err
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ck") / "tiny"
+    assert main(["model", "init", "--config", "tiny", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("encoder.d_model=abc", "encoder.d_model: expected an integer"),
+    ("encoder.hop=0", "encoder.hop: must be a positive integer"),
+    ("encoder.head_dim=0", "encoder.head_dim: must be a positive integer"),
+    ("backbone.n_heads=3", "backbone.n_heads: 3 must divide hidden_size"),
+    ("backbone.lora.rank=abc", "backbone.lora.rank: expected an integer"),
+    ("backbone.lora.targets=[1]", "backbone.lora.targets[0]: expected a string"),
+    ("synth.hidden_layer=99", "synth.hidden_layer: 99 is not a hidden state"),
+    ("thinking=3", "thinking: expected a string"),
+    ("encoder.nope=1", "unknown config key 'encoder.nope'"),
+    ("encoder", "expected key=value"),
+])
+def test_bad_model_configs_are_one_line(override, needle, tmp_path, capsys):
+    _fails_on_one_line(["model", "init", "--config", "tiny", "--out", str(tmp_path / "ck"), override], capsys, needle)
+    assert not (tmp_path / "ck").exists()
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:1000]),
+     "model.safetensors: unreadable safetensors"),
+    (lambda d: (d / "config.yaml").write_text("encoder: [1, 2\n"), "config.yaml: not valid YAML"),
+    (lambda d: (d / "config.yaml").write_text("- a\n"), "expected a mapping"),
+    (lambda d: (d / "meta.json").write_text("{bad"), "meta.json: unreadable"),
+    (lambda d: (d / "config.yaml").write_text((d / "config.yaml").read_text().replace("d_model: 64", "d_model: 32", 1)),
+     "does not match its config.yaml"),
+])
+def test_damaged_checkpoints_are_one_line(checkpoint, damage, needle, tmp_path, capsys, bench_corpus):
+    import shutil
+
+    ck = tmp_path / "ck"
+    shutil.copytree(checkpoint, ck)
+    damage(ck)
+    if "meta.json" not in needle:
+        (ck / "meta.json").unlink()  # without stored counts, info must load (and so check) the tensors
+    before = _digest(ck)
+    _fails_on_one_line(["model", "info", "--checkpoint", str(ck)], capsys, needle)
+    _fails_on_one_line(["bench", "run", "--model", "salmonn-omni", "--checkpoint", str(ck), "--data", str(bench_corpus),
+                        "--out", str(tmp_path / "run"), "--max-items", "1", "--tasks", "turn_taking", "--asr", "none"],
+                       capsys, needle)
+    assert _digest(ck) == before
+
+
+def test_checkpoint_onto_a_full_disk_or_a_foreign_folder(tmp_path, capsys):
+    import subprocess
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    _fails_on_one_line(["model", "init", "--config", "tiny", "--out", str(foreign)], capsys, "is not a checkpoint")
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(small)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (not root)")
+    try:
+        _fails_on_one_line(["model", "init", "--config", "tiny", "--out", str(small / "ck")], capsys,
+                           "cannot write the checkpoint")
+        assert list(small.iterdir()) == []  # no half-written folder or temp file left
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
