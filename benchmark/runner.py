@@ -34,11 +34,12 @@ from datagen.common.audio import encode_flac
 from datagen.common.files import atomic_write_bytes, atomic_write_text, sweep_stale
 from datagen.common.errors import DuplexkitError
 from datagen.common.jobs import check_engine, run_jobs
-from datagen.common.pinning import pin_run
+from datagen.common.pinning import canonical, pin_run
 from datagen.corpus import Corpus
 
 RESULTS_VERSION = "1.0"
 TIMING_KEYS = ("compute_s", "step_ms")  # measured, so they vary between runs: kept out of the per-item records
+RUN_KEY = "run_digest"  # each cached runs/<id>.json names the run definition it was made under (not in results)
 
 
 class BenchError(DuplexkitError, RuntimeError):
@@ -132,7 +133,7 @@ def _asr_for(cfg: RunConfig, state: dict[str, Any]) -> Any:
 
 
 def run_dialogue(cfg: RunConfig, dialogue_id: str, runs: Sequence[tuple[dict[str, Any], float]],
-                 audio_ids: Sequence[str]) -> list[dict[str, Any]]:
+                 audio_ids: Sequence[str], run_digest: str = "") -> list[dict[str, Any]]:
     """Run and score one dialogue's items; returns their records (also cached on disk)."""
     state = _worker_state(cfg)
     corpus, bank, model = state["corpus"], state["bank"], state["model"]
@@ -156,7 +157,8 @@ def run_dialogue(cfg: RunConfig, dialogue_id: str, runs: Sequence[tuple[dict[str
             rec["step_ms"] = [round(float(q) * 1000, 3) for q in np.quantile(run.step_s, [0.5, 0.95, 1.0])]
         if spec.id in audio_ids and not run.failure:
             _save_audio(out / "audio" / f"{_safe(spec.id)}.flac", run)
-        atomic_write_text(out / "runs" / f"{_safe(spec.id)}.json", json.dumps(rec, sort_keys=True))
+        atomic_write_text(out / "runs" / f"{_safe(spec.id)}.json", json.dumps({**rec, RUN_KEY: run_digest},
+                                                                               sort_keys=True))
         records.append(rec)
     return records
 
@@ -218,7 +220,9 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
             (out / sub).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BenchError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
-    pin_run(out / "run.json", _definition(cfg, specs, tasks), what="a bench run", error=BenchError)
+    definition = _definition(cfg, specs, tasks)
+    pin_run(out / "run.json", definition, what="a bench run", error=BenchError)
+    run_digest = hashlib.sha256(json.dumps(canonical(definition), sort_keys=True).encode()).hexdigest()[:16]
     sweep_stale(out / "runs")
 
     records: dict[str, dict[str, Any]] = {}
@@ -226,12 +230,15 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
     for spec, factor in planned:
         rid = _run_id(spec, factor)
         cached = out / "runs" / f"{_safe(rid)}.json"
-        if cached.exists():
+        if cached.exists():  # reused only when made under this very run definition (run.json may be gone)
             try:
-                records[rid] = json.loads(cached.read_text())
-                continue
+                rec = json.loads(cached.read_text())
             except ValueError:
-                cached.unlink()
+                rec = None
+            if isinstance(rec, dict) and rec.pop(RUN_KEY, None) == run_digest:
+                records[rid] = rec
+                continue
+            cached.unlink()
         todo.setdefault(spec.dialogue_id, []).append((spec.to_dict(), factor))
     per_family: dict[str, int] = {}
     audio_ids = []
@@ -239,7 +246,7 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
         if per_family.get(spec.family, 0) < cfg.save_audio:
             per_family[spec.family] = per_family.get(spec.family, 0) + 1
             audio_ids.append(_run_id(spec, 1.0))
-    jobs = [(did, runs, audio_ids) for did, runs in todo.items()]
+    jobs = [(did, runs, audio_ids, run_digest) for did, runs in todo.items()]
     t0 = time.perf_counter()
     runner = run_jobs(run_dialogue, [(cfg, *job) for job in jobs], cfg.engine, cfg.workers, cfg.ray_address,
                       out / "ray")

@@ -201,3 +201,18 @@ def test_vad_cascade_runs_closed_loop(bench_corpus, tmp_path):
     assert r["failures"]["count"] == 0
     assert any(item["model_speech_s"] for item in r["items"])  # it heard the question and spoke
     assert r["rtf"] > 0
+
+
+def test_cached_items_of_another_run_are_never_reused(bench_corpus, tmp_path):
+    """Without run.json, a cached item still names the run it came from: silent does not inherit oracle's runs."""
+    out = tmp_path / "shared"
+    oracle = bench(bench_corpus, out, "oracle", tasks=["turn_taking"], max_items=1)
+    assert oracle["aggregates"]["turn_taking"]["takeover_rate"] == 1.0
+    (out / "run.json").unlink()
+    (out / "results.json").unlink()
+    silent = bench(bench_corpus, out, "silent", tasks=["turn_taking"], max_items=1)
+    assert silent["aggregates"]["turn_taking"]["takeover_rate"] == 0.0
+    cached = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
+    again = bench(bench_corpus, out, "silent", tasks=["turn_taking"], max_items=1)  # its own cache is reused
+    assert again["items"] == silent["items"]
+    assert {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")} == cached
