@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.report import headline_rows
-    from benchmark.runner import RunConfig, run_bench
+    from benchmark.runner import RunConfig, run_bench, unmeasured
 
     options = parse_overrides(args.model_arg, "--model-arg")
     if args.checkpoint:
@@ -80,7 +81,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{label:<{width}}  {value:>8}  {ci}")
     print(f"{results['failures']['count']} failed item(s); results: {Path(args.out) / 'results.json'}; "
           f"report: {Path(args.out) / 'report.html'}")
-    return 0
+    problems = unmeasured(results)
+    for line in problems:
+        print(f"duplexkit: error: {line}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _load_results(path: str) -> dict[str, Any]:

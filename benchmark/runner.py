@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import subprocess
 import time
@@ -38,6 +39,7 @@ from datagen.common.pinning import canonical, pin_run
 from datagen.corpus import Corpus
 
 RESULTS_VERSION = "1.0"
+MAX_STEP_TIMEOUT_S = 3600.0
 TIMING_KEYS = ("compute_s", "step_ms")  # measured, so they vary between runs: kept out of the per-item records
 RUN_KEY = "run_digest"  # each cached runs/<id>.json names the run definition it was made under (not in results)
 
@@ -204,6 +206,13 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
     check_engine(cfg.engine, cfg.workers)
     tasks = T.resolve_tasks(cfg.tasks)
     cfg.metric_config  # noqa: B018 - validate the metric settings before anything runs
+    if isinstance(cfg.step_timeout_s, bool) or not isinstance(cfg.step_timeout_s, (int, float)) \
+            or not math.isfinite(cfg.step_timeout_s) or not 0 < cfg.step_timeout_s <= MAX_STEP_TIMEOUT_S:
+        raise BenchError(f"step_timeout_s: expected seconds in (0, {MAX_STEP_TIMEOUT_S:g}], got {cfg.step_timeout_s!r}")
+    if cfg.asr is not None:
+        from benchmark.asr import REGISTRY as ASRS
+
+        ASRS.resolve(cfg.asr)  # an unknown ASR is refused now, not found missing after the run
     for name, factors in cfg.echo_factors.items():
         if name not in T.TASKS or any(not 0 <= float(f) <= 10 for f in factors):
             raise BenchError(f"echo_factors: bad entry {name}={factors} (tasks: {', '.join(T.TASKS)}; 0 <= factor <= 10)")
@@ -267,6 +276,20 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
 
     write_reports(out, results)
     return results
+
+
+def unmeasured(results: Mapping[str, Any]) -> list[str]:
+    """What a finished run could not measure, one line each: every item failed, or a requested metric (S2S
+    through ASR) could not be computed.  Empty when the run measured what it was asked to."""
+    problems = []
+    items, failed = results.get("items", []), results["failures"]["count"]
+    if items and failed == len(items):
+        first = results["failures"]["items"][0]["reason"] if results["failures"]["items"] else "?"
+        problems.append(f"nothing was scored: all {failed} items failed (first: {first})")
+    asr_errors = sorted({r["asr_error"] for r in items if r.get("asr_error")})
+    if asr_errors:
+        problems.append(f"S2S accuracy was not computed: ASR {results['config']['asr']!r} failed ({asr_errors[0]})")
+    return problems
 
 
 def _json_default(x: Any) -> Any:

@@ -13,7 +13,10 @@ from datagen.common.jobs import ENGINES
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate a dual-channel duplex dialogue corpus")
     p.add_argument("--out", required=True, help="corpus directory (created; an unfinished run there is resumed)")
-    p.add_argument("--minutes", type=float, required=True, help="total audio to generate, in minutes")
+    from datagen.generate import MAX_MINUTES
+
+    p.add_argument("--minutes", type=float, required=True,
+                   help=f"total audio to generate, in minutes (at most {MAX_MINUTES} per run)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes (local) or Ray CPUs; output does not depend on it")
     p.add_argument("--engine", choices=ENGINES, default="local")

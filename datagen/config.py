@@ -18,6 +18,7 @@ from datagen.scenarios import PLANNERS
 
 SCENARIOS: tuple[str, ...] = tuple(PLANNERS.names())
 DEFAULT_MIX: dict[str, float] = {name: 1.0 for name in SCENARIOS}
+MAX_SILENCE_S = 60.0  # lead-in and tail silence per dialogue (a huge value would only fill memory with zeros)
 
 
 @dataclass
@@ -76,6 +77,9 @@ class GeneratorConfig:
                 raise ConfigError(f"{pair}: expected 0 <= min <= max, got {list(lo_hi)}")
         if self.dialogue_seconds[0] < 5.0 or self.dialogue_seconds[1] > 600.0:
             raise ConfigError(f"dialogue_seconds: must lie within [5, 600] s, got {list(self.dialogue_seconds)}")
+        for pair in ("lead_in_s", "tail_s"):
+            if getattr(self, pair)[1] > MAX_SILENCE_S:
+                raise ConfigError(f"{pair}: at most {MAX_SILENCE_S:g} s of silence, got {list(getattr(self, pair))}")
         if not isinstance(self.dialogues_per_shard, int) or not 1 <= self.dialogues_per_shard <= 10_000:
             raise ConfigError(f"dialogues_per_shard: expected an integer in [1, 10000], got {self.dialogues_per_shard!r}")
         for prob in ("third_speaker_interrupt_prob", "assistant_backchannel_prob"):

@@ -32,6 +32,7 @@ from datagen.schema import Dialogue, pad_to_frames, seconds_to_samples
 from datagen.timeline import DialogueBuilder, PlanContext, Voices
 
 STATE_DIR = ".duplexkit"
+MAX_MINUTES = 60_000  # one run plans at most 1000 hours (the plan is held in memory); run more corpora for more
 PLAN_SALT = 0x706C616E  # separates the plan's random stream from the dialogues' streams
 
 
@@ -73,8 +74,8 @@ class RunPlan:
 
 def make_plan(config: GeneratorConfig, minutes: float, seed: int) -> RunPlan:
     """Target lengths drawn until they add up to ``minutes``; depends on nothing but its arguments."""
-    if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
-        raise ConfigError(f"minutes: must be a positive number, got {minutes!r}")
+    if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and 0 < minutes <= MAX_MINUTES):
+        raise ConfigError(f"minutes: must be a number in (0, {MAX_MINUTES}] ({MAX_MINUTES // 60} hours), got {minutes!r}")
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed: must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, PLAN_SALT]))

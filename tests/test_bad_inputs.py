@@ -95,3 +95,66 @@ def test_checkpoint_onto_a_full_disk_or_a_foreign_folder(tmp_path, capsys):
         assert list(small.iterdir()) == []  # no half-written folder or temp file left
     finally:
         subprocess.run(["umount", str(small)], capture_output=True)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--step-timeout", "0"], "step_timeout_s: expected seconds in (0, 3600]"),
+    (["--step-timeout", "-5"], "step_timeout_s"),
+    (["--step-timeout", "nan"], "step_timeout_s"),
+    (["--asr", "whisper-xxl"], "unknown ASR 'whisper-xxl'"),
+    (["--model", "files", "--model-arg", "root=/nonexistent"], "files: root '/nonexistent' is not a folder"),
+    (["--metric", "stop_windw_s=1"], "unknown key 'stop_windw_s'"),
+    (["--workers", "0"], "workers: must be an integer >= 1"),
+])
+def test_bad_bench_options_are_refused_before_running(args, needle, bench_corpus, tmp_path, capsys):
+    argv = ["bench", "run", "--model", "silent", "--data", str(bench_corpus), "--out", str(tmp_path / "run"),
+            "--max-items", "1", "--tasks", "turn_taking", "--no-progress", *args]
+    if "--model" in args:
+        del argv[2:4]
+    _fails_on_one_line(argv, capsys, needle)
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+class _Broken:
+    """A model whose every session fails: the run goes on, and then says it measured nothing."""
+
+    from benchmark.protocol import ModelInfo
+
+    info = ModelInfo("broken")
+
+    def open_session(self, info):
+        raise ZeroDivisionError("division by zero")
+
+
+def test_a_run_that_measured_nothing_exits_non_zero(bench_corpus, tmp_path, capsys):
+    from benchmark.models import register
+
+    register("broken-test", _Broken)
+    rc = main(["bench", "run", "--model", "broken-test", "--data", str(bench_corpus), "--out", str(tmp_path / "b"),
+               "--max-items", "1", "--tasks", "turn_taking", "--no-progress", "--asr", "none"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "nothing was scored" in err and "ZeroDivisionError" in err
+    assert (tmp_path / "b" / "results.json").exists()  # what it recorded is kept for inspection
+    rc = main(["bench", "run", "--model", "oracle", "--data", str(bench_corpus), "--out", str(tmp_path / "q"),
+               "--max-items", "1", "--tasks", "qa", "--no-progress", "--asr", "whisper"])
+    assert rc == 1 and "S2S accuracy was not computed" in capsys.readouterr().err
+
+
+BOMB = "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['x'] * 9)}]\n"
+               for p, k in zip([""] + list("abcdefg"), "abcdefgh")) + "tts: {backend: espeak, x: *h}\n"
+
+
+@pytest.mark.parametrize("args, config, needle", [
+    (["--minutes", "1e12"], None, "minutes: must be a number in (0, 60000]"),
+    (["--minutes", "nan"], None, "minutes: must be a number"),
+    (["--minutes", "1"], BOMB, "expands to more than 100000 values"),
+    (["--minutes", "1", "tail_s=[1, 1e9]"], None, "tail_s: at most 60 s of silence"),
+    (["--minutes", "1", "scenario_mix=3"], None, "scenario_mix"),
+])
+def test_unbounded_generator_inputs_are_refused(args, config, needle, tmp_path, capsys):
+    argv = ["generate", "--out", str(tmp_path / "c"), "--no-progress", *args]
+    if config is not None:
+        (tmp_path / "g.yaml").write_text(config)
+        argv += ["--config", str(tmp_path / "g.yaml")]
+    _fails_on_one_line(argv, capsys, needle)
+    assert not (tmp_path / "c" / "manifest.jsonl").exists()

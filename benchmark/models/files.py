@@ -52,6 +52,9 @@ class FilesModel:
 
     def __init__(self, root: str, **_: Any) -> None:
         self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"files: root {str(root)!r} is not a folder of <item id>/{OUTPUT_WAV} "
+                                    "(write one with `duplexkit bench items`, then run the model on each input)")
         self.info = ModelInfo(name="files", sample_rate=SAMPLE_RATE, block_samples=BLOCK, text=False, state=False)
 
     def open_session(self, info: SessionInfo) -> FilesSession:

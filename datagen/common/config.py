@@ -38,16 +38,44 @@ def parse_value(text: str) -> Any:
         return text
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config file larger than this is not a config
+MAX_CONFIG_NODES = 100_000  # values in a config once YAML aliases are expanded (an alias bomb expands to billions)
+
+
+def _expanded_size(node: Any, memo: dict[int, int]) -> int:
+    """How many YAML nodes ``node`` stands for once aliases are expanded (shared subtrees counted each time)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a recursive alias counts once
+    children = node.value if isinstance(node.value, list) else []
+    total = 1
+    for child in children:
+        for part in child if isinstance(child, tuple) else (child,):
+            total += _expanded_size(part, memo)
+            if total > MAX_CONFIG_NODES:
+                break
+    memo[id(node)] = total
+    return total
+
+
 def read_yaml(path: str | Path, what: str = "config") -> dict[str, Any]:
-    """A YAML/JSON file holding a mapping (empty file: ``{}``); ConfigError naming the file otherwise."""
+    """A YAML/JSON file holding a mapping (empty file: ``{}``); ConfigError naming the file otherwise.
+
+    Limits: at most :data:`MAX_CONFIG_BYTES` and :data:`MAX_CONFIG_NODES` values once aliases are expanded, so a
+    hostile file (a "billion laughs" alias bomb) is refused instead of exhausting memory later."""
     import yaml
 
     p = Path(path)
     try:
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: {what} is larger than {MAX_CONFIG_BYTES >> 20} MiB")
         text = p.read_text()
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read {what} ({exc.strerror or exc})") from None
     try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node, {}) > MAX_CONFIG_NODES:
+            raise ConfigError(f"{p}: {what} expands to more than {MAX_CONFIG_NODES} values (YAML aliases)")
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML/JSON ({one_line(exc)})") from None
