@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from datagen.common.config import ConfigError, apply_overrides, check_known_keys, read_yaml
+from datagen.common.config import ConfigError, apply_overrides, check_known_keys, check_type, read_yaml
 from datagen.distributions import timing_from_config
 from datagen.scenarios import PLANNERS
 
@@ -49,8 +50,14 @@ class GeneratorConfig:
     # ------------------------------------------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "GeneratorConfig":
+        if d is not None and not isinstance(d, Mapping):
+            raise ConfigError(f"config: expected a mapping, got {type(d).__name__}")
         d = dict(d or {})
         check_known_keys(d, cls, "config")
+        hints = typing.get_type_hints(cls)
+        for key, value in d.items():  # checked, not converted: the stored config keeps the user's values
+            if key not in ("dialogue_seconds", "lead_in_s", "tail_s", "dialogues_per_shard"):
+                check_type(value, hints[key], key)
         for pair in ("dialogue_seconds", "lead_in_s", "tail_s"):
             if pair in d:
                 try:

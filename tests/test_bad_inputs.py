@@ -150,8 +150,14 @@ BOMB = "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['x'] 
     (["--minutes", "1"], BOMB, "expands to more than 100000 values"),
     (["--minutes", "1", "tail_s=[1, 1e9]"], None, "tail_s: at most 60 s of silence"),
     (["--minutes", "1", "scenario_mix=3"], None, "scenario_mix"),
+    (["--minutes", "1", "acoustics=3"], None, "acoustics: expected a mapping"),
+    (["--minutes", "1", "timing.response_gap=3"], None, "timing.response_gap: expected a mapping"),
+    (["--minutes", "1", "user_voices=3"], None, "user_voices: expected a list"),
+    (["--minutes", "1", "acoustics.noise_kinds=3"], None, "noise_kinds: expected a list"),
+    (["--minutes", "1", "assistant_voice=3"], None, "assistant_voice: expected a string"),
+    (["--minutes", "1"], "- 1\n", "expected a mapping at the top level"),
 ])
-def test_unbounded_generator_inputs_are_refused(args, config, needle, tmp_path, capsys):
+def test_unbounded_or_mistyped_generator_inputs_are_refused(args, config, needle, tmp_path, capsys):
     argv = ["generate", "--out", str(tmp_path / "c"), "--no-progress", *args]
     if config is not None:
         (tmp_path / "g.yaml").write_text(config)

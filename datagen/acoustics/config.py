@@ -45,6 +45,8 @@ class AcousticsConfig:
     def from_dict(cls, d: Mapping[str, Any] | None) -> "AcousticsConfig":
         from datagen.common.config import check_known_keys
 
+        if d is not None and not isinstance(d, Mapping):
+            raise ValueError(f"expected a mapping, got {d!r}")
         d = dict(d or {})
         check_known_keys(d, cls)
         for f in fields(cls):
@@ -56,6 +58,8 @@ class AcousticsConfig:
                 except (TypeError, ValueError):
                     raise ValueError(f"{f.name}: expected three numbers, got {d[f.name]!r}") from None
             elif f.name == "noise_kinds":
+                if not isinstance(d[f.name], (list, tuple)):
+                    raise ValueError(f"noise_kinds: expected a list of names, got {d[f.name]!r}")
                 d[f.name] = tuple(str(x) for x in d[f.name])
             elif isinstance(f.default, tuple):
                 d[f.name] = _pair(d[f.name], f.name)

@@ -137,6 +137,12 @@ def check_type(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return [check_type(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else value
+    if origin is dict or hint is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        if len(args) == 2 and args[1] is not Any:
+            return {k: check_type(v, args[1], f"{where}.{k}") for k, v in value.items()}
+        return value
     return value
 
 
