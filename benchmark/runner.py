@@ -108,10 +108,10 @@ _WORKER: dict[str, Any] = {}
 def _worker_state(cfg: RunConfig) -> dict[str, Any]:
     key = json.dumps([cfg.model, cfg.model_options, cfg.data], sort_keys=True, default=str)
     if _WORKER.get("key") != key:
-        from datagen.acoustics import AcousticsConfig, RIRBank
+        from datagen.acoustics import RIRBank
 
         corpus = Corpus(cfg.data)
-        acoustics = AcousticsConfig.from_dict(corpus.stats().get("config", {}).get("acoustics"))
+        acoustics = corpus.acoustics()
         _WORKER.clear()
         _WORKER.update(key=key, corpus=corpus, bank=RIRBank.load_or_build(acoustics, progress=False),
                        model=load_model(cfg.model, **cfg.model_options), asr=None)
@@ -218,6 +218,7 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
             raise BenchError(f"echo_factors: bad entry {name}={factors} (tasks: {', '.join(T.TASKS)}; 0 <= factor <= 10)")
     model = load_model(cfg.model, **cfg.model_options)  # fail fast on unknown names or bad options
     corpus = Corpus(cfg.data)
+    corpus.acoustics()  # a corpus whose stats.json cannot rebuild its rooms is refused before anything runs
     families = sorted({f for t in tasks for f in t.families})
     specs = _select(build_items(corpus.dialogues, families), cfg.max_items)
     planned = T.plan_runs(specs, tasks, cfg.echo_factors)
@@ -348,12 +349,11 @@ def write_item_inputs(data: str, out: str, tasks: Sequence[str] | None = None, m
     from tqdm.auto import tqdm
 
     from benchmark.models.baselines import SilentModel
-    from datagen.acoustics import AcousticsConfig, RIRBank
+    from datagen.acoustics import RIRBank
 
     corpus = Corpus(data)
     task_list = T.resolve_tasks(tasks)
-    bank = RIRBank.load_or_build(AcousticsConfig.from_dict(corpus.stats().get("config", {}).get("acoustics")),
-                                 progress=False)
+    bank = RIRBank.load_or_build(corpus.acoustics(), progress=False)
     specs = _select(build_items(corpus.dialogues, sorted({f for t in task_list for f in t.families})), max_items)
     planned = T.plan_runs(specs, task_list)
     silent, written, audio_of = SilentModel(), [], {}

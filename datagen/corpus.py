@@ -37,6 +37,10 @@ AUDIO_COLUMNS: tuple[tuple[str, str], ...] = (  # (parquet column, audio key)
     ("stem_noise", "noise"),
 )
 SHARD_GLOB = "shard-*.parquet"
+STATS_SECTIONS: dict[str, type | tuple[type, ...]] = {  # stats.json keys readers rely on, and their types
+    "config": dict, "timing": dict, "scenario_mix": dict, "event_counts": dict, "hours": (int, float),
+    "num_dialogues": int, "total_seconds": (int, float),
+}
 
 
 class CorpusError(DuplexkitError, RuntimeError):
@@ -170,11 +174,33 @@ class Corpus:
         return self._by_id[id_]
 
     def stats(self) -> dict[str, Any]:
+        """stats.json, its sections checked for type (a hand-edited or foreign file is named, not a traceback)."""
         path = self.root / "stats.json"
         try:
-            return json.loads(path.read_text())
+            stats = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise CorpusError(f"{path}: unreadable ({exc})") from None
+        if not isinstance(stats, dict):
+            raise CorpusError(f"{path}: expected a JSON object, got {type(stats).__name__}")
+        for key, kind in STATS_SECTIONS.items():
+            if key in stats and not isinstance(stats[key], kind):
+                expected = {dict: "a mapping", int: "an integer"}.get(kind, "a number")  # type: ignore[call-overload]
+                raise CorpusError(f"{path}: {key}: expected {expected}, got {stats[key]!r:.60}")
+        for key in ("acoustics", "tts", "sources", "timing"):
+            if not isinstance(stats.get("config", {}).get(key, {}), dict):
+                raise CorpusError(f"{path}: config.{key}: expected a mapping, got {stats['config'][key]!r:.60}")
+        return stats
+
+    def acoustics(self):
+        """The acoustics config the corpus was rendered with (its RIR bank is rebuilt from it), validated."""
+        from datagen.acoustics import AcousticsConfig
+
+        try:
+            cfg = AcousticsConfig.from_dict(self.stats().get("config", {}).get("acoustics"))
+            cfg.validate()
+        except (ValueError, TypeError) as exc:
+            raise CorpusError(f"{self.root / 'stats.json'}: config.acoustics: {one_line(exc)}") from None
+        return cfg
 
     def audio(self, id_: str, channels: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Decoded audio of one dialogue (reads only its shard's row)."""

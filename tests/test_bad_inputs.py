@@ -164,3 +164,24 @@ def test_unbounded_or_mistyped_generator_inputs_are_refused(args, config, needle
         argv += ["--config", str(tmp_path / "g.yaml")]
     _fails_on_one_line(argv, capsys, needle)
     assert not (tmp_path / "c" / "manifest.jsonl").exists()
+
+
+@pytest.mark.parametrize("stats, needle", [
+    ("[]", "stats.json: expected a JSON object"),
+    ('{"config": 3}', "stats.json: config: expected a mapping"),
+    ('{"config": {"acoustics": 3}}', "stats.json: config.acoustics: expected a mapping"),
+    ('{"config": {"acoustics": {"bank_size": "x"}}}', "config.acoustics: bank_size: expected an integer"),
+    ('{"hours": "x"}', "stats.json: hours: expected a number"),
+])
+def test_wrongly_typed_stats_json_is_named(stats, needle, bench_corpus, tmp_path, capsys):
+    import shutil
+
+    corpus = tmp_path / "c"
+    shutil.copytree(bench_corpus, corpus)
+    (corpus / "stats.json").write_text(stats)
+    before = _digest(corpus)
+    _fails_on_one_line(["bench", "run", "--model", "silent", "--data", str(corpus), "--out", str(tmp_path / "r"),
+                        "--max-items", "1", "--tasks", "turn_taking", "--no-progress"], capsys, needle)
+    if "bank_size" not in needle:  # inspect reads stats.json but never rebuilds the rooms
+        _fails_on_one_line(["inspect", str(corpus)], capsys, needle)
+    assert _digest(corpus) == before
