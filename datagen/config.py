@@ -45,7 +45,7 @@ class GeneratorConfig:
     lead_in_s: tuple[float, float] = (0.3, 1.0)
     tail_s: tuple[float, float] = (0.5, 1.5)
     # A team's own lines: {name: {file: my.txt|my.jsonl, mode: replace|extend, split: true|false}} per lexicon
-    # (datagen.content.lexicon.lexicon_spec); empty = the built-in lexicons.
+    # (datagen.content.pools.lexicon_spec); empty = the built-in lexicons.
     lexicons: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ class GeneratorConfig:
         unknown_sources = set(self.sources) - {"builtin", "jsonl", "hf"}
         if unknown_sources:
             raise ConfigError(f"sources: unknown source {sorted(unknown_sources)[0]!r} (known: builtin, jsonl, hf)")
-        from datagen.content.lexicon import build_lexicon, lexicon_spec
+        from datagen.content.pools import build_lexicon, lexicon_spec
 
         self.lexicons = lexicon_spec(self.lexicons)
         build_lexicon(self.lexicons)  # reads the files: a missing file or a bad line fails here, naming it

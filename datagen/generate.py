@@ -152,7 +152,7 @@ def resources_for(config: GeneratorConfig, split: str | None = None) -> Resource
 def _build_resources(config: GeneratorConfig, split: str | None = None) -> Resources:
     from datagen import acoustics, content
     from datagen import tts
-    from datagen.content.lexicon import build_lexicon, lexicon_spec
+    from datagen.content.pools import build_lexicon, lexicon_spec
     from datagen.sources import exchange_source
 
     tts_opts = dict(config.tts)

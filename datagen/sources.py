@@ -28,11 +28,11 @@ def exchange_source(spec: Mapping[str, Any], lexicon: Any = None, split: str | N
                     own_long_turns: bool = False) -> tuple[ExchangeSource, dict[str, Any]]:
     """Build the exchange pools, cut to ``split``; returns the source and the skipped-item report.
 
-    Long turns come from ``lexicon`` (a :class:`datagen.content.lexicon.Lexicon`, the built-in one by default)
+    Long turns come from ``lexicon`` (a :class:`datagen.content.pools.Lexicon`, the built-in one by default)
     with the built-in bank, or whenever the team gave its own (``own_long_turns``)."""
     from datagen import content
     from datagen.content import loaders
-    from datagen.content.lexicon import Lexicon
+    from datagen.content.pools import Lexicon
 
     lexicon = lexicon or Lexicon()
     items: list[Exchange] = []

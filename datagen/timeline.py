@@ -150,7 +150,7 @@ class DialogueBuilder:
 class PlanContext:
     """What a planner needs besides the builder: content helpers and scenario knobs."""
 
-    lexicon: object  # datagen.content.lexicon.Lexicon: the line pools of this run (built-in, a team's, one split)
+    lexicon: object  # datagen.content.pools.Lexicon: the line pools of this run (built-in, a team's, one split)
     content: object  # datagen.content package (pause_split, related_interruption, unrelated_question)
     bank: Sequence[object]
     burst_maker: Callable[[np.random.Generator], np.ndarray]

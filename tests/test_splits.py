@@ -17,7 +17,7 @@ from datagen.common.config import ConfigError
 from datagen.config import GeneratorConfig, load_generator_config
 from datagen.content import lexicon as L
 from datagen.content import question_bank, topics
-from datagen.content.lexicon import LEXICON_NAMES, Lexicon, build_lexicon
+from datagen.content.pools import LEXICON_NAMES, Lexicon, build_lexicon
 from datagen.content.phrasing import THIRD_PARTY_NAMES
 from datagen.generate import GenerateError, generate
 from datagen.schema import Dialogue
