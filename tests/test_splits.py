@@ -297,7 +297,8 @@ def test_lexicon_section_errors_are_one_line(tmp_path, monkeypatch, section, fil
 
 def test_lexicons_take_dotted_overrides(tmp_path):
     own = _write(tmp_path / "own.txt", "\n".join(OWN) + "\n")
-    cfg = load_generator_config(None, [f"lexicons.user_backchannels.file={own}", "lexicons.user_backchannels.mode=extend"])
+    cfg = load_generator_config(None, [f"lexicons.user_backchannels.file={own}",
+                                       "lexicons.user_backchannels.mode=extend"])
     assert build_lexicon(cfg.lexicons).USER_BACKCHANNELS == L.USER_BACKCHANNELS + tuple(OWN)
     with pytest.raises(SplitError, match="lexicons.interruptions"):
         one = _write(tmp_path / "one.txt", "just one line\n")
