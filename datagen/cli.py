@@ -22,6 +22,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=ENGINES, default="local")
     p.add_argument("--ray-address", default=None, help="address of an existing Ray cluster (default: start locally)")
     p.add_argument("--config", default=None, help="YAML/JSON generator config (see datagen/configs/default.yaml)")
+    p.add_argument("--split", choices=("train", "test"), default=None,
+                   help="draw lines, QA items, topics, voices and rooms from one side of the held-out partition "
+                        "(datagen/splits.py); default: everything")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="dotted config overrides applied after --config, e.g. acoustics.echo_factor=0")
@@ -67,6 +70,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         config=config,
         progress=not args.no_progress,
         ray_address=args.ray_address,
+        split=args.split,
     )
     timing = stats.get("_timing", {})
     print(

@@ -46,6 +46,9 @@ class GeneratorConfig:
     # Silence before the first and after the last utterance (seconds).
     lead_in_s: tuple[float, float] = (0.3, 1.0)
     tail_s: tuple[float, float] = (0.5, 1.5)
+    # A team's own lines: {name: {file: my.txt|my.jsonl, mode: replace|extend, split: true|false}} per lexicon
+    # (datagen.content.pools.lexicon_spec); empty = the built-in lexicons.
+    lexicons: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------------------------------------
     @classmethod
@@ -100,6 +103,10 @@ class GeneratorConfig:
         unknown_sources = set(self.sources) - {"builtin", "jsonl", "hf"}
         if unknown_sources:
             raise ConfigError(f"sources: unknown source {sorted(unknown_sources)[0]!r} (known: builtin, jsonl, hf)")
+        from datagen.content.pools import build_lexicon, lexicon_spec
+
+        self.lexicons = lexicon_spec(self.lexicons)
+        build_lexicon(self.lexicons)  # reads the files: a missing file or a bad line fails here, naming it
         try:
             timing_from_config(self.timing)
         except ValueError as exc:
@@ -120,6 +127,8 @@ class GeneratorConfig:
 
         # Spelled out in full, so a config that states the defaults and one that omits them are the same corpus.
         d["acoustics"] = AcousticsConfig.from_dict(self.acoustics).to_dict()
+        if not d["lexicons"]:  # absent unless given, so corpora made before the section existed keep their bytes
+            del d["lexicons"]
         return d
 
     def fingerprint(self) -> str:

@@ -6,7 +6,11 @@ bytes of every shard are the same whatever the number of workers or the engine.
 
 Resumability: shards are written atomically (temp file + rename), so a shard file either exists whole or not at
 all; a restarted run skips the shards that exist.  The run state (``.duplexkit/run.json``) pins the plan, and a
-restart with a different seed/minutes/config is refused instead of mixing two corpora.
+restart with a different seed/minutes/config/split is refused instead of mixing two corpora.
+
+Held-out splits (``split="train"|"test"``, :mod:`datagen.splits`): the resources are cut to one side (lexicon lines,
+QA items, topics, user and third voices, rooms); the plan and the dialogues' random streams are the same, and with
+no split nothing is cut and nothing is added to the files.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from datagen.config import SCENARIOS, ConfigError, GeneratorConfig
 from datagen.distributions import timing_from_config
 from datagen.scenarios import ExchangeSource, plan
 from datagen.schema import Dialogue, pad_to_frames, seconds_to_samples
+from datagen.splits import check_split, select
 from datagen.timeline import DialogueBuilder, PlanContext, Voices
 
 STATE_DIR = ".duplexkit"
@@ -49,6 +54,7 @@ class RunPlan:
     minutes: float
     config: GeneratorConfig
     targets_s: list[float]
+    split: str | None = None
 
     @property
     def num_dialogues(self) -> int:
@@ -69,11 +75,28 @@ class RunPlan:
             "num_dialogues": self.num_dialogues,
             "num_shards": self.num_shards,
             "config": self.config.to_dict(),
+            **({"split": self.split} if self.split else {}),
+            **({"lexicon_files": lexicon_digests(self.config)} if self.config.lexicons else {}),
         }
 
 
-def make_plan(config: GeneratorConfig, minutes: float, seed: int) -> RunPlan:
-    """Target lengths drawn until they add up to ``minutes``; depends on nothing but its arguments."""
+def lexicon_digests(config: GeneratorConfig) -> dict[str, str]:
+    """sha256 of each lexicon file: its lines, not its name, define the corpus (an edited file is another run)."""
+    import hashlib
+
+    out = {}
+    for name, entry in sorted(config.lexicons.items()):
+        try:
+            out[name] = hashlib.sha256(Path(entry["file"]).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise ConfigError(f"lexicons.{name}.file: {entry['file']}: cannot read ({exc.strerror or exc})") from None
+    return out
+
+
+def make_plan(config: GeneratorConfig, minutes: float, seed: int, split: str | None = None) -> RunPlan:
+    """Target lengths drawn until they add up to ``minutes``; depends on nothing but its arguments (not on
+    ``split``, which only cuts the resources)."""
+    check_split(split)
     if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and 0 < minutes <= MAX_MINUTES):
         raise ConfigError(f"minutes: must be a number in (0, {MAX_MINUTES}] ({MAX_MINUTES // 60} hours), got {minutes!r}")
     if not isinstance(seed, int) or seed < 0:
@@ -83,7 +106,7 @@ def make_plan(config: GeneratorConfig, minutes: float, seed: int) -> RunPlan:
     targets: list[float] = []
     while sum(targets) < minutes * 60.0:
         targets.append(float(rng.uniform(lo, hi)))
-    return RunPlan(seed, float(minutes), config, targets)
+    return RunPlan(seed, float(minutes), config, targets, split)
 
 
 def dialogue_rng(seed: int, index: int) -> np.random.Generator:
@@ -108,6 +131,9 @@ class Resources:
     timing: dict
     tts_backends: list[Any]
     skipped: dict[str, Any] = field(default_factory=dict)
+    rooms: list[int] | None = None  # bank indices a dialogue may use (None: all)
+    pools: dict[str, int] = field(default_factory=dict)  # pool sizes, for stats.json under a split
+
 
     def tts_cpu_seconds(self) -> float:
         return float(sum(getattr(b, "cpu_seconds", 0.0) for b in self.tts_backends))
@@ -116,18 +142,18 @@ class Resources:
 _RESOURCES: dict[str, Resources] = {}
 
 
-def resources_for(config: GeneratorConfig) -> Resources:
-    key = config.fingerprint()
+def resources_for(config: GeneratorConfig, split: str | None = None) -> Resources:
+    key = f"{config.fingerprint()}|{split}"
     if key not in _RESOURCES:
         _RESOURCES.clear()
-        _RESOURCES[key] = _build_resources(config)
+        _RESOURCES[key] = _build_resources(config, split)
     return _RESOURCES[key]
 
 
-def _build_resources(config: GeneratorConfig) -> Resources:
+def _build_resources(config: GeneratorConfig, split: str | None = None) -> Resources:
     from datagen import acoustics, content
     from datagen import tts
-    from datagen.content import lexicon
+    from datagen.content.pools import build_lexicon, lexicon_spec
     from datagen.sources import exchange_source
 
     tts_opts = dict(config.tts)
@@ -148,16 +174,21 @@ def _build_resources(config: GeneratorConfig) -> Resources:
         raise ConfigError(f"assistant_voice: unknown voice {assistant_voice!r}")
     if assistant_voice in user_voices:
         raise ConfigError(f"user_voices: {assistant_voice!r} is the assistant's voice; users must sound different")
+    user_voices = select(user_voices, split, "voice", "user_voices")
+    third_voices = select(list(tts.THIRD_VOICES), split, "voice", "third_voices")
     acfg = acoustics.AcousticsConfig.from_dict(config.acoustics)
     acfg.validate()
     bank = acoustics.RIRBank.load_or_build(acfg)
-    source, skipped = exchange_source(config.sources)
+    rooms = None if split is None else select(list(range(len(bank))), split, "room", "acoustics.bank_size")
+    lex_spec = lexicon_spec(config.lexicons)
+    lex = build_lexicon(lex_spec, split)
+    source, skipped = exchange_source(config.sources, lex, split, own_long_turns="long_turns" in lex_spec)
     for backend in backends:  # e.g. broken entries of a recordings manifest
         broken = getattr(backend.backend, "skipped", None)
         if broken:
             skipped[f"tts:{backend.name}"] = {"count": len(broken), "reasons": broken[:20]}
     ctx = PlanContext(
-        lexicon=lexicon,
+        lexicon=lex,
         content=content,
         bank=[ex.item for ex in source.items if ex.item is not None],
         burst_maker=lambda rng: acoustics.random_noise_burst(rng),
@@ -169,7 +200,7 @@ def _build_resources(config: GeneratorConfig) -> Resources:
         speak_user=user_backend.synthesize,
         speak_other=main_backend.synthesize,
         user_voices=user_voices,
-        third_voices=list(tts.THIRD_VOICES),
+        third_voices=third_voices,
         assistant_voice=assistant_voice,
         acoustics=acfg,
         bank=bank,
@@ -178,6 +209,15 @@ def _build_resources(config: GeneratorConfig) -> Resources:
         timing=timing_from_config(config.timing),
         tts_backends=backends,
         skipped=skipped,
+        rooms=rooms,
+        pools={
+            **lex.sizes(),
+            "qa_items": len(ctx.bank),
+            "sessions": len(source.sessions),
+            "user_voices": len(user_voices),
+            "third_voices": len(third_voices),
+            "rooms": len(bank) if rooms is None else len(rooms),
+        },
     )
 
 
@@ -201,7 +241,7 @@ def build_dialogue(plan_: RunPlan, index: int, res: Resources) -> tuple[Dialogue
     user_voice = _choice(rng, res.user_voices)
     third_pool = [v for v in res.third_voices if v != user_voice and v != res.assistant_voice] or res.third_voices
     voices = Voices(user=user_voice, assistant=res.assistant_voice, third=_choice(rng, third_pool))
-    scene = sample_scene(rng, res.acoustics, res.bank)
+    scene = sample_scene(rng, res.acoustics, res.bank, res.rooms)
     builder = DialogueBuilder(res.speak_user, res.speak_other, voices, rng, res.timing)
     t0 = seconds_to_samples(rng.uniform(*cfg.lead_in_s))
     plan(scenario, builder, res.source, res.ctx, t0, t0 + seconds_to_samples(plan_.targets_s[index]))
@@ -209,7 +249,7 @@ def build_dialogue(plan_: RunPlan, index: int, res: Resources) -> tuple[Dialogue
     audio, gains = render_audio(builder.clips, num_samples, scene, res.bank, rng)
     scene = scene.rendered(gains, voices)
     dialogue = Dialogue(
-        id=f"s{plan_.seed}-d{index:06d}",
+        id=f"s{plan_.seed}-{plan_.split}-d{index:06d}" if plan_.split else f"s{plan_.seed}-d{index:06d}",
         scenario=scenario,
         seed=plan_.seed,
         num_samples=num_samples,
@@ -234,7 +274,7 @@ class ShardResult:
 def generate_shard(out_dir: str | Path, plan_: RunPlan, shard: int) -> ShardResult:
     """Render one shard and write it atomically; safe to call again for the same shard."""
     cpu0 = time.process_time()
-    res = resources_for(plan_.config)
+    res = resources_for(plan_.config, plan_.split)
     tts0 = res.tts_cpu_seconds()
     items = [build_dialogue(plan_, i, res) for i in plan_.shard_range(shard)]
     corpus.write_shard(Path(out_dir) / "data" / corpus.shard_name(shard), items)
@@ -270,16 +310,18 @@ def generate(
     config: GeneratorConfig | None = None,
     progress: bool = True,
     ray_address: str | None = None,
+    split: str | None = None,
 ) -> dict[str, Any]:
-    """Generate (or finish) a corpus in ``out``; returns the stats written to ``stats.json``."""
+    """Generate (or finish) a corpus in ``out`` (from one side of the held-out ``split`` when given); returns the
+    stats written to ``stats.json``."""
     from tqdm.auto import tqdm
 
     config = config or GeneratorConfig()
     check_engine(engine, workers)
-    plan_ = make_plan(config, minutes, seed)
+    plan_ = make_plan(config, minutes, seed, split)
     # Build the per-process resources here first: bad config values or inputs fail before anything is written,
     # and the RIR bank is computed once and cached on disk before any worker starts.
-    res = resources_for(config)
+    res = resources_for(config, split)
     out = Path(out)
     _check_writable(out)
     pin_run(out / STATE_DIR / "run.json", plan_.state(), "use a new --out or the same settings to resume",
@@ -306,7 +348,12 @@ def generate(
             bar.set_postfix(audio_min=f"{sum(r.audio_s for r in results) / 60:.1f}")
     # Only what defines the corpus goes to stats.json (not engine or workers): the files must be byte-identical
     # whatever the number of workers or the engine.
-    extra = {"run": {"seed": seed, "minutes": minutes, "num_shards": plan_.num_shards}, "skipped": res.skipped}
+    extra: dict[str, Any] = {"run": {"seed": seed, "minutes": minutes, "num_shards": plan_.num_shards},
+                             "skipped": res.skipped}
+    if split:  # absent without a split, so the files stay as they were before splits existed
+        extra.update(split=split, split_pools=res.pools)
+    if config.lexicons:
+        extra["lexicon_files"] = lexicon_digests(config)
     stats = corpus.finalize(out, config.to_dict(), extra)
     stats["_timing"] = {  # not written to disk (it would break byte-identical stats across runs)
         "wall_s": time.perf_counter() - t_wall,

@@ -150,7 +150,7 @@ class DialogueBuilder:
 class PlanContext:
     """What a planner needs besides the builder: content helpers and scenario knobs."""
 
-    lexicon: object  # datagen.content.lexicon module
+    lexicon: object  # datagen.content.pools.Lexicon: the line pools of this run (built-in, a team's, one split)
     content: object  # datagen.content package (pause_split, related_interruption, unrelated_question)
     bank: Sequence[object]
     burst_maker: Callable[[np.random.Generator], np.ndarray]
@@ -309,7 +309,7 @@ def distract(b: DialogueBuilder, turn: int | None, ex: Exchange, ctx: PlanContex
         b.event("distractor", at, at + len(burst), expected, kind=kind, meta={"burst_s": samples_to_seconds(len(burst))})
         return
     if kind == "unrelated_question":
-        text = ctx.content.unrelated_question(ex.item, b.rng, ctx.bank)
+        text = ctx.content.unrelated_question(ex.item, b.rng, ctx.bank, lex.FALLBACK_UNRELATED)
         idx, _ = b.say("third", "distractor", text, at, track="third", addressed=False)
     elif kind == "talking_to_others":
         idx, _ = b.say("user", "distractor", pick(lex.TALKING_TO_OTHERS), at, track="user", addressed=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from datagen.acoustics.config import AcousticsConfig
@@ -11,9 +13,11 @@ from datagen.scene import EchoSpec, NoiseSpec, Nonlinearity, OtherLevels, Scene
 from datagen.schema import seconds_to_samples
 
 
-def sample_scene(rng: np.random.Generator, cfg: AcousticsConfig, bank: RIRBank) -> Scene:
-    """Pick a room and sample every level and delay (in this order: the draws are part of the corpus bytes)."""
-    index = int(rng.integers(len(bank)))
+def sample_scene(rng: np.random.Generator, cfg: AcousticsConfig, bank: RIRBank,
+                 rooms: Sequence[int] | None = None) -> Scene:
+    """Pick a room (from the bank indices ``rooms``, e.g. one side of a split; all by default) and sample every
+    level and delay (in this order: the draws are part of the corpus bytes)."""
+    index = int(rng.integers(len(bank))) if rooms is None else int(rooms[int(rng.integers(len(rooms)))])
     room = bank.rooms[index]
     system_delay = seconds_to_samples(float(rng.uniform(*cfg.system_delay_s)))
     acoustic_delay = room.direct_delay("loudspeaker")

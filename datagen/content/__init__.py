@@ -7,6 +7,8 @@
 * :mod:`~datagen.content.scoring`: :func:`normalize_answer` and :func:`is_correct`.
 * :mod:`~datagen.content.vocabulary`: :func:`spoken_texts`, every text the benchmark speaks (for ASR).
 * :mod:`~datagen.content.lexicon`: backchannels, interruptions, talk to others, long user turns.
+* :mod:`~datagen.content.pools`: the pools one run draws from (:class:`Lexicon`): the lexicon, a team's own
+  files (the config's ``lexicons`` section), one side of a held-out split.
 * :mod:`~datagen.content.numbers`: numbers as spoken words and back.
 * :mod:`~datagen.content.facts`, :mod:`~datagen.content.topic_table`: the data the bank is built from.
 * :mod:`~datagen.content.loaders`, :mod:`~datagen.content.llm_writer`: user JSONL / Hugging Face sources and

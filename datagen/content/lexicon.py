@@ -1,5 +1,10 @@
 """Fixed spoken lines: backchannels, context-independent interruptions, talking to others, background speech and
-long user turns told in clauses (where an assistant may backchannel)."""
+long user turns told in clauses (where an assistant may backchannel).
+
+A run draws from a :class:`datagen.content.pools.Lexicon`: these pools, replaced or extended by a team's own
+files and cut to one side of a held-out split.  The constants here stay as they are: the benchmark's ASR
+vocabulary is built from them, and every upper-case name here is a pool of lines.
+"""
 
 from __future__ import annotations
 
@@ -161,3 +166,4 @@ LONG_USER_TURNS: tuple[LongTurn, ...] = (
               "and the brown ones cost more,", "are they actually any better?"),
              "No, not really. The shell colour just depends on the breed of the hen, and it has nothing to do with taste or nutrition. What the hen eats and how fresh the egg is matter much more."),
 )
+

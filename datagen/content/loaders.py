@@ -1,4 +1,5 @@
-"""User content: scripted dialogues from JSONL and QA pairs from a local Hugging Face dataset.
+"""User content: scripted dialogues from JSONL, QA pairs from a local Hugging Face dataset, and a team's own
+lexicon lines (the config's ``lexicons`` section) from text or JSONL files.
 
 Broken user items are skipped with a one-line reason each (the generator counts them in ``stats.json``); only a
 missing or unreadable source, or a missing field, stops the run, with one line naming the path or field.
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from datagen.common.config import ConfigError
 from datagen.content.bank import QAItem
 
 SPEAKERS = ("user", "assistant")
@@ -172,3 +174,76 @@ def load_hf_qa(
             response = default_response(answers[0], i)
         items.append(QAItem(f"{category}-{i:06d}", category, q, answers[0], aliases, response))
     return items
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Lexicon files: unlike dialogue sources, a bad line is an error (a lexicon is short and written by hand)
+# ------------------------------------------------------------------------------------------------------------------
+def _lexicon_records(path: str | Path, where: str) -> list[tuple[int, Any]]:
+    """(line number, text or parsed JSON) of a ``.txt`` (blank lines and ``#`` comments skipped) or ``.jsonl``
+    (blank lines skipped) file; ConfigError naming ``where`` and the file otherwise."""
+    p = Path(path)
+    if p.suffix not in (".txt", ".jsonl"):
+        raise ConfigError(f"{where}.file: {p}: expected a .txt or .jsonl file")
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}.file: {p}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    out: list[tuple[int, Any]] = []
+    for lineno, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or (p.suffix == ".txt" and text.startswith("#")):
+            continue
+        if p.suffix == ".txt":
+            out.append((lineno, " ".join(text.split())))
+            continue
+        try:
+            out.append((lineno, json.loads(text)))
+        except ValueError as exc:
+            raise ConfigError(f"{where}.file: {p}:{lineno}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    if not out:
+        raise ConfigError(f"{where}.file: {p}: has no lines")
+    return out
+
+
+def _text(value: Any) -> str | None:
+    """A string with its spaces collapsed, or None for anything else and for blank strings."""
+    if not isinstance(value, str):
+        return None
+    return " ".join(value.split()) or None
+
+
+def load_lexicon_lines(path: str | Path, where: str) -> list[str]:
+    """Spoken lines, one per line of a ``.txt`` file or ``{"text": ...}`` per line of a ``.jsonl`` file."""
+    lines: list[str] = []
+    for lineno, rec in _lexicon_records(path, where):
+        text = rec if isinstance(rec, str) else _text(rec.get("text")) if isinstance(rec, dict) else None
+        if not text:
+            raise ConfigError(f'{where}.file: {path}:{lineno}: expected {{"text": "a non-empty line"}}')
+        lines.append(text)
+    return lines
+
+
+def load_long_turns(path: str | Path, where: str) -> list[Any]:
+    """Long user turns from a ``.jsonl`` file: ``{"clauses": [...], "response": ...}``, or ``{"text": ...,
+    "response": ...}`` cut into clauses after its commas; at least two clauses (the gaps are what matters)."""
+    from datagen.content.lexicon import LongTurn
+
+    if Path(path).suffix != ".jsonl":
+        raise ConfigError(f'{where}.file: {path}: long turns need a .jsonl file ({{"text" or "clauses", "response"}})')
+    turns: list[Any] = []
+    for lineno, rec in _lexicon_records(path, where):
+        at = f"{where}.file: {path}:{lineno}"
+        if not isinstance(rec, dict):
+            raise ConfigError(f"{at}: expected an object with clauses (or text) and response")
+        clauses = rec.get("clauses")
+        if clauses is None and _text(rec.get("text")):
+            clauses = [c + "," for c in _text(rec["text"]).split(", ")]
+            clauses[-1] = clauses[-1][:-1]
+        if not isinstance(clauses, list) or not all(_text(c) for c in clauses) or len(clauses) < 2:
+            raise ConfigError(f"{at}: a long turn needs at least 2 clauses (a 'clauses' list or a 'text' with commas)")
+        response = _text(rec.get("response"))
+        if not response:
+            raise ConfigError(f"{at}: expected a non-empty 'response'")
+        turns.append(LongTurn(tuple(_text(c) for c in clauses), response))
+    return turns

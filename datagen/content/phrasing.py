@@ -115,18 +115,20 @@ def related_interruption(item: QAItem | None, spoken: str, rng: np.random.Genera
     return _pick(generic, rng)
 
 
-def unrelated_question(item: QAItem | None, rng: np.random.Generator, bank: Sequence[QAItem]) -> str:
+def unrelated_question(item: QAItem | None, rng: np.random.Generator, bank: Sequence[QAItem],
+                       fallback: Sequence[str] = FALLBACK_UNRELATED) -> str:
     """A distractor: a third person asks someone else something unrelated (another category than ``item``).
 
-    Mostly a bank question from a different category, sometimes an everyday household question; often addressed to
-    a person by name ("Hey Sam, ...").  Works with no item and with an empty bank.
+    Mostly a bank question from a different category, sometimes an everyday household question from ``fallback``
+    (the run's pool: a split or a team's lines); often addressed to a person by name ("Hey Sam, ...").  Works with
+    no item and with an empty bank.
     """
     category = getattr(item, "category", None)
     pool = [b for b in bank if category is None or getattr(b, "category", None) != category]
     if pool and rng.random() < 0.75:
         q = pool[int(rng.integers(len(pool)))].question
     else:
-        q = _pick(FALLBACK_UNRELATED, rng)
+        q = _pick(fallback, rng)
     q = " ".join(q.split())
     lower = q[:1].lower() + q[1:] if not q.startswith("I ") else q
     form = rng.random()

@@ -1,0 +1,80 @@
+"""Held-out splits: ``generate --split train|test`` draws every pool of content, voices and rooms from one side
+of a fixed partition, so a test corpus shares no line, QA item, topic, voice or room with a train corpus.
+
+Why a hash and not a permutation of the run's seed: the side of an item must not depend on the run (a train
+corpus of seed 0 and a test corpus of seed 5 never share anything), nor on which other items a pool holds (a
+line a team adds to a lexicon must not move the built-in lines from one side to the other).
+
+The rule, for an item of a ``kind`` (``line``, ``qa``, ``topic``, ``dialogue``, ``voice``, ``room``) with a ``key``
+(a line's text, casefolded with its spaces collapsed; a question's text; a topic's name; a voice's name; a room's
+index in the bank):
+
+1. ``u = int(sha256(f"duplexkit-split-v1|{kind}|{key}")[:8]) / 2**64``, a number in [0, 1);
+2. the item is in ``test`` when ``u < TEST_FRACTION`` (0.25), else in ``train``;
+3. a pool of two or more items always has both sides: if the rule leaves one empty, the item with the smallest
+   ``u`` goes to ``test`` (or the one with the largest ``u`` to ``train``).  A pool of one item cannot be split
+   (:class:`SplitError`).
+
+Lines are one kind whatever their pool, so a text in two pools (``"mm-hmm"`` is a user and an assistant
+backchannel) lies on the same side in both.  No split (``None``) keeps every pool whole, exactly as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable, Sequence, TypeVar
+
+from datagen.common.config import ConfigError
+
+SPLITS: tuple[str, ...] = ("train", "test")
+TEST_FRACTION = 0.25
+RULE_VERSION = "duplexkit-split-v1"
+
+T = TypeVar("T")
+
+
+class SplitError(ConfigError):
+    """A pool that cannot be split (fewer than two items) or an unknown split name; one line naming the pool."""
+
+
+def check_split(split: str | None) -> str | None:
+    if split is not None and split not in SPLITS:
+        raise SplitError(f"split: expected one of {', '.join(SPLITS)} (or none), got {split!r}")
+    return split
+
+
+def normalize_line(text: str) -> str:
+    """A line's identity: case and spacing do not make a new line (``"Wait,  stop"`` is ``"wait, stop"``)."""
+    return " ".join(str(text).split()).casefold()
+
+
+def unit(kind: str, key: str) -> float:
+    """The item's fixed position in [0, 1): the first 8 bytes of a salted sha256, as a fraction of 2**64."""
+    digest = hashlib.sha256(f"{RULE_VERSION}|{kind}|{key}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def partition(items: Sequence[T], kind: str, key: Callable[[T], str] = str) -> dict[str, list[T]]:
+    """``{"train": [...], "test": [...]}`` of ``items`` (order kept) by the rule above; both sides non-empty for
+    two or more items."""
+    us = [unit(kind, key(it)) for it in items]
+    test = [u < TEST_FRACTION for u in us]
+    if len(items) >= 2 and not any(test):
+        test[min(range(len(us)), key=us.__getitem__)] = True
+    elif len(items) >= 2 and all(test):
+        test[max(range(len(us)), key=us.__getitem__)] = False
+    return {"train": [it for it, t in zip(items, test) if not t], "test": [it for it, t in zip(items, test) if t]}
+
+
+def select(items: Sequence[T], split: str | None, kind: str, pool: str, key: Callable[[T], str] = str) -> list[T]:
+    """The items of ``split`` (all of them when ``split`` is None); ``pool`` names the pool in errors."""
+    if check_split(split) is None or not items:
+        return list(items)
+    if len(items) < 2:
+        raise SplitError(f"{pool}: a split needs at least 2 items to keep train and test apart, got {len(items)}")
+    return partition(items, kind, key)[split]
+
+
+def select_lines(lines: Sequence[str], split: str | None, pool: str) -> tuple[str, ...]:
+    """Lexicon lines of ``split``, keyed by their normalised text."""
+    return tuple(select(lines, split, "line", pool, normalize_line))
