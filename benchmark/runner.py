@@ -9,6 +9,7 @@ on the number of workers or the engine; compute times (``rtf``, ``timing``) natu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -262,7 +263,7 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
                       out / "ray")
     bar = tqdm(total=len(planned), initial=len(records), unit="item", desc=f"bench {cfg.model}",
                disable=not cfg.progress, dynamic_ncols=True)
-    with bar:
+    with bar, contextlib.closing(runner):  # closed at once on Ctrl-C: queued dialogues are cancelled
         for recs in runner:
             for r in recs:
                 records[r["id"]] = r

@@ -15,6 +15,7 @@ no split nothing is cut and nothing is added to the files.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -341,7 +342,7 @@ def generate(
     )
     runner = run_jobs(generate_shard, [(str(out.resolve()), plan_, s) for s in todo], engine, workers,
                       ray_address, out / STATE_DIR / "ray")
-    with bar:
+    with bar, contextlib.closing(runner):  # closed at once on Ctrl-C: queued shards are cancelled
         for result in runner:
             results.append(result)
             bar.update(1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from datagen.common.signals import deferred_interrupts
 from datagen.schema import SAMPLE_RATE
 
 FLAC_SUBTYPE = "PCM_16"
@@ -56,7 +57,8 @@ def encode_flac(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     import soundfile as sf
 
     buf = io.BytesIO()
-    sf.write(buf, np.clip(audio, -1.0, 1.0), sample_rate, format="FLAC", subtype=FLAC_SUBTYPE)
+    with deferred_interrupts():  # soundfile writes through cffi callbacks: no Ctrl-C inside them
+        sf.write(buf, np.clip(audio, -1.0, 1.0), sample_rate, format="FLAC", subtype=FLAC_SUBTYPE)
     return buf.getvalue()
 
 
@@ -65,7 +67,8 @@ def encode_wav(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     import soundfile as sf
 
     buf = io.BytesIO()
-    sf.write(buf, np.clip(audio, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
+    with deferred_interrupts():
+        sf.write(buf, np.clip(audio, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
 
@@ -74,7 +77,8 @@ def decode_audio(data: bytes, where: str = "audio", sample_rate: int | None = SA
     import soundfile as sf
 
     try:
-        audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+        with deferred_interrupts():
+            audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
     except Exception as exc:  # soundfile raises several types for corrupt data
         raise AudioError(where, f"cannot decode audio ({exc})") from None
     if sample_rate is not None and sr != sample_rate:

@@ -51,10 +51,60 @@ def _local(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int) -> Itera
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn, not fork: torch and onnxruntime threads do not survive a fork
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                               initargs=(os.getpid(),))
+    futures = []
+    try:
         futures = [pool.submit(fn, *job) for job in jobs]
         for fut in as_completed(futures):
             yield fut.result()
+    except BaseException:  # Ctrl-C, a failed job, or the consumer closing us: stop now, queued work included
+        for fut in futures:
+            fut.cancel()
+        _kill_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker_init(parent: int) -> None:
+    """In each worker: Ctrl-C is the parent's to handle (it stops the pool), and the worker exits when its parent
+    dies (SIGKILL included), so no orphan keeps rendering or blocks the resource tracker."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(parent)
+
+
+def _exit_with_parent(parent: int) -> None:
+    try:  # Linux: the kernel kills us with the parent
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+        return
+    except (OSError, AttributeError):
+        pass
+    import threading
+    import time
+
+    def watch() -> None:  # elsewhere: poll
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="duplexkit-parent-watch").start()
+
+
+def _kill_workers(pool: Any) -> None:
+    """Terminate the pool's processes now (the executor itself would wait for every running job)."""
+    for proc in list(getattr(pool, "_processes", {}).values()):  # stdlib has no public handle on them
+        try:
+            proc.terminate()
+        except (OSError, AttributeError):
+            pass
 
 
 def _ray(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int, address: str | None,

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from datagen.common.signals import deferred_interrupts
+
 
 class _EventId(ctypes.Union):
     _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
@@ -219,7 +221,7 @@ class EspeakEngine:
 
         ``base``/``variant`` name the espeak voice and variant, ``rate`` is in words per minute, ``pitch`` 0-100.
         """
-        with self._lock:
+        with self._lock, deferred_interrupts():  # its audio callback runs Python: no Ctrl-C inside it
             select = self._resolve(base, variant)
             if self._private is not None and not (self._private / "phontab").exists():
                 self._make_private()  # the temp directory was cleaned away under us: rebuild it

@@ -1,0 +1,105 @@
+"""Interrupts: Ctrl-C is taken only at safe points (never inside espeak's or soundfile's callbacks), stops queued
+work at once whatever the worker count, and a resumed run is byte-identical to one never stopped; workers never
+outlive their parent, even a SIGKILLed one (issue 11, defects 1 and 2)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SMALL_ACOUSTICS
+
+
+def test_an_interrupt_inside_a_deferred_block_is_raised_after_it():
+    from datagen.common.signals import deferred_interrupts
+
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            seen.append("the block finished")
+    assert seen == ["the block finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _digest(root: Path) -> dict[str, str]:
+    files = sorted(p for p in root.rglob("*") if p.is_file() and ".duplexkit" not in p.parts)
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def _generate(out: Path, config: Path, workers: int) -> subprocess.Popen:
+    cmd = [sys.executable, str(ROOT / "duplexkit_cli.py"), "generate", "--out", str(out), "--minutes", "1.5",
+           "--seed", "4", "--workers", str(workers), "--config", str(config), "--no-progress"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _descendants(pid: int) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.fixture(scope="module")
+def small_config(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cfg") / "small.yaml"
+    path.write_text(json.dumps({"acoustics": SMALL_ACOUSTICS, "dialogues_per_shard": 1,
+                                "dialogue_seconds": [8.0, 12.0]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, small_config) -> dict[str, str]:
+    out = tmp_path_factory.mktemp("ref") / "c"
+    assert _generate(out, small_config, 1).wait(300) == 0
+    return _digest(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("delay", [1.5, 3.0, 4.5])
+def test_ctrl_c_stops_fast_and_the_resumed_corpus_is_byte_identical(workers, delay, small_config, reference, tmp_path):
+    out = tmp_path / "c"
+    proc = _generate(out, small_config, workers)
+    time.sleep(delay)
+    children = _descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    rc = proc.wait(60)
+    stopped_after = time.monotonic() - t0
+    assert rc in (0, 130), proc.stderr.read()
+    if rc == 130:
+        assert stopped_after < 5.0, f"took {stopped_after:.1f} s to stop"
+        assert "interrupted" in proc.stderr.read()
+    time.sleep(0.5)
+    assert not [c for c in children if c.is_running() and c.status() != "zombie"], "a worker outlived the run"
+    assert _generate(out, small_config, workers).wait(300) == 0  # resume
+    assert _digest(out) == reference
+
+
+@pytest.mark.slow
+def test_workers_exit_when_their_parent_is_killed(small_config, tmp_path):
+    proc = _generate(tmp_path / "c", small_config, 2)
+    deadline = time.monotonic() + 60
+    while len(_descendants(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    children = _descendants(proc.pid)
+    assert children, "no workers started"
+    proc.kill()
+    proc.wait(10)
+    deadline = time.monotonic() + 10
+    while any(c.is_running() and c.status() != "zombie" for c in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [c for c in children if c.is_running() and c.status() != "zombie"], "orphans left behind"
