@@ -295,7 +295,7 @@ def interrupt(b: DialogueBuilder, turn: int, ex: Exchange, ctx: PlanContext, con
     )
     _close_assistant_event(b, turn)
     if context == "dependent":
-        reply_at = line_end + b.draw("response_gap")
+        reply_at = max(line_end, b.turns[turn].end) + b.draw("response_gap")  # a decision may come after the line
         reply = answer(b, followup_response(ex), reply_at)
         return b.turns[reply].end
     return max(line_end, b.turns[turn].end)

@@ -90,6 +90,33 @@ def test_audible_starts_late_and_stops_at_once():
     assert [plays_next_block(list(mode[: k + 1])) for k in range(len(mode) - 1)] == list(aud[1:].astype(bool))
 
 
+@pytest.mark.parametrize("scenario", ["interruption_independent", "interruption_dependent"])
+def test_generated_barge_ins_close_at_their_causal_decision(scenario):
+    """Issue 10: for every expected: stop event of generated dialogues, the closing <shift> sits in the decision's
+    block, never before the end of the event's first word, and the corpus assistant is silent from the next block
+    on (until the barge-in line ends)."""
+    from datagen.config import GeneratorConfig
+    from datagen.generate import build_dialogue, make_plan, resources_for
+    from datagen.schema import end_of_frame, frame_of
+    from tests.conftest import SMALL_ACOUSTICS
+
+    cfg = GeneratorConfig.from_dict({"acoustics": dict(SMALL_ACOUSTICS), "scenario_mix": {scenario: 1.0},
+                                     "dialogue_seconds": [10.0, 20.0]})
+    plan, res, tok = make_plan(cfg, 1.0, 7), resources_for(cfg), ByteTokenizer()
+    shift, seen = tok.convert_tokens_to_ids(SHIFT), 0
+    for i in range(plan.num_dialogues):
+        dlg, audio = build_dialogue(plan, i, res)
+        shifts = np.flatnonzero(build_targets(dlg, tok).tokens == shift)
+        for e in (e for e in dlg.events if e.expected == "stop"):
+            seen += 1
+            kd, line = frame_of(e.decision), dlg.turns[e.turn]
+            assert e.decision >= line.words[0].end and end_of_frame(e.decision) >= line.words[0].end
+            assert kd == min(k for k in shifts if k >= frame_of(e.start))  # the closing <shift> after the onset
+            assert not audio["assistant"][end_of_frame(e.decision) : line.end].any()
+            assert audio["assistant"][frame_of(e.decision) * BLOCK_SAMPLES : end_of_frame(e.decision)].any()
+    assert seen >= 2
+
+
 # -- training forward ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("thinking", ["explicit", "implicit"])
 def test_training_forward_overfits_a_tiny_batch(thinking):
