@@ -428,7 +428,7 @@ def frame_labels(dialogue: Dialogue) -> dict[str, np.ndarray]:
     """Derive every label track of :data:`LABEL_TRACKS` from the dialogue record.
 
     The assistant channel of a generated corpus *is* a good assistant's behaviour (it yields to true interruptions
-    after a human-like reaction time and talks through distractors), so ``state`` follows the assistant turns as
+    at a causal decision and talks through distractors), so ``state`` follows the assistant turns as
     played (an interrupted answer ends at :func:`end_of_frame` of its event's ``decision``).  ``shift`` marks the
     frame where the state changes on the audio timeline; the model's tokens (model package) start speech
     :data:`SYNTH_DELAY_BLOCKS` blocks early (its synthesizer lags its text) and stop it immediately (the closing
