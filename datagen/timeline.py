@@ -2,9 +2,9 @@
 
 A planner turns exchanges (a question and the assistant's answer) into turns, events and audio clips.  The assistant
 side is always a *good* assistant: it answers after a human-like gap, talks through backchannels and distractors,
-yields to true interruptions at a causal decision (after the words that tell them apart) and holds through in-turn pauses.  Every timing is
-drawn from :mod:`datagen.distributions` (sources stated there), so ``duplexkit inspect`` can compare a corpus with
-the distributions it was drawn from.
+yields to true interruptions at a causal decision (after the words that tell them apart) and holds through in-turn
+pauses.  Every timing is drawn from :mod:`datagen.distributions` (sources stated there), so ``duplexkit inspect``
+can compare a corpus with the distributions it was drawn from.
 
 The builder works in integer samples only; the clips it collects are rendered into dry tracks by
 :mod:`datagen.render`.
