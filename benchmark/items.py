@@ -13,7 +13,8 @@ clip in time:
   soon after each clause-end cue) and on not taking the turn early.
 * ``reactive`` items: a question, then a probe *scheduled relative to the model's behaviour*: it fires ``offset``
   after the model starts answering (the offset the corpus used after its own answer started).  True interruptions
-  (independent/dependent, by the user or a third speaker) are barge-in positives; user backchannels, distractors
+  (independent/dependent, by the user or a third speaker) are barge-in positives, each with the corpus's decision
+  time (the caught window counts from it, so it covers what the corpus assistant did); user backchannels, distractors
   and ``silence`` (nothing at all) are negatives.  If the model never starts answering, the probe never fires, and
   that is recorded.
 
@@ -34,7 +35,7 @@ from datagen.acoustics.echo import unit_echo_gain
 from datagen.scene import Nonlinearity
 from datagen.schema import BLOCK_SAMPLES, Dialogue, Event, Turn, pad_to_frames, seconds_to_samples
 
-ITEMS_VERSION = "1.0"
+ITEMS_VERSION = "1.1"  # 1.1: interruption probes carry the corpus decision (decision_after)
 FAMILIES = ("answer", "pause", "long_turn", "reactive")
 LEAD_S = 0.5  # context before the question
 TAIL_S = 0.3  # reverberant tail kept after a clip's last word
@@ -79,6 +80,7 @@ class Probe:
     context: str | None = None
     speaker: str | None = None
     clip: StemClip | None = None  # the probe's sound (moved to the fire time for reactive probes)
+    decision_after: int | None = None  # samples from the probe's start to the corpus's causal stop decision
 
 
 @dataclass
@@ -237,8 +239,9 @@ def reactive_items(d: Dialogue) -> list[ItemSpec]:
             src = (src[0], min(src[1], d.num_samples))
             offset = ev.start - ans.start
             clip = StemClip(stem, src[0], src[1], 0)
+            decision = ev.decision - ev.start if ev.decision is not None else None
             probe = Probe(_probe_name(ev), offset, offset + (ev.end - ev.start), ev.expected, True, ev.context,
-                          ev.speaker, clip)
+                          ev.speaker, clip, decision)
             num = q_end + _s(REACTIVE_MAX_WAIT_S) + offset + (src[1] - src[0]) + _s(REACTIVE_AFTER_S)
             ref_end = ans.end
             items.append(ItemSpec(f"{d.id}/react{n}.{m}", d.id, "reactive", start, pad_to_frames(num),

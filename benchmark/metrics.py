@@ -12,7 +12,10 @@ Speech of the model is a list of VAD spans (:mod:`benchmark.activity`), merged i
   of at least ``takeover_min`` that covers at least half of an in-turn pause (at most 0.5 s of it).
 * **Stop** (barge-in; SALMONN-omni, Yu et al. 2025, Tables 5-6 count an interruption as handled when the assistant
   yields): a probe finds the model *speaking* when a burst covers its onset; the model *stops* when that burst ends
-  within ``stop_window`` (default 1.0 s) of the onset and does not end merely because the audio ended.  Stop
+  within ``stop_window`` (default 1.0 s) of the probe's *decision* and does not end merely because the audio
+  ended.  The decision is the corpus's own causal decision time for that interruption (after the words that tell
+  it from its negatives, :mod:`datagen.distributions`), so the window covers the corpus's decision distribution in
+  each context and the oracle is ideal; probes without one (negatives, older corpora) count from the onset.  Stop
   latency = burst end minus probe onset.  Positives that are caught are true positives, missed positives false
   negatives; negatives that stop the model are false positives (false alarms).  Precision/recall/F1 as usual, 0
   when undefined (scikit-learn's ``zero_division=0``).
@@ -37,14 +40,14 @@ import numpy as np
 from benchmark.activity import Span, merge
 from datagen.schema import seconds_to_samples
 
-METRICS_VERSION = "1.0"
+METRICS_VERSION = "1.1"  # 1.1: the stop window counts from the probe's decision
 
 
 @dataclass(frozen=True)
 class MetricConfig:
     takeover_min_s: float = 1.0  # a burst shorter than this is a backchannel, not a take-over (FDB's 1 s rule)
     burst_gap_s: float = 0.5  # pauses shorter than this stay inside one burst; a stop is a silence at least this long
-    stop_window_s: float = 1.0  # barge-in: caught when the model stops within this of the probe's onset
+    stop_window_s: float = 1.0  # barge-in: caught when the model stops within this of the probe's decision
     early_tolerance_s: float = 0.24  # take-over this close before the user's end is not early (3 blocks)
     echo_window_s: float = 2.0  # self-interruption: stopping this soon after starting, with only echo present
     restart_gap_s: float = 1.0  # ... or speaking again after at least this much silence (a new turn)
@@ -90,14 +93,16 @@ class StopResult:
     latency: int | None  # samples from the onset to the burst's end (when it ended inside the audio)
 
 
-def stop_after(bursts_: Sequence[Span], onset: int, num_samples: int, cfg: MetricConfig) -> StopResult:
-    """Did the model, speaking at ``onset``, fall silent within the stop window?"""
+def stop_after(bursts_: Sequence[Span], onset: int, num_samples: int, cfg: MetricConfig,
+               decision: int = 0) -> StopResult:
+    """Did the model, speaking at ``onset``, fall silent within the stop window after the decision (``decision``
+    samples after the onset: when the probe's audio first allows a causal listener to decide)?"""
     gap = seconds_to_samples(cfg.burst_gap_s)
     for s, e in bursts_:
         if s <= onset < e:
             ended = e + gap <= num_samples  # followed by a real silence, not by the end of the audio
             latency = e - onset if ended else None
-            stopped = ended and e - onset <= seconds_to_samples(cfg.stop_window_s)
+            stopped = ended and e - onset <= decision + seconds_to_samples(cfg.stop_window_s)
             return StopResult(True, stopped, latency)
     return StopResult(False, False, None)
 

@@ -37,7 +37,7 @@ from benchmark.harness import ItemRun
 from benchmark.items import BARGE_IN_NEGATIVES, ItemSpec
 from datagen.schema import SAMPLE_RATE, seconds_to_samples
 
-TASKS_VERSION = "1.0"
+TASKS_VERSION = "1.1"  # 1.1: barge_in 1.1
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ TASKS: dict[str, Task] = {
     "turn_taking": Task("turn_taking", "1.0", ("answer",), (0.0, 1.0)),
     "pause_handling": Task("pause_handling", "1.0", ("pause",), (1.0,)),
     "backchannel": Task("backchannel", "1.0", ("reactive", "long_turn"), (1.0,), _is_user_backchannel),
-    "barge_in": Task("barge_in", "1.0", ("reactive",), (0.0, 0.1, 1.0)),
+    "barge_in": Task("barge_in", "1.1", ("reactive",), (0.0, 0.1, 1.0)),
     "echo": Task("echo", "1.0", ("answer",), (0.0, 1.0)),
     "qa": Task("qa", "1.0", ("answer",), (0.0, 1.0), lambda spec: bool(spec.answers)),
 }
@@ -170,7 +170,7 @@ def score_run(spec: ItemSpec, echo_factor: float, run: ItemRun, cfg: M.MetricCon
         if run.fired_at is None:
             rec["outcome"] = "unfired"
         else:
-            st = M.stop_after(b, run.fired_at, n, cfg)
+            st = M.stop_after(b, run.fired_at, n, cfg, probe.decision_after or 0)
             rec["stop_latency_s"] = _sec(st.latency)
             if not st.speaking:
                 rec["outcome"] = "idle"

@@ -46,9 +46,22 @@ REFERENCE: dict[str, ClippedNormal] = {
     # (Heldner & Edlund 2010: pauses mean ~0.5-0.7 s, with a long tail); we sample the long tail (> 0.6 s) that trips
     # VAD endpointers (typically 0.5-0.8 s of silence), as Full-Duplex-Bench's pause-handling set does.
     "pause": ClippedNormal(1.2, 0.4, 0.6, 2.5, "Heldner & Edlund 2010; Lin et al. 2025 (Full-Duplex-Bench)"),
-    # Time from a true interruption's onset until the (good) assistant falls silent.  Overlaps are mostly resolved
-    # within one or two syllables (Schegloff 2000, Language in Society 29), i.e. 200-500 ms.
-    "stop_latency": ClippedNormal(0.35, 0.1, 0.15, 0.8, "Schegloff 2000"),
+    # Barge-in decisions (every event with expected: stop), the rule the planners and the targets share.  A causal
+    # listener can tell a true interruption from its negatives (backchannels, talking to others, background speech,
+    # unrelated questions) only once it has heard the audio that differs, the *cue*:
+    #   * a context-independent line ("wait, stop"): its first word, or its first words that are not also the start
+    #     of a user backchannel ("okay, that's enough" sounds like the backchannel "okay" until "that's");
+    #   * a context-dependent question: up to the words that make it related (the content word it borrows from the
+    #     answer, "did you say Vienna?"; the whole question when the relation is only in its meaning, "how did you
+    #     get that?").
+    # The decision is drawn as this reaction time after the cue's last word ends; the assistant's audio then stops
+    # at the end of the decision's 80 ms block, with a short fade (silent from the next block on), and the model's
+    # closing <shift> sits in the decision's block.  The reaction: SALMONN-omni's barge-in response of about
+    # 130 ms (Yu et al. 2025, as issue 10 reads it); spoken words are recognised about 200-250 ms after their onset,
+    # often before their end (Marslen-Wilson 1985, Speech Communication 4: close shadowers), so 40-400 ms after a
+    # word's end is causal without being slow.  The 40 ms floor keeps the cue's end inside the audio the model has
+    # heard at its decision step, after the room's propagation delay.
+    "decision_delay": ClippedNormal(0.13, 0.06, 0.04, 0.4, "Yu et al. 2025 (SALMONN-omni); Marslen-Wilson 1985"),
     # Onset of a barge-in, backchannel or distractor measured from the start of the assistant's answer.
     "barge_in_onset": ClippedNormal(2.2, 0.8, 0.8, 4.5, "design choice: inside the elaboration, after the answer"),
     # Interval between listener backchannels during a long turn: about one every 5-10 s of speech

@@ -15,7 +15,7 @@ LABELS = {
     "response_gap": "assistant response gap (s)",
     "user_gap": "user gap after answer (s, <0 = overlap)",
     "pause": "in-turn user pause (s)",
-    "stop_latency": "assistant stop latency (s)",
+    "decision_delay": "barge-in decision after its cue (s)",
     "barge_in_onset": "barge-in onset into answer (s)",
     "backchannel_interval": "user backchannel interval (s)",
     "backchannel_latency": "assistant backchannel latency (s)",
@@ -62,16 +62,34 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"    {name:<44} {n:>6}")
     lines.append("  timing (corpus mean ± std vs reference N(mean, std)):")
     for name, h in summary["timing"].items():
-        if not isinstance(h, dict):
+        if not isinstance(h, dict) or "reference" not in h:
             continue
         ref = h["reference"]
         got = f"{h['mean']:+.3f} ± {h['std']:.3f} (n={h['n']})" if h.get("n") else "n=0"
         lines.append(f"    {name:<22} {got:<30} ref N({ref['mean']}, {ref['std']})")
     if summary["timing"].get("overlap_rate") is not None:
         lines.append(f"    overlap rate at speaker changes: {100 * summary['timing']['overlap_rate']:.1f}%")
+    decisions = summary["timing"].get("decision_latency") or {}
+    if decisions:
+        lines.append("  barge-in decision latency after onset, per context (s):")
+    for context, h in decisions.items():
+        got = (f"n={h['n']}  mean {h['mean']:.3f}  min {h['min']:.3f}  max {h['max']:.3f}  p50 {h['p50']:.3f}"
+               if h.get("n") else "n=0")
+        lines.append(f"    {context:<22} {got}")
+        if h.get("n"):
+            lines.append(f"    {'':<22} {_bars(h)}")
     for source, info in (summary.get("skipped") or {}).items():
         lines.append(f"  skipped {source} items: {info.get('count', 0)}")
     return "\n".join(lines)
+
+
+def _bars(h: dict[str, Any]) -> str:
+    """A one-line text histogram: one character per bin, height by count ("|" marks the range's ends)."""
+    ticks = " ▁▂▃▄▅▆▇█"
+    counts = np.array(h["counts"], dtype=float)
+    top = max(counts.max(), 1.0)
+    bars = "".join(ticks[int(np.ceil(c / top * (len(ticks) - 1)))] for c in counts)
+    return f"{h['edges'][0]:g} |{bars}| {h['edges'][-1]:g}" + (f"  (+{h['over']} over)" if h.get("over") else "")
 
 
 def plot_timing_histograms(root: str | Path, out: str | Path) -> Path:
@@ -83,11 +101,17 @@ def plot_timing_histograms(root: str | Path, out: str | Path) -> Path:
 
     timing = Corpus(root).stats().get("timing", {})
     names = [n for n in REFERENCE if isinstance(timing.get(n), dict)]
+    decisions = timing.get("decision_latency") or {}
     cols = 4
-    rows = max(1, int(np.ceil(len(names) / cols)))
+    rows = max(1, int(np.ceil((len(names) + len(decisions)) / cols)))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
-    for ax in axes.flat[len(names):]:
+    for ax in axes.flat[len(names) + len(decisions):]:
         ax.axis("off")
+    for ax, (context, h) in zip(axes.flat[len(names):], decisions.items()):
+        edges, counts = np.array(h["edges"]), np.array(h["counts"], dtype=float)
+        ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", alpha=0.6, color="C1")
+        ax.set_title(f"barge-in decision after onset (s), {context}\nn={h['n']}", fontsize=9)
+        ax.tick_params(labelsize=8)
     for ax, name in zip(axes.flat, names):
         h = timing[name]
         edges = np.array(h["edges"])

@@ -23,8 +23,10 @@ import numpy as np
 
 from datagen.scene import Scene, SceneError
 
-SCHEMA_VERSION = "1.0"
-LABELS_VERSION = "1.0"
+# 1.1: stop events carry ``decision`` (the causal decision time); 1.0 records still read (no decision).
+SCHEMA_VERSION = "1.1"
+# 1.1: interrupted answers end at the end of their decision's block (the model's closing <shift> is immediate).
+LABELS_VERSION = "1.1"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Time and frame arithmetic (the only place where seconds, samples and 80 ms blocks are converted)
@@ -67,6 +69,11 @@ def frames_in(num_samples: int) -> int:
 def pad_to_frames(num_samples: int) -> int:
     """``num_samples`` rounded up to a whole number of frames: dialogues are always a whole number of blocks."""
     return frames_in(num_samples) * BLOCK_SAMPLES
+
+
+def end_of_frame(sample: int) -> int:
+    """First sample after the frame that holds ``sample``: where audio stopped "from the next block on" ends."""
+    return frame_start(frame_of(sample) + 1)
 
 
 def frame_to_seconds(frame: int) -> float:
@@ -204,8 +211,10 @@ class Event:
     """A typed moment in the dialogue with the reaction a good assistant shows (``expected``).
 
     ``turn`` indexes ``Dialogue.turns`` (the utterance that makes the event, if any).  ``context`` and ``speaker``
-    qualify interruptions; ``kind`` qualifies distractors.  ``meta`` holds planner detail (e.g. the reaction
-    latency the assistant channel was rendered with).
+    qualify interruptions; ``kind`` qualifies distractors.  ``decision`` (events with ``expected: stop``) is the
+    sample at which a causal assistant decides to stop: after the audio that tells the event apart from its
+    negatives (rule and source in :mod:`datagen.distributions`); the model's closing ``<shift>`` sits in its block.
+    ``meta`` holds planner detail (e.g. how many words of the line make the cue).
     """
 
     type: EventType
@@ -216,6 +225,7 @@ class Event:
     speaker: Speaker | None = None
     context: Context | None = None
     kind: DistractorKind | None = None
+    decision: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -231,6 +241,9 @@ class Event:
             value = getattr(self, name)
             if value is not None:
                 d[name] = value
+        if self.decision is not None:
+            d["decision"] = self.decision
+            d["decision_s"] = samples_to_seconds(self.decision)
         if self.meta:
             d["meta"] = self.meta
         return d
@@ -246,6 +259,7 @@ class Event:
             speaker=d.get("speaker"),
             context=d.get("context"),
             kind=d.get("kind"),
+            decision=_sample_field(d, "decision") if "decision" in d or "decision_s" in d else None,
             meta=dict(d.get("meta", {})),
         )
 
@@ -355,6 +369,9 @@ class Dialogue:
                 _check_choice(e.speaker or "", ("user", "third"), f"{where}.speaker")
             if e.type == "distractor":
                 _check_choice(e.kind or "", DISTRACTOR_KINDS, f"{where}.kind")
+            if e.decision is not None and not (e.expected == "stop" and e.start <= e.decision < self.num_samples):
+                raise SchemaError(f"{where}.decision: {e.decision} needs expected 'stop' and a time inside "
+                                  f"[{e.start}, {self.num_samples})")
             if e.turn is not None and not 0 <= e.turn < len(self.turns):
                 raise SchemaError(f"{where}.turn: {e.turn} does not index a turn")
 
@@ -411,9 +428,11 @@ def frame_labels(dialogue: Dialogue) -> dict[str, np.ndarray]:
     """Derive every label track of :data:`LABEL_TRACKS` from the dialogue record.
 
     The assistant channel of a generated corpus *is* a good assistant's behaviour (it yields to true interruptions
-    after a human-like reaction time and talks through distractors), so ``state`` follows the assistant turns as
-    played.  ``shift`` marks the frame where the state changes on the audio timeline; a model whose synthesizer
-    lags its text by :data:`SYNTH_DELAY_BLOCKS` emits its ``<shift>`` that many blocks earlier (model package).
+    at a causal decision and talks through distractors), so ``state`` follows the assistant turns as
+    played (an interrupted answer ends at :func:`end_of_frame` of its event's ``decision``).  ``shift`` marks the
+    frame where the state changes on the audio timeline; the model's tokens (model package) start speech
+    :data:`SYNTH_DELAY_BLOCKS` blocks early (its synthesizer lags its text) and stop it immediately (the closing
+    ``<shift>`` sits in the last speaking frame).
     """
     n = dialogue.num_frames
     by = lambda sp: [t for t in dialogue.turns if t.speaker == sp]  # noqa: E731

@@ -2,9 +2,9 @@
 
 A planner turns exchanges (a question and the assistant's answer) into turns, events and audio clips.  The assistant
 side is always a *good* assistant: it answers after a human-like gap, talks through backchannels and distractors,
-yields to true interruptions after a human-like reaction time and holds through in-turn pauses.  Every timing is
-drawn from :mod:`datagen.distributions` (sources stated there), so ``duplexkit inspect`` can compare a corpus with
-the distributions it was drawn from.
+yields to true interruptions at a causal decision (after the words that tell them apart) and holds through in-turn
+pauses.  Every timing is drawn from :mod:`datagen.distributions` (sources stated there), so ``duplexkit inspect``
+can compare a corpus with the distributions it was drawn from.
 
 The builder works in integer samples only; the clips it collects are rendered into dry tracks by
 :mod:`datagen.render`.
@@ -19,7 +19,7 @@ import numpy as np
 
 from datagen.distributions import ClippedNormal
 from datagen.scene import Voices
-from datagen.schema import Event, Turn, Word, samples_to_seconds, seconds_to_samples
+from datagen.schema import BLOCK_SAMPLES, Event, Turn, Word, end_of_frame, samples_to_seconds, seconds_to_samples
 from datagen.tts.base import Utterance
 
 # Dry tracks a clip can go to; render maps them onto stems (user -> user, third/background -> other, ...).
@@ -28,6 +28,9 @@ FADE_SAMPLES = seconds_to_samples(0.01)  # fade applied where the assistant is c
 # A backchannel opportunity lasts the clause pause plus this much into the next clause (backchannels overlap onsets).
 BACKCHANNEL_WINDOW_TAIL = seconds_to_samples(0.3)
 MIN_TAIL_AFTER_ONSET = seconds_to_samples(0.6)  # a barge-in must leave the answer at least this much to interrupt
+MIN_TAIL_AFTER_STOP = seconds_to_samples(0.3)  # a stopped answer leaves at least this much unsaid (a stop, not an end)
+MIN_LEAD_BEFORE_ONSET = seconds_to_samples(0.3)  # a barge-in comes at least this far into the answer
+ONSET_TRIES = 3  # onsets tried (each earlier) to fit a barge-in's decision inside the answer
 
 
 class Speech(Protocol):
@@ -151,7 +154,7 @@ class PlanContext:
     """What a planner needs besides the builder: content helpers and scenario knobs."""
 
     lexicon: object  # datagen.content.pools.Lexicon: the line pools of this run (built-in, a team's, one split)
-    content: object  # datagen.content package (pause_split, related_interruption, unrelated_question)
+    content: object  # datagen.content package (pause_split, related_followup, unrelated_question)
     bank: Sequence[object]
     burst_maker: Callable[[np.random.Generator], np.ndarray]
     third_speaker_interrupt_prob: float
@@ -214,7 +217,7 @@ def _onset(b: DialogueBuilder, turn: int) -> int | None:
     start, end = b.turns[turn].start, b.turns[turn].end
     onset = start + b.draw("barge_in_onset")
     latest = end - MIN_TAIL_AFTER_ONSET
-    if latest <= start + seconds_to_samples(0.3):
+    if latest <= start + MIN_LEAD_BEFORE_ONSET:
         return None
     return min(onset, latest)
 
@@ -230,11 +233,25 @@ def user_backchannels(b: DialogueBuilder, turn: int, ctx: PlanContext) -> None:
         t = b.turns[bc].end + b.draw("backchannel_interval")
 
 
+def independent_cue_words(line: str, backchannels: Sequence[str]) -> int:
+    """Words of a context-independent line a listener must hear to tell it from a backchannel: its first word, or
+    more while the line still sounds like the start of one ("okay, that's enough": 2; rule in distributions)."""
+    key = lambda text: [w.strip(",.!?;:").lower() for w in text.split()]  # noqa: E731
+    words, negatives = key(line), [key(bc) for bc in backchannels]
+    n = 1
+    while n < len(words) and any(neg[:n] == words[:n] for neg in negatives):
+        n += 1
+    return n
+
+
 def interrupt(b: DialogueBuilder, turn: int, ex: Exchange, ctx: PlanContext, context: str) -> int:
-    """A true barge-in on an answer: the assistant stops after a reaction time; returns when the floor is free.
+    """A true barge-in on an answer: the assistant stops after a causal decision; returns when the floor is free.
 
     Context-independent lines ("wait, stop") come from the user or a third speaker; context-dependent ones are
-    related follow-ups built from the words the assistant has said up to the onset, and get an answer.
+    related follow-ups built from the words the assistant has said up to the onset, and get an answer.  The
+    decision comes ``decision_delay`` after the line's cue (the words that tell it from its negatives; rule in
+    :mod:`datagen.distributions`); the answer stops at the end of the decision's block.  When the decision would
+    fall too near the answer's natural end, the onset moves earlier (a few tries), else there is no barge-in.
     """
     onset = _onset(b, turn)
     if onset is None:
@@ -243,13 +260,27 @@ def interrupt(b: DialogueBuilder, turn: int, ex: Exchange, ctx: PlanContext, con
         speaker = "third" if b.rng.random() < ctx.third_speaker_interrupt_prob else "user"
         lines = ctx.lexicon.INTERRUPTIONS_INDEPENDENT
         text = lines[int(b.rng.integers(len(lines)))]
+        cue = independent_cue_words(text, ctx.lexicon.USER_BACKCHANNELS)
     else:
         speaker = "user"
-        text = ctx.content.related_interruption(ex.item, b.spoken_before(turn, onset), b.rng)
+    delay = b.draw("decision_delay")
+    latest = b.turns[turn].end - MIN_TAIL_AFTER_STOP - BLOCK_SAMPLES  # the decision's block must end before this
+    for _ in range(ONSET_TRIES):
+        if context == "dependent":
+            follow = ctx.content.related_followup(ex.item, b.spoken_before(turn, onset), b.rng)
+            text, cue = follow.text, follow.cue_words
+        utt = b.synth(speaker, text)
+        decision = onset + utt.words[min(cue, len(utt.words)) - 1].end + delay
+        if decision <= latest:
+            break
+        onset -= decision - latest
+        if onset < b.turns[turn].start + MIN_LEAD_BEFORE_ONSET:
+            return b.turns[turn].end
+    else:
+        return b.turns[turn].end
     track = "third" if speaker == "third" else "user"
-    line, _ = b.say(speaker, "interruption", text, onset, track=track)
-    latency = b.draw("stop_latency")
-    b.cut(turn, onset + latency)
+    line = b.place(speaker, "interruption", utt, onset, track=track)
+    b.cut(turn, end_of_frame(decision))
     line_end = b.turns[line].end
     b.event(
         "interruption",
@@ -259,11 +290,12 @@ def interrupt(b: DialogueBuilder, turn: int, ex: Exchange, ctx: PlanContext, con
         turn=line,
         speaker=speaker,
         context=context,
-        meta={"stop_latency_s": samples_to_seconds(b.turns[turn].end - onset)},
+        decision=decision,
+        meta={"cue_words": cue, "stop_latency_s": samples_to_seconds(b.turns[turn].end - onset)},
     )
     _close_assistant_event(b, turn)
     if context == "dependent":
-        reply_at = line_end + b.draw("response_gap")
+        reply_at = max(line_end, b.turns[turn].end) + b.draw("response_gap")  # a decision may come after the line
         reply = answer(b, followup_response(ex), reply_at)
         return b.turns[reply].end
     return max(line_end, b.turns[turn].end)

@@ -13,10 +13,11 @@ from typing import Any, Iterable
 import numpy as np
 
 from datagen.distributions import REFERENCE
-from datagen.schema import Dialogue, Event, samples_to_seconds
+from datagen.schema import CONTEXTS, Dialogue, Event, samples_to_seconds
 from datagen.timeline import BACKCHANNEL_WINDOW_TAIL
 
 HIST_BINS = 24
+DECISION_LATENCY_MAX_S = 4.0  # histogram range of onset -> decision (longer cues fall in "over")
 
 
 def _first_assistant_turn_after(d: Dialogue, t: int) -> int | None:
@@ -42,7 +43,10 @@ def timing_samples(d: Dialogue) -> dict[str, list[float]]:
             if not [x for x in d.events if x.type in ("interruption", "distractor") and prev.start <= x.start < e.start]:
                 out["user_gap"].append(samples_to_seconds(e.start - prev.end))
     out["pause"] = [samples_to_seconds(e.end - e.start) for e in ev("user_pause")]
-    out["stop_latency"] = [float(e.meta["stop_latency_s"]) for e in ev("interruption") if "stop_latency_s" in e.meta]
+    for e in ev("interruption"):
+        cue = cue_end(d, e)
+        if cue is not None and e.decision is not None:
+            out["decision_delay"].append(samples_to_seconds(e.decision - cue))
     for e in ev("interruption") + ev("distractor") + ev("user_backchannel"):
         host = [a for a in answers if a.start <= e.start < max(a.end, a.start + 1)]
         if host and e.expected in ("stop", "continue"):
@@ -60,6 +64,22 @@ def timing_samples(d: Dialogue) -> dict[str, list[float]]:
     return out
 
 
+def cue_end(d: Dialogue, e: Event) -> int | None:
+    """End of the words that tell a stop event apart from its negatives (``meta.cue_words`` of its line)."""
+    n = e.meta.get("cue_words")
+    words = d.turns[e.turn].words if e.turn is not None else []
+    return words[min(int(n), len(words)) - 1].end if n and words else None
+
+
+def decision_latencies(d: Dialogue) -> dict[str, list[float]]:
+    """Seconds from each stop event's onset to its decision, per interruption context."""
+    out: dict[str, list[float]] = {c: [] for c in CONTEXTS}
+    for e in d.events:
+        if e.expected == "stop" and e.decision is not None and e.context in out:
+            out[e.context].append(samples_to_seconds(e.decision - e.start))
+    return out
+
+
 def _interrupted_between(d: Dialogue, t0: int, t1: int) -> bool:
     return any(e.type == "interruption" and t0 <= e.start < t1 for e in d.events)
 
@@ -70,21 +90,28 @@ def _same_host(answers: list[Event], a: Event, b: Event) -> bool:
 
 def histogram(name: str, values: Iterable[float]) -> dict[str, Any]:
     ref = REFERENCE[name]
+    summary = _histogram(values, ref.lo, ref.hi)
+    summary["reference"] = {"mean": ref.mean, "std": ref.std, "lo": ref.lo, "hi": ref.hi, "source": ref.source}
+    return summary
+
+
+def _histogram(values: Iterable[float], lo: float, hi: float) -> dict[str, Any]:
     v = np.asarray(list(values), dtype=float)
-    edges = np.linspace(ref.lo, ref.hi, HIST_BINS + 1)
-    counts, _ = np.histogram(v[(v >= ref.lo) & (v <= ref.hi)], bins=edges)
+    edges = np.linspace(lo, hi, HIST_BINS + 1)
+    counts, _ = np.histogram(v[(v >= lo) & (v <= hi)], bins=edges)
     summary: dict[str, Any] = {
         "n": int(v.size),
         "edges": [round(float(x), 4) for x in edges],
         "counts": counts.astype(int).tolist(),
-        "under": int((v < ref.lo).sum()),
-        "over": int((v > ref.hi).sum()),
-        "reference": {"mean": ref.mean, "std": ref.std, "lo": ref.lo, "hi": ref.hi, "source": ref.source},
+        "under": int((v < lo).sum()),
+        "over": int((v > hi).sum()),
     }
     if v.size:
         summary.update(
             mean=round(float(v.mean()), 4),
             std=round(float(v.std()), 4),
+            min=round(float(v.min()), 4),
+            max=round(float(v.max()), 4),
             p10=round(float(np.percentile(v, 10)), 4),
             p50=round(float(np.percentile(v, 50)), 4),
             p90=round(float(np.percentile(v, 90)), 4),
@@ -95,10 +122,15 @@ def histogram(name: str, values: Iterable[float]) -> dict[str, Any]:
 def corpus_timing(dialogues: Iterable[Dialogue]) -> dict[str, Any]:
     """Histograms of every timing quantity over a corpus, plus the overlap rate of speaker changes."""
     pooled: dict[str, list[float]] = {name: [] for name in REFERENCE}
+    decisions: dict[str, list[float]] = {c: [] for c in CONTEXTS}
     for d in dialogues:
         for name, values in timing_samples(d).items():
             pooled[name].extend(values)
-    out = {name: histogram(name, values) for name, values in pooled.items()}
+        for context, values in decision_latencies(d).items():
+            decisions[context].extend(values)
+    out: dict[str, Any] = {name: histogram(name, values) for name, values in pooled.items()}
+    # Onset -> decision per context: the cue's length plus the reaction (what a benchmark's caught window covers).
+    out["decision_latency"] = {c: _histogram(v, 0.0, DECISION_LATENCY_MAX_S) for c, v in decisions.items()}
     gaps = np.asarray(pooled["user_gap"])
     out["overlap_rate"] = round(float((gaps < 0).mean()), 4) if gaps.size else None
     return out

@@ -9,8 +9,10 @@ sequence is exactly the streaming order, so a KV-cached stream and one full forw
 
 The synthesizer reads the hidden state (layer ``synth.hidden_layer``) at the input position of token ``y_j`` and
 makes audio block ``j + D`` (``D = SYNTH_DELAY_BLOCKS``), i.e. step ``k`` plays block ``k+1`` from ``y_{k+1-D}``;
-that hidden state exists from step ``j+1`` on, well before it is needed.  See :mod:`model.targets` for the
-target stream with the same timing.
+that hidden state exists from step ``j+1`` on, well before it is needed.  A speak->listen ``<shift>`` silences the
+synthesizer from the next block on (barge-in), so block ``j`` plays only while steps ``j-D .. j-1`` all speak;
+training masks the synthesizer loss with the same rule (``audible`` of :mod:`model.targets`, which also builds
+the target stream with this timing).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .backbone import StateTokenHead, apply_lora, load_backbone
 from .config import ModelConfig
 from .encoder import EncoderState, StreamingEncoder
 from .synth import CosyVoice2Synth, MelDecoder, StreamingGriffinLim, VocoderState, silence
-from .targets import mode_from_tokens
+from .targets import mode_from_tokens, plays_next_block
 from .tokens import SHIFT, THINK, ByteTokenizer
 
 
@@ -255,7 +257,7 @@ class SalmonnOmni(nn.Module):
         st.modes.append(mode)
         st.tokens.append(y)
         st.pending = y
-        # synthesizer: block k+1 from y_{k+1-D}
+        # synthesizer: block k+1 from y_{k+1-D}, silent once a <shift> closed the turn (plays_next_block)
         j = k + 1 - self.cfg.synth_delay_blocks
         st.conds.pop(j - 1, None)
         cond = st.conds.get(j) if j >= 0 else None
@@ -264,9 +266,9 @@ class SalmonnOmni(nn.Module):
         wav = silence()
         if self.synth is not None:
             mel, st.synth_h = self.synth(cond[None, None], st.synth_h)
-            if j >= 0 and st.modes[j]:
+            if plays_next_block(st.modes, self.cfg.synth_delay_blocks):
                 wav = self.vocoder.step(mel[0, 0].float().cpu().numpy(), st.voc)
-            else:  # silent: the vocoder's overlap tail restarts
+            else:  # silent (not started yet, or stopped by a <shift>): the vocoder's overlap tail restarts
                 st.voc.silence()
         text = None
         if y < self.base_vocab:

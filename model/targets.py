@@ -4,13 +4,18 @@ SALMONN-omni's explicit thinking: ``<think>`` in every block while listening (an
 due: between words, or while the synthesizer catches up after the text is done), ``<shift>`` at listen->speak
 and speak->listen, one text token per block while speaking.
 
-Timing (``D = SYNTH_DELAY_BLOCKS``): step ``k`` reads mic block ``k`` and the block the model itself is playing
-(assistant channel block ``k``) and produces the audio of block ``k+1``, conditioned on the token of step
-``k+1-D``.  So audio block ``j`` follows the token of step ``j-D``: the ``<shift>`` tokens sit ``D`` steps before
-the audio state changes of :func:`datagen.schema.frame_labels` (``state`` track), and a word's text tokens start
-``D`` steps before the word is heard, one per block, never before the ``<shift>`` and never after the closing
-``<shift>`` (an interrupted answer loses its unsaid tokens; a tokenizer that needs more tokens than there are
-blocks, like the tiny byte tokenizer, drops the overflow).
+Timing (``D = SYNTH_DELAY_BLOCKS``; the contract of ARCHITECTURE.md): step ``k`` reads mic block ``k`` and the
+block the model itself is playing (assistant channel block ``k``) and produces the audio of block ``k+1``,
+conditioned on the token of step ``k+1-D``.  Starting speech waits for the synthesizer: a listen->speak ``<shift>``
+at step ``s`` is heard from block ``s+D``, and a word's text tokens start ``D`` steps before the word is heard.
+Stopping is immediate (barge-in): a speak->listen ``<shift>`` at step ``k`` silences the audio from block ``k+1``
+on, so audio block ``j`` plays only while every mode of steps ``j-D .. j-1`` is speaking (:func:`audible_from_mode`).
+So the closing ``<shift>`` sits in the last speaking frame of the ``state`` track of
+:func:`datagen.schema.frame_labels`: at a natural end, after ``<think>`` while the synthesizer plays out the last
+text; for an interruption, in the block of its causal ``decision`` (the corpus assistant stops at that block's end).
+Text tokens, one per block, never come before the opening ``<shift>`` nor after the closing one (an interrupted
+answer loses its unsaid tokens; a tokenizer that needs more tokens than there are blocks, like the tiny byte
+tokenizer, drops the overflow).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from .tokens import SHIFT, THINK
 class Targets:
     tokens: np.ndarray  # (T,) int64 token id per step
     mode: np.ndarray  # (T,) int8: 1 when the model is in its speaking mode after step k's token
-    audible: np.ndarray  # (T,) int8: 1 when audio block j is synthesised (mode[j-D])
+    audible: np.ndarray  # (T,) int8: 1 when audio block j is synthesised (see audible_from_mode)
 
 
 def _spans(state: np.ndarray) -> list[tuple[int, int]]:
@@ -66,10 +71,18 @@ def mode_from_tokens(tokens: Sequence[int], shift_id: int) -> np.ndarray:
 
 
 def audible_from_mode(mode: np.ndarray, delay: int = SYNTH_DELAY_BLOCKS) -> np.ndarray:
+    """Audio block ``j`` plays when steps ``j-delay .. j-1`` were all speaking: start ``delay`` late, stop at once."""
     out = np.zeros_like(mode)
-    if len(mode) > delay:
-        out[delay:] = mode[:-delay]
+    run = 0
+    for j in range(1, len(mode)):
+        run = run + 1 if mode[j - 1] else 0  # speaking steps ending at j-1
+        out[j] = run >= delay
     return out
+
+
+def plays_next_block(modes: Sequence[int], delay: int = SYNTH_DELAY_BLOCKS) -> bool:
+    """The streaming side of :func:`audible_from_mode`: given the modes so far, is the next block audible?"""
+    return len(modes) >= delay and all(modes[-delay:])
 
 
 def build_targets(dialogue: Dialogue, tokenizer, labels: Mapping[str, np.ndarray] | None = None,
@@ -84,7 +97,7 @@ def build_targets(dialogue: Dialogue, tokenizer, labels: Mapping[str, np.ndarray
     first_word = True  # words are space-separated in the text stream, across turns too
     for a, b in _spans(state):
         s_in = max(a - delay, last_out + 1, 0)
-        s_out = b - delay if b < n else n  # a span running to the end has no closing <shift>
+        s_out = b - 1 if b < n else n  # closing <shift> in the last speaking frame; none for a span running on
         if s_out <= s_in:
             continue
         tokens[s_in] = shift

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE, Dialogue, Turn, Word
+from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE, Dialogue, Event, Turn, Word, end_of_frame
 from tests.conftest import toy_scene
 
 
@@ -40,3 +40,22 @@ def toy_dialogue(seed: int = 0, blocks: int = 60, answer: str = "it is four") ->
         asst[w.start:w.end] = 0.3 * np.sin(2 * np.pi * (300 + 150 * i) * t[w.start:w.end])
     mic = (user + 0.1 * asst + rng.standard_normal(n) * 0.001).astype(np.float32)
     return dlg, {"mic": mic, "assistant": asst.astype(np.float32)}
+
+
+def interrupted_toy_dialogue(seed: int = 0, blocks: int = 60) -> tuple[Dialogue, dict[str, np.ndarray]]:
+    """:func:`toy_dialogue` with a longer answer that a "wait stop" barge-in cuts at the end of its decision's
+    block (as the generator does); the assistant channel is silent from the next block on."""
+    dlg, audio = toy_dialogue(seed, blocks, answer="it is four and that is all")
+    ans = dlg.turns[1]
+    onset = ans.start + 8 * BLOCK_SAMPLES
+    line = _words("wait stop", onset, 3000, 800)
+    decision = line[0].end + 2000
+    cut = end_of_frame(decision)
+    ans.words = [Word(w.text, w.start, min(w.end, cut)) for w in ans.words if w.start < cut]
+    ans.full_text, ans.text, ans.end, ans.truncated = ans.text, " ".join(w.text for w in ans.words), cut, True
+    dlg.turns.append(Turn("user", "interruption", "wait stop", line[0].start, line[-1].end, line))
+    dlg.events.append(Event("interruption", onset, line[-1].end, "stop", turn=2, speaker="user",
+                            context="independent", decision=decision, meta={"cue_words": 1}))
+    dlg.validate()
+    audio["assistant"][cut:] = 0.0
+    return dlg, audio

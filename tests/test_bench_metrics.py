@@ -49,6 +49,9 @@ def test_stop_after_probe():
     assert not M.stop_after(b, s(5.0), n, CFG).speaking  # silent at the probe: idle
     st = M.stop_after(b, s(8.5), s(9.2), CFG)  # speech runs to the end of the audio: not a stop
     assert st.speaking and not st.stopped and st.latency is None
+    # the window counts from the probe's decision: a question that is only related 2 s in may be stopped later
+    st = M.stop_after(b, s(2.0), n, CFG, decision=s(2.0))
+    assert st.stopped and st.latency == s(2.5)
 
 
 def test_prf_and_zero_division():

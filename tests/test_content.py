@@ -355,3 +355,21 @@ def test_spoken_texts_is_the_benchmark_vocabulary():
     pools = [n for n in dir(lexicon) if n.isupper() and all(isinstance(v, str) for v in getattr(lexicon, n))]
     joined = "\n".join(texts)
     assert all("\n".join(getattr(lexicon, n)) in joined for n in pools), "a lexicon pool is missing"
+
+
+def test_related_followup_cue_ends_at_the_borrowed_word():
+    from datagen.content import related_followup
+
+    item = next(i for i in BANK if i.answer == "Paris")
+    for s in range(30):
+        f = related_followup(None, "and the Danube flows through Vienna", np.random.default_rng(s))
+        assert f.text == related_interruption(None, "and the Danube flows through Vienna", np.random.default_rng(s))
+        words = f.text.split()
+        assert 1 <= f.cue_words <= len(words)
+        borrowed = [w for w in words if w.strip("?,.") in ("Danube", "flows", "through", "Vienna")]
+        if borrowed:  # a borrowed word: the cue ends on it
+            assert words[f.cue_words - 1] == borrowed[0]
+        else:  # related only as a whole
+            assert f.cue_words == len(words)
+        g = related_followup(item, "The capital of France is Paris", np.random.default_rng(s))
+        assert 1 <= g.cue_words <= len(g.text.split())

@@ -100,6 +100,12 @@ def test_validate_inspect_plot_export(corpus_dir, tmp_path):
     assert report.vad["user"]["recall"] >= 0.85
     summary = inspect_corpus(corpus_dir)
     assert "scenario mix" in format_summary(summary)
+    # the decision-latency histogram per context, counting every stop event of the corpus
+    decisions = summary["timing"]["decision_latency"]
+    stops = [e for d in Corpus(corpus_dir) for e in d.events if e.expected == "stop"]
+    assert set(decisions) == {"independent", "dependent"}
+    assert sum(h["n"] for h in decisions.values()) == len(stops)
+    assert "decision latency after onset, per context" in format_summary(summary)
     png = plot_timing_histograms(corpus_dir, tmp_path / "t.png")
     first = Corpus(corpus_dir).dialogues[0].id
     png2 = plot_dialogue(corpus_dir, first, tmp_path / "d.png")

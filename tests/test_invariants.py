@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from datagen.config import SCENARIOS, GeneratorConfig
 from datagen.generate import build_dialogue, make_plan, resources_for
-from datagen.schema import BLOCK_SAMPLES, frame_labels
+from datagen.schema import BLOCK_SAMPLES, end_of_frame, frame_labels
 from tests.conftest import SMALL_ACOUSTICS
 
 
@@ -42,8 +42,13 @@ def test_dialogue_invariants(seed, scenario, echo_factor):
     for e in d.events:
         if e.type == "interruption":
             assert e.expected == "stop" and all(labels["interruption"][f] for f in frames(e))
-            # The assistant yields: its turn that the interruption hits ends within the stop-latency window.
-            assert e.meta["stop_latency_s"] <= 0.8 + 1e-6
+            # The assistant yields at a causal decision: after the line's first word, and its answer ends at the
+            # end of the decision's block (silent from the next block on).
+            line = d.turns[e.turn]
+            assert e.decision is not None and e.decision > line.words[0].end
+            hit = [t for t in d.turns if t.speaker == "assistant" and t.truncated and t.start < e.start < t.end + 1]
+            assert [t.end for t in hit] == [end_of_frame(e.decision)]
+            assert not audio["assistant"][end_of_frame(e.decision) : line.end].any()
         if e.type == "distractor":
             assert e.expected in ("continue", "hold") and not any(labels["interruption"][f] for f in frames(e))
         if e.type == "user_pause":

@@ -60,7 +60,9 @@ def test_encoder_chunked_streaming_equals_full_sequence(tiny):
 
 
 # -- targets -----------------------------------------------------------------------------------------------------
-def test_targets_shift_d_blocks_before_the_audio_and_text_in_between():
+def test_targets_start_d_blocks_early_and_stop_at_once():
+    """Starting speech waits D blocks for the synthesizer; at a natural end <think> covers the play-out and the
+    closing <shift> sits in the last speaking frame, so the audio is silent from the next block on."""
     dlg, _ = toy_dialogue()
     tok = ByteTokenizer()
     tg = build_targets(dlg, tok)
@@ -68,12 +70,51 @@ def test_targets_shift_d_blocks_before_the_audio_and_text_in_between():
     think, shift = tok.convert_tokens_to_ids(THINK), tok.convert_tokens_to_ids(SHIFT)
     a = int(np.argmax(state))
     b = a + int(np.argmin(state[a:]))
-    assert list(np.flatnonzero(tg.tokens == shift)) == [a - SYNTH_DELAY_BLOCKS, b - SYNTH_DELAY_BLOCKS]
+    assert list(np.flatnonzero(tg.tokens == shift)) == [a - SYNTH_DELAY_BLOCKS, b - 1]
     # audio plays exactly when a good assistant speaks
     np.testing.assert_array_equal(tg.audible, state)
     text = tg.tokens[(tg.tokens != think) & (tg.tokens != shift)]
     assert tok.decode(text).startswith("it is")
-    assert np.all(tg.tokens[: a - SYNTH_DELAY_BLOCKS] == think) and np.all(tg.tokens[b - SYNTH_DELAY_BLOCKS + 1:] == think)
+    assert np.all(tg.tokens[: a - SYNTH_DELAY_BLOCKS] == think) and np.all(tg.tokens[b:] == think)
+    last_text = int(np.flatnonzero((tg.tokens != think) & (tg.tokens != shift)).max())
+    assert np.all(tg.tokens[last_text + 1 : b - 1] == think)  # the synthesizer plays out the last text
+
+
+def test_audible_starts_late_and_stops_at_once():
+    from model.targets import audible_from_mode, plays_next_block
+
+    D = SYNTH_DELAY_BLOCKS
+    mode = np.array([0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0], np.int8)  # a short second turn never plays
+    aud = audible_from_mode(mode)
+    assert list(np.flatnonzero(aud)) == list(range(1 + D, 9))  # shift at step 8: block 9 on is silent
+    assert [plays_next_block(list(mode[: k + 1])) for k in range(len(mode) - 1)] == list(aud[1:].astype(bool))
+
+
+@pytest.mark.parametrize("scenario", ["interruption_independent", "interruption_dependent"])
+def test_generated_barge_ins_close_at_their_causal_decision(scenario):
+    """Issue 10: for every expected: stop event of generated dialogues, the closing <shift> sits in the decision's
+    block, never before the end of the event's first word, and the corpus assistant is silent from the next block
+    on (until the barge-in line ends)."""
+    from datagen.config import GeneratorConfig
+    from datagen.generate import build_dialogue, make_plan, resources_for
+    from datagen.schema import end_of_frame, frame_of
+    from tests.conftest import SMALL_ACOUSTICS
+
+    cfg = GeneratorConfig.from_dict({"acoustics": dict(SMALL_ACOUSTICS), "scenario_mix": {scenario: 1.0},
+                                     "dialogue_seconds": [10.0, 20.0]})
+    plan, res, tok = make_plan(cfg, 1.0, 7), resources_for(cfg), ByteTokenizer()
+    shift, seen = tok.convert_tokens_to_ids(SHIFT), 0
+    for i in range(plan.num_dialogues):
+        dlg, audio = build_dialogue(plan, i, res)
+        shifts = np.flatnonzero(build_targets(dlg, tok).tokens == shift)
+        for e in (e for e in dlg.events if e.expected == "stop"):
+            seen += 1
+            kd, line = frame_of(e.decision), dlg.turns[e.turn]
+            assert e.decision >= line.words[0].end and end_of_frame(e.decision) >= line.words[0].end
+            assert kd == min(k for k in shifts if k >= frame_of(e.start))  # the closing <shift> after the onset
+            assert not audio["assistant"][end_of_frame(e.decision) : line.end].any()
+            assert audio["assistant"][frame_of(e.decision) * BLOCK_SAMPLES : end_of_frame(e.decision)].any()
+    assert seen >= 2
 
 
 # -- training forward ------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import torch
 from datagen.config import GeneratorConfig
 from datagen.corpus import Corpus
 from datagen.generate import generate
-from datagen.schema import BLOCK_SAMPLES, SYNTH_DELAY_BLOCKS, frame_labels
+from datagen.schema import BLOCK_SAMPLES, SYNTH_DELAY_BLOCKS, frame_labels, frame_of
 from model.config import load_config
 from model.salmonn import SalmonnOmni
 from model.targets import build_targets, make_batch
@@ -34,8 +34,13 @@ def test_targets_follow_the_labels_on_real_dialogues(corpus):
         labels = frame_labels(dlg)
         tg = build_targets(dlg, model.tokenizer, labels)
         state = labels["state"]
-        # audio state == labels wherever the <shift> was not clamped at the dialogue start
+        # audio state == labels wherever the <shift> was not clamped at the dialogue start (starts D blocks late,
+        # stops at once: interrupted answers included)
         np.testing.assert_array_equal(tg.audible[SYNTH_DELAY_BLOCKS:], state[SYNTH_DELAY_BLOCKS:])
+        shifts = set(np.flatnonzero(tg.tokens == model.shift_id).tolist())
+        for e in dlg.events:
+            if e.expected == "stop":
+                assert frame_of(e.decision) in shifts and not state[frame_of(e.decision) + 1]
         if state.any():
             assert (tg.tokens < model.base_vocab).any()
 

@@ -67,6 +67,36 @@ def test_forced_text_plays_audio_exactly_d_blocks_later(tiny):
     assert "".join(texts) == tiny.tokenizer.decode([t for t in tg.tokens if t < tiny.base_vocab])
 
 
+def test_barge_in_shift_silences_the_stream_from_the_next_block():
+    """Speak->listen is immediate: teacher-forced on an interrupted answer's targets, the stream plays exactly the
+    blocks the training forward's synthesizer mask (``audible`` of make_batch) scores, the closing <shift> sits in
+    the decision's block, and every block after it is an exact zero."""
+    from datagen.schema import frame_of
+    from model.targets import build_targets, make_batch
+    from tests.model_fixtures import interrupted_toy_dialogue
+
+    model = SalmonnOmni(load_config("tiny")).eval()
+    dlg, audio = interrupted_toy_dialogue(0, blocks=48)
+    tg = build_targets(dlg, model.tokenizer)
+    kd = frame_of(dlg.events_of("interruption")[0].decision)
+    assert np.flatnonzero(tg.tokens == model.shift_id)[-1] == kd
+    st = model.new_state()
+    own, played, greedy = np.zeros(BLOCK_SAMPLES, np.float32), [np.zeros(BLOCK_SAMPLES, np.float32)], []
+    for k in range(dlg.num_frames - 1):
+        r = model.step(st, audio["mic"][k * BLOCK_SAMPLES:(k + 1) * BLOCK_SAMPLES], own, force=int(tg.tokens[k]))
+        own = r.audio
+        played.append(r.audio)
+        allowed = model.allowed(torch.tensor(st.modes[-2] if len(st.modes) > 1 else 0))
+        greedy.append(int(r.logits.masked_fill(~allowed, float("-inf")).argmax()))
+    loud = np.array([np.abs(p).max() > 0 for p in played])
+    np.testing.assert_array_equal(loud, make_batch([(dlg, audio)], model.tokenizer)["audible"][0].astype(bool))
+    assert loud[kd] and not loud[kd + 1:].any()
+    # the full forward, teacher-forced on the same tokens and own audio, decides what the stream would have
+    T = dlg.num_frames - 1
+    full = model.decide_full(audio["mic"], np.concatenate(played[:T]), tg.tokens[:T])
+    np.testing.assert_array_equal(full, greedy)
+
+
 def test_adapter_sessions_reset_completely(tmp_path, tiny):
     from model.checkpoint import save_checkpoint
 

@@ -63,3 +63,13 @@ def test_spoken_before_is_what_was_heard():
     b = builder()
     i, _ = b.say("assistant", "answer", "paris is the capital", 0)
     assert b.spoken_before(i, 2 * (WORD + GAP) + 1) == "paris is the"
+
+
+def test_independent_cue_is_the_first_word_unless_it_sounds_like_a_backchannel():
+    from datagen.content.lexicon import USER_BACKCHANNELS
+    from datagen.timeline import independent_cue_words
+
+    assert independent_cue_words("wait, stop", USER_BACKCHANNELS) == 1
+    assert independent_cue_words("okay, that's enough", USER_BACKCHANNELS) == 2  # "okay" is a backchannel
+    assert independent_cue_words("okay okay, I got it", USER_BACKCHANNELS) == 2  # "okay, cool" shares one word
+    assert independent_cue_words("okay", USER_BACKCHANNELS) == 1  # never past the line

@@ -3,6 +3,7 @@
 * :mod:`~datagen.content.bank`: the built-in question bank (:class:`QAItem`, :func:`question_bank`) and the
   multi-turn :func:`topics`; deterministic, stable ids like ``capitals-0007``.
 * :mod:`~datagen.content.phrasing`: the planners' helpers (:func:`pause_split`, :func:`related_interruption`,
+  :func:`related_followup` (with its cue),
   :func:`unrelated_question`) and their fillers, prefixes and names; they draw only from the ``rng`` given.
 * :mod:`~datagen.content.scoring`: :func:`normalize_answer` and :func:`is_correct`.
 * :mod:`~datagen.content.vocabulary`: :func:`spoken_texts`, every text the benchmark speaks (for ASR).
@@ -28,7 +29,9 @@ from datagen.content.phrasing import (
     LEAD_FILLERS,
     PAUSE_FILLERS,
     THIRD_PARTY_NAMES,
+    FollowUp,
     pause_split,
+    related_followup,
     related_interruption,
     unrelated_question,
 )
@@ -37,6 +40,7 @@ from datagen.content.vocabulary import spoken_texts
 
 __all__ = [
     "QAItem", "Topic", "question_bank", "topics", "pause_split", "related_interruption", "unrelated_question",
+    "FollowUp", "related_followup",
     "normalize_answer", "is_correct", "number_to_words", "year_to_words", "spoken_texts",
     "FILLERS", "LEAD_FILLERS", "PAUSE_FILLERS", "INTERRUPT_PREFIXES", "THIRD_PARTY_NAMES", "FALLBACK_UNRELATED",
     "CLOSINGS", "NEUTRAL",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -86,12 +87,43 @@ def _content_word(spoken: str, rng: np.random.Generator) -> str | None:
     return cands[int(rng.choice(len(cands), p=weights / weights.sum()))]
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """A related follow-up and its cue: the first ``cue_words`` words are what a listener must hear to know it is
+    related (see the decision rule in :mod:`datagen.distributions`)."""
+
+    text: str
+    cue_words: int
+
+
+def _words_key(word: str) -> str:
+    return re.sub(r"^[^\w]+|[^\w]+$", "", word).lower()
+
+
+def _is_content(word: str) -> bool:
+    return bool(word) and (word.isdigit() or (len(word) > 3 and word not in _STOP))
+
+
+def _cue_words(q: str, keys: set[str]) -> int:
+    """Words of ``q`` up to its first content word in ``keys`` (past a "wait,"-style prefix); all when none is."""
+    words = [_words_key(w) for w in q.split()]
+    start = next((len(p.split()) for p in INTERRUPT_PREFIXES if q.lower().startswith(p)), 0)
+    hit = next((i for i in range(start, len(words)) if _is_content(words[i]) and words[i] in keys), None)
+    return len(words) if hit is None else hit + 1
+
+
 def related_interruption(item: QAItem | None, spoken: str, rng: np.random.Generator) -> str:
+    """The text of :func:`related_followup` (same draws)."""
+    return related_followup(item, spoken, rng).text
+
+
+def related_followup(item: QAItem | None, spoken: str, rng: np.random.Generator) -> FollowUp:
     """A true, context-dependent barge-in: a follow-up question about what the assistant is saying right now.
 
     Uses ``item.followups`` (only those that do not give away the answer before it was heard), sometimes with a
     "wait," / "sorry," prefix; otherwise asks about a content word of ``spoken``.  Works with no item and with
-    nothing spoken yet.
+    nothing spoken yet.  The cue ends at the first content word shared with what was heard or with the item (a
+    borrowed word), else with the question (its relation is only in its meaning).
     """
     heard = " ".join(spoken.split())
     cands: list[str] = []
@@ -102,17 +134,20 @@ def related_interruption(item: QAItem | None, spoken: str, rng: np.random.Genera
         q = _pick(cands, rng)
         if not q.lower().startswith(tuple(p.rstrip(",") for p in INTERRUPT_PREFIXES)) and rng.random() < 0.6:
             q = f"{_pick(INTERRUPT_PREFIXES, rng)} {q}"
-        return q
+        context = " ".join([heard, item.question, item.answer, *item.aliases]) if item is not None else heard
+        return FollowUp(q, _cue_words(q, {_words_key(w) for w in context.split()}))
     prefix = _pick(INTERRUPT_PREFIXES, rng)
     word = _content_word(heard, rng)
     if word:
         shapes = (f"{prefix} what do you mean by {word}?", f"{prefix} did you say {word}?",
                   f"{prefix} can you tell me more about {word}?", f"{prefix} {word}? how do you know that?",
                   f"{prefix} {word}? what was that about?")
-        return _pick(shapes, rng)
+        q = _pick(shapes, rng)
+        return FollowUp(q, _cue_words(q, {word.lower()}))
     generic = (f"{prefix} can you explain that again?", f"{prefix} what do you mean?",
                f"{prefix} can you say that more simply?", f"{prefix} how do you know that?")
-    return _pick(generic, rng)
+    q = _pick(generic, rng)
+    return FollowUp(q, len(q.split()))
 
 
 def unrelated_question(item: QAItem | None, rng: np.random.Generator, bank: Sequence[QAItem],
