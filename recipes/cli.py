@@ -41,6 +41,8 @@ def train(stage: str, config: str, overrides=(), data=(), eval_data: str | None 
 def _train(args: argparse.Namespace) -> int:
     summary = train(args.stage, args.config, args.overrides, args.data, args.eval_data, args.out, args.max_items,
                     progress=not args.quiet)
+    if "final_checkpoint" not in summary:  # not the main process
+        return 0
     print(f"trained {summary.get('step')} steps ({summary.get('stopped_by')}); loss "
           f"{summary.get('first_loss')} -> {summary.get('last_loss')}; final checkpoint {summary.get('final_checkpoint')}")
     if summary.get("bench_dir"):

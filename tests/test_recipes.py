@@ -185,3 +185,36 @@ def test_another_config_and_a_full_disk_keep_the_last_checkpoint(bench_corpus, t
     load_checkpoint(out / "checkpoints" / "step-000001")
     with pytest.raises(ConfigError, match="different config"):
         _train("duplex", bench_corpus, out, "max_steps=2", "save_every=1", "model_config.connector_hidden=64")
+
+
+@pytest.mark.slow
+def test_end_of_run_benchmark_scores_the_final_checkpoint(bench_corpus, tmp_path):
+    out = tmp_path / "run"
+    summary = _train("duplex", bench_corpus, out, "max_steps=1", "eval.bench=true", "eval.max_items=1",
+                     "eval.bench_tasks=[turn_taking]", eval_data=str(bench_corpus))
+    results = json.loads((out / "bench" / "results.json").read_text())
+    assert results["model"]["name"] == "salmonn-omni" and "turn_taking" in summary["bench"]
+    assert summary["final_checkpoint"] == str(out / "final")
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_equal_one_at_the_same_global_batch(bench_corpus, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    common = ["train", "2", "--config", "tiny", "--data", str(bench_corpus), "--quiet", "max_steps=3",
+              "data.max_seconds=2.4", "optim.warmup_steps=0", "eval.bench=false", "eval_every=0", "threads=1"]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    one = subprocess.run([sys.executable, str(root / "duplexkit_cli.py"), *common, "--out", str(tmp_path / "one"),
+                          "data.batch_size=4"], env=env, capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "--master_port", "29533", str(root / "duplexkit_cli.py"), *common,
+                          "--out", str(tmp_path / "two"), "data.batch_size=2"],
+                         env=env, capture_output=True, text=True)
+    assert two.returncode == 0, two.stderr[-2000:]
+    a, b = _tensors(tmp_path / "one" / "final"), _tensors(tmp_path / "two" / "final")
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert worst < 1e-5, worst
