@@ -70,7 +70,7 @@ def save_train_checkpoint(run_dir: Path, step: int, model, trainer_state: dict[s
     if accelerator.is_main_process:
         try:
             with atomic_directory(final, replace=True) as tmp:
-                save_checkpoint(accelerator.unwrap_model(model), tmp)
+                save_checkpoint(omni_of(accelerator.unwrap_model(model)), tmp)
                 try:
                     torch.save(trainer_state, tmp / "trainer.pt")
                     for f in shared_tmp.iterdir():
@@ -86,12 +86,24 @@ def save_train_checkpoint(run_dir: Path, step: int, model, trainer_state: dict[s
     return final
 
 
+def omni_of(model):
+    """The SalmonnOmni inside a training wrapper (stage 0 trains ``omni`` plus a projection ``extra``)."""
+    return getattr(model, "omni", model)
+
+
+def extra_state(model) -> dict[str, torch.Tensor]:
+    """A wrapper's tensors outside the SalmonnOmni (kept in trainer.pt, not in the model checkpoint)."""
+    if not hasattr(model, "omni"):
+        return {}
+    return {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("omni.")}
+
+
 def load_model_tensors(model, ckpt: Path) -> None:
     """The stored tensors into an existing model (frozen pretrained base and tied duplicates are not stored)."""
     from safetensors.torch import load_file
 
     state = load_file(str(ckpt / "model.safetensors"))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = omni_of(model).load_state_dict(state, strict=False)
     if unexpected:
         raise RuntimeError(f"checkpoint {ckpt}: {len(unexpected)} tensors this model lacks (first {unexpected[0]}); "
                            "a checkpoint of another config")

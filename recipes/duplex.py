@@ -151,15 +151,19 @@ class DuplexRecipe:
         params = set_trainable(self.model, cfg.trainable)
         train = DuplexData(cfg, self.data, self.model)
         evals = DuplexData(cfg, [self.eval_data], self.model, shuffle=False) if self.eval_data else None
+        task, model, params = self.task(params, train, evals)
         definition = {"stage": cfg.stage, "config": cfg.to_dict(), "model_config": mcfg,
                       "data": [str(Path(p).resolve()) + f":{w:g}" for p, w in
                                (parse_data_arg(d) for d in self.data)],
                       "eval_data": str(Path(self.eval_data).resolve()) if self.eval_data else None}
-        self.trainer = Trainer(cfg, self.out, self.model, params, DuplexTask(cfg, self.model), train.sampler,
-                               train.build, definition,
+        self.trainer = Trainer(cfg, self.out, model, params, task, train.sampler, train.build, definition,
                                eval_batches=evals.fixed_batches(cfg.eval.max_batches) if evals else [],
                                progress=self.progress).setup()
         return self
+
+    def task(self, params, train: DuplexData, evals: DuplexData | None):
+        """The loss task, the module the loop trains and its parameters (stage 0 wraps the model)."""
+        return DuplexTask(self.cfg, self.model), self.model, params
 
     def train(self) -> dict[str, Any]:
         self.result = self.trainer.train()
@@ -168,9 +172,11 @@ class DuplexRecipe:
     def save(self) -> Path | None:
         from model.checkpoint import save_checkpoint
 
+        from .checkpoints import omni_of
+
         self.final = self.out / "final"
         if self.trainer.acc.is_main_process:
-            save_checkpoint(self.trainer.acc.unwrap_model(self.trainer.model_p), self.final)
+            save_checkpoint(omni_of(self.trainer.acc.unwrap_model(self.trainer.model_p)), self.final)
         return self.final
 
     def cleanup(self) -> dict[str, Any]:

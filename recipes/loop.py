@@ -26,8 +26,8 @@ from datagen.common.config import ConfigError
 from datagen.common.files import atomic_write_text
 from datagen.common.pinning import pin_run
 
-from .checkpoints import (list_checkpoints, load_model_tensors, load_trainer_state, save_train_checkpoint,
-                          set_rng_state)
+from .checkpoints import (extra_state, list_checkpoints, load_model_tensors, load_trainer_state,
+                          save_train_checkpoint, set_rng_state)
 from .config import TrainConfig
 from .data import WindowSampler, split_for_rank
 
@@ -148,6 +148,8 @@ class Trainer:
             raise ConfigError(f"{ckpt}: a checkpoint of another model config (differs in {', '.join(diff[:3])})")
         load_model_tensors(self.model, ckpt)
         state, rng = load_trainer_state(ckpt, self.acc.process_index)
+        if state.get("extra"):
+            self.model.load_state_dict(state["extra"], strict=False)
         opt.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["sampler"])
@@ -261,7 +263,7 @@ class Trainer:
     def save(self) -> Path:
         state = {"optimizer": self.opt.state_dict(), "scheduler": self.scheduler.state_dict(), "step": self.step,
                  "sampler": self.sampler.state_dict(), "train_seconds": self.train_seconds,
-                 "config": self.definition["config"]}
+                 "config": self.definition["config"], "extra": extra_state(self.acc.unwrap_model(self.model_p))}
         path = save_train_checkpoint(self.run_dir, self.step, self.model_p, state, self.acc, self.cfg.keep_last)
         if self.acc.is_main_process:
             plot_losses(self.history, self.run_dir / "loss.png")

