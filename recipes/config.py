@@ -47,11 +47,11 @@ class OptimConfig:
 class LossConfig:
     """Per-token-class weights of the cross-entropy, and the two loss terms' weights."""
 
-    think: float = 0.2
-    shift: float = 5.0
+    think: float = 0.2  # the majority class (listening, and between words)
+    shift: float = 5.0  # the rare turn boundaries
     text: float = 1.0
-    token: float = 1.0
-    synth: float = 1.0
+    token: float = 1.0  # weight of the token loss in the total
+    synth: float = 1.0  # weight of the synthesizer's L1 loss (0: off)
 
 
 @dataclass
