@@ -3,13 +3,13 @@ with dotted ``key=value`` overrides.
 
 Why one tree: budgets (``max_steps``, ``max_minutes``, ``eval_every``, ``save_every``, ``seed``) and the optimizer,
 data and checkpoint keys mean the same in every stage, so a user learns them once; stage-only sections (``distill``)
-are ignored by the stages that do not read them.  Unknown keys and wrong types fail with one line naming the key.
+are ignored by the stages that do not read them.  Unknown keys and wrong types fail with one line naming the key
+(the floor's ``build_dataclass``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -95,9 +95,6 @@ class TrainConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
 
     def validate(self) -> "TrainConfig":
-        if self.mixed_precision is False:  # YAML reads a bare `no` as false
-            self.mixed_precision = "no"
-        check_types(self)
         positive = {"max_steps": self.max_steps, "data.batch_size": self.data.batch_size,
                     "optim.grad_accum": self.optim.grad_accum, "keep_last": self.keep_last,
                     "log_every": self.log_every, "data.max_seconds": self.data.max_seconds}
@@ -129,30 +126,6 @@ def _get(obj: Any, dotted: str) -> Any:
     return obj
 
 
-def check_types(obj: Any, where: str = "") -> None:
-    """Every field holds its annotated type (an int is a float; a bool is not an int): a YAML ``lr: 1e-3x`` or
-    ``max_steps: ten`` fails naming the key instead of deep inside the loop."""
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        value, hint, path = getattr(obj, f.name), hints[f.name], f"{where}{f.name}"
-        if hint is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if dataclasses.is_dataclass(hint):
-            check_types(value, path + ".")
-            continue
-        ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-              float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-              str: lambda v: isinstance(v, str), bool: lambda v: isinstance(v, bool),
-              list: lambda v: isinstance(v, list), dict: lambda v: isinstance(v, dict)}[hint](value)
-        if not ok:
-            raise ConfigError(f"{path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
-        if hint is float:
-            setattr(obj, f.name, float(value))
-
-
 def config_path(stage: str, config: str) -> Path:
     """``--config``: a size (tiny | small | full: the shipped YAML of this stage) or a YAML file."""
     if config in SIZES:
@@ -168,6 +141,8 @@ def load_train_config(stage: str, config: str, overrides: Sequence[str] = ()) ->
     path = config_path(stage, config)
     data = apply_overrides(read_yaml(path, "training config"), list(overrides))
     data.setdefault("stage", stage)
+    if data.get("mixed_precision") is False:  # YAML 1.1 reads a bare `no` as false
+        data["mixed_precision"] = "no"
     cfg = build_dataclass(TrainConfig, data)
     if cfg.stage != stage:
         raise ConfigError(f"{path}: a config of stage {cfg.stage!r}, not {stage!r}")

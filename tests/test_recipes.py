@@ -133,7 +133,7 @@ def test_every_shipped_yaml_loads():
 @pytest.mark.parametrize("argv,needle", [
     (["train", "9", "--config", "tiny"], "unknown training stage '9'"),
     (["train", "2", "--config", "tiny", "optim.lrr=1"], "unknown config key 'optim.lrr'"),
-    (["train", "2", "--config", "tiny", "max_steps=ten"], "max_steps: expected int"),
+    (["train", "2", "--config", "tiny", "max_steps=ten"], "max_steps: expected an integer"),
     (["train", "2", "--config", "tiny", "trainable=[brain]"], "unknown group 'brain'"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, argv, needle):

@@ -109,8 +109,9 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], what: str = 
 
 
 def check_type(value: Any, hint: Any, where: str) -> Any:
-    """``value`` checked against a simple type hint (int, float, str, bool, list[...], X | None), naming ``where``
-    when it does not fit; ints are accepted (and converted) for floats.  Other hints pass unchecked."""
+    """``value`` checked against a simple type hint (int, float, str, bool, list[...], dict[...], X | None), naming
+    ``where`` when it does not fit; ints (and YAML 1.1's ``1e-3`` strings) are converted for floats.  Other hints
+    pass unchecked."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -126,6 +127,11 @@ def check_type(value: Any, hint: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot in the mantissa) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
@@ -133,7 +139,7 @@ def check_type(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
-    if origin is list:
+    if origin is list or hint is list:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return [check_type(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else value
