@@ -29,7 +29,8 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) perf/bench_datagen.py
 	$(PY) perf/bench_harness.py
-	@test ! -f perf/bench_model.py || $(PY) perf/bench_model.py
+	$(PY) perf/bench_model.py
+	$(PY) perf/bench_train.py --configs tiny
 
 clean:
 	rm -rf demo-corpus .pytest_cache

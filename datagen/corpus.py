@@ -25,7 +25,7 @@ import numpy as np
 
 from datagen.common.audio import decode_audio, encode_flac
 from datagen.common.errors import DuplexkitError, one_line
-from datagen.common.files import atomic_write_bytes, atomic_write_text
+from datagen.common.files import atomic_write_bytes, atomic_write_text, read_json_object
 from datagen.schema import LABEL_TRACKS, SAMPLE_RATE, SCHEMA_VERSION, Dialogue, frame_labels
 
 AUDIO_COLUMNS: tuple[tuple[str, str], ...] = (  # (parquet column, audio key)
@@ -176,12 +176,7 @@ class Corpus:
     def stats(self) -> dict[str, Any]:
         """stats.json, its sections checked for type (a hand-edited or foreign file is named, not a traceback)."""
         path = self.root / "stats.json"
-        try:
-            stats = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise CorpusError(f"{path}: unreadable ({exc})") from None
-        if not isinstance(stats, dict):
-            raise CorpusError(f"{path}: expected a JSON object, got {type(stats).__name__}")
+        stats = read_json_object(path, CorpusError)
         for key, kind in STATS_SECTIONS.items():
             if key in stats and not isinstance(stats[key], kind):
                 expected = {dict: "a mapping", int: "an integer"}.get(kind, "a number")  # type: ignore[call-overload]

@@ -17,7 +17,7 @@ import yaml
 
 from datagen.common.config import read_yaml
 from datagen.common.errors import DuplexkitError, one_line
-from datagen.common.files import WriteError, atomic_directory
+from datagen.common.files import WriteError, atomic_directory, read_json_object
 
 from .config import config_from_dict, ConfigError
 
@@ -84,15 +84,7 @@ def read_config(ckpt_dir: str | Path):
 def read_meta(ckpt_dir: str | Path) -> dict:
     """``meta.json`` (format, parameter counts), ``{}`` when absent; CheckpointError when unreadable."""
     path = Path(ckpt_dir) / "meta.json"
-    if not path.is_file():
-        return {}
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: unreadable ({one_line(exc)})") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return meta
+    return read_json_object(path, CheckpointError) if path.is_file() else {}
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from datagen.common.errors import DuplexkitError
+from datagen.common.errors import DuplexkitError, one_line
 
 TMP_SUFFIX = ".tmp"
 
@@ -74,6 +74,20 @@ def atomic_directory(path: str | Path, replace: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def read_json_object(path: str | Path, error: type[Exception] = WriteError) -> dict:
+    """A JSON file holding an object; ``error`` (one line naming the file) when it is unreadable or not an object."""
+    import json
+
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise error(f"{path}: unreadable ({one_line(exc)})") from None
+    if not isinstance(value, dict):
+        raise error(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def sweep_stale(folder: str | Path) -> int:
