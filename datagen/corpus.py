@@ -197,17 +197,31 @@ class Corpus:
             raise CorpusError(f"{self.root / 'stats.json'}: config.acoustics: {one_line(exc)}") from None
         return cfg
 
+    def shard_of(self) -> dict[str, Path]:
+        """Dialogue id -> the shard holding it (read once: the shards' ``id`` columns only)."""
+        if self._shard_of is None:
+            self._shard_of = {}
+            for shard in list_shards(self.root):
+                for i in _read_table(shard, ["id"]).column("id").to_pylist():
+                    self._shard_of[i] = shard
+        return self._shard_of
+
+    def check_complete(self) -> None:
+        """CorpusError when the manifest and the shards do not hold the same dialogues (a missing or foreign
+        shard): a job over the whole corpus would otherwise quietly do a subset."""
+        held = set(self.shard_of())
+        listed = set(self._by_id)
+        if held != listed:
+            missing, extra = sorted(listed - held), sorted(held - listed)
+            what = (f"{len(missing)} dialogues of the manifest are in no shard (e.g. {missing[0]})" if missing else
+                    f"the shards hold {len(extra)} dialogues the manifest does not list (e.g. {extra[0]})")
+            raise CorpusError(f"{self.root}: {what}; finish the corpus with the same generate command, or check "
+                              "it with `duplexkit validate`")
+
     def audio(self, id_: str, channels: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Decoded audio of one dialogue (reads only its shard's row)."""
         self.dialogue(id_)
-        if self._shard_of is None:
-            import pyarrow.parquet as pq
-
-            self._shard_of = {}
-            for shard in list_shards(self.root):
-                for i in pq.read_table(shard, columns=["id"]).column("id").to_pylist():
-                    self._shard_of[i] = shard
-        shard = self._shard_of.get(id_)
+        shard = self.shard_of().get(id_)
         if shard is None:
             raise CorpusError(f"{self.root}: dialogue {id_!r} is in the manifest but in no shard")
         import pyarrow.compute as pc
@@ -218,6 +232,8 @@ class Corpus:
         return {k: decode_audio(row.column(c)[0].as_py()["bytes"], f"{shard}: {id_}.{c}") for c, k in wanted}
 
     def iter_audio(self, channels: Sequence[str] | None = None) -> Iterator[tuple[Dialogue, dict[str, np.ndarray]]]:
+        """Every dialogue with its audio, shard by shard; refuses an incomplete corpus up front."""
+        self.check_complete()
         for shard in list_shards(self.root):
             yield from read_shard(shard, channels)
 

@@ -327,7 +327,8 @@ def generate(
     _check_writable(out)
     pin_run(out / STATE_DIR / "run.json", plan_.state(), "use a new --out or the same settings to resume",
             error=GenerateError)
-    sweep_stale(out / "data")  # left by a killed run: never a shard, safe to drop
+    for folder in (out, out / "data", out / STATE_DIR):  # temp files a killed run left: never whole, safe to drop
+        sweep_stale(folder)
     done = {p.name for p in corpus.list_shards(out)}
     todo = [s for s in range(plan_.num_shards) if corpus.shard_name(s) not in done]
     t_wall, cpu0 = time.perf_counter(), time.process_time()

@@ -185,3 +185,31 @@ def test_wrongly_typed_stats_json_is_named(stats, needle, bench_corpus, tmp_path
     if "bank_size" not in needle:  # inspect reads stats.json but never rebuilds the rooms
         _fails_on_one_line(["inspect", str(corpus)], capsys, needle)
     assert _digest(corpus) == before
+
+
+def test_export_of_an_incomplete_corpus_is_refused_and_writes_nothing(bench_corpus, tmp_path, capsys):
+    import shutil
+
+    corpus = tmp_path / "c"
+    shutil.copytree(bench_corpus, corpus)
+    sorted((corpus / "data").glob("shard-*.parquet"))[-1].unlink()
+    for fmt in ("wav", "fdb"):
+        _fails_on_one_line(["export", str(corpus), "--format", fmt, "-o", str(tmp_path / fmt)], capsys,
+                           "dialogues of the manifest are in no shard")
+        assert not (tmp_path / fmt).exists() or not any((tmp_path / fmt).rglob("*.*"))
+
+
+def test_stale_temp_files_are_swept_on_resume(tmp_path):
+    from datagen.config import GeneratorConfig
+    from datagen.generate import generate
+    from tests.conftest import SMALL_ACOUSTICS
+
+    cfg = GeneratorConfig.from_dict({"acoustics": dict(SMALL_ACOUSTICS), "dialogue_seconds": [8.0, 10.0]})
+    out = tmp_path / "c"
+    generate(out, 0.2, seed=1, config=cfg, progress=False)
+    stale = [out / ".manifest.jsonl.123.tmp", out / "data" / ".shard-00009.parquet.123.tmp",
+             out / ".duplexkit" / ".run.json.123.tmp"]
+    for p in stale:
+        p.write_bytes(b"half")
+    generate(out, 0.2, seed=1, config=cfg, progress=False)
+    assert not [p for p in stale if p.exists()]
