@@ -103,3 +103,35 @@ def test_workers_exit_when_their_parent_is_killed(small_config, tmp_path):
     while any(c.is_running() and c.status() != "zombie" for c in children) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [c for c in children if c.is_running() and c.status() != "zombie"], "orphans left behind"
+
+
+def _bench(corpus: Path, out: Path, workers: int) -> subprocess.Popen:
+    cmd = [sys.executable, str(ROOT / "duplexkit_cli.py"), "bench", "run", "--model", "always_talk", "--data",
+           str(corpus), "--out", str(out), "--workers", str(workers), "--asr", "none", "--no-progress"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _records(out: Path) -> list[dict]:
+    items = json.loads((out / "results.json").read_text())["items"]
+    return sorted(items, key=lambda r: r["id"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_a_bench_run_and_the_resumed_results_are_the_same(workers, bench_corpus, tmp_path):
+    ref = tmp_path / "ref"
+    assert _bench(bench_corpus, ref, workers).wait(600) == 0
+    out = tmp_path / "run"
+    proc = _bench(bench_corpus, out, workers)
+    time.sleep(4.0)
+    children = _descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    rc = proc.wait(60)
+    assert rc in (0, 130), proc.stderr.read()
+    if rc == 130:
+        assert time.monotonic() - t0 < 5.0
+    time.sleep(0.5)
+    assert not [c for c in children if c.is_running() and c.status() != "zombie"], "a worker outlived the run"
+    assert _bench(bench_corpus, out, workers).wait(600) == 0
+    assert _records(out) == _records(ref)
