@@ -30,7 +30,7 @@ from .backbone import StateTokenHead, apply_lora, load_backbone
 from .config import ModelConfig
 from .encoder import EncoderState, StreamingEncoder
 from .synth import CosyVoice2Synth, MelDecoder, StreamingGriffinLim, VocoderState, silence
-from .targets import mode_from_tokens, plays_next_block
+from .targets import TASKS, mode_from_tokens, plays_next_block
 from .tokens import SHIFT, THINK, ByteTokenizer
 
 
@@ -85,6 +85,8 @@ class SalmonnOmni(nn.Module):
                 nn.Linear(cfg.connector_hidden, d),
             )
             self.stream_embed = nn.Parameter(torch.zeros(2, d))
+            if len(cfg.tasks) > 1:  # one vector per task after duplex (TASKS[1:]); duplex adds nothing
+                self.task_embed = nn.Parameter(torch.zeros(len(TASKS) - 1, d))
             self.state_head = StateTokenHead(d)
             self.synth = MelDecoder(d, cfg) if cfg.synth.backend == "mel" else None
         if cfg.synth.backend == "cosyvoice2":
@@ -133,6 +135,17 @@ class SalmonnOmni(nn.Module):
         x = enc.reshape(B, n // (e * self.cfg.group), e, self.cfg.group * de)
         return (self.connector(x) + self.stream_embed[stream]).to(self.llm_dtype)
 
+    def _add_task(self, seq: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """(B, T, P, d) block inputs + each row's task vector (``task``: (B,) indices into TASKS; 0 adds nothing)."""
+        if not bool((task > 0).any()):
+            return seq
+        known = torch.tensor([TASKS.index(n) for n in self.cfg.tasks], device=task.device)
+        if not bool(torch.isin(task, known).all()):
+            raise ValueError(f"batch tasks {sorted(TASKS[int(i)] for i in task.unique())} are not all in the model's "
+                             f"tasks {self.cfg.tasks} (model config key `tasks`)")
+        vec = self.task_embed[(task - 1).clamp(min=0)] * (task > 0)[:, None]
+        return seq + vec[:, None, None, :].to(seq.dtype)
+
     def _hidden(self, out, layer: int) -> torch.Tensor:
         return out.hidden_states[layer]
 
@@ -156,7 +169,10 @@ class SalmonnOmni(nn.Module):
         enc = self.encoder(torch.cat([mic, asst], 0))
         env, ast = self.connect(enc[:B], 0), self.connect(enc[B:], 1)
         ytok = self.embed_tokens(tokens)[:, :, None]
-        seq = torch.cat([env, ast, ytok], 2).reshape(B, T * (2 * e + 1), self.d_llm)
+        seq = torch.cat([env, ast, ytok], 2)
+        if "task" in t:
+            seq = self._add_task(seq, t["task"].long())
+        seq = seq.reshape(B, T * (2 * e + 1), self.d_llm)
         per = 2 * e + 1
         pred_pos = torch.arange(T, device=dev) * per + 2 * e - 1
         y_pos = pred_pos + 1
@@ -329,7 +345,8 @@ class SalmonnOmni(nn.Module):
         lora = sum(p.numel() for name, p in self.lm.named_parameters() if "lora_" in name)
         counts = {
             "encoder": n(self.encoder),
-            "connector": n(self.connector) + self.stream_embed.numel(),
+            "connector": n(self.connector) + self.stream_embed.numel()
+            + (self.task_embed.numel() if hasattr(self, "task_embed") else 0),
             "backbone": n(self.lm) - lora,
             "lora": lora,
             "state_tokens": n(self.state_head),
