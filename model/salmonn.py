@@ -166,7 +166,8 @@ class SalmonnOmni(nn.Module):
         valid = t.get("valid", torch.ones_like(tokens, dtype=torch.bool)).bool()
         B, T = tokens.shape
         e = self.cfg.embeds_per_block
-        enc = self.encoder(torch.cat([mic, asst], 0))
+        mel = self.encoder.mel(torch.cat([mic, asst], 0))  # once: the assistant half is also the synth target
+        enc = self.encoder.encode_mel(mel)
         env, ast = self.connect(enc[:B], 0), self.connect(enc[B:], 1)
         ytok = self.embed_tokens(tokens)[:, :, None]
         seq = torch.cat([env, ast, ytok], 2)
@@ -214,7 +215,7 @@ class SalmonnOmni(nn.Module):
                 cond_in[:, D - 1 :] = cond[:, : T - D + 1]  # step k reads y_{k+1-D}
             mel_pred, _ = self.synth(cond_in)
             F = self.cfg.mel_frames_per_block
-            target = self.encoder.mel(asst).reshape(B, T, F, -1)
+            target = mel[B:].reshape(B, T, F, -1)
             m = (t["audible"][:, 1:].bool() & valid[:, 1:]).float()[..., None, None]
             err = (mel_pred[:, :-1] - target[:, 1:]).abs() * m
             synth_loss = err.sum() / (m.sum() * F * target.shape[-1]).clamp_min(1.0)
