@@ -136,13 +136,15 @@ class SalmonnOmni(nn.Module):
         return (self.connector(x) + self.stream_embed[stream]).to(self.llm_dtype)
 
     def _add_task(self, seq: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
-        """(B, T, P, d) block inputs + each row's task vector (``task``: (B,) indices into TASKS; 0 adds nothing)."""
-        if not bool((task > 0).any()):
+        """(B, T, P, d) block inputs + each row's task vector (``task``: (B,) indices into TASKS; 0 adds nothing).
+
+        A model with task vectors always adds them (+0.0 on duplex rows, the same values), so the parameter is in
+        every graph: DistributedDataParallel fails on a trainable parameter that a micro-batch leaves unused."""
+        if not hasattr(self, "task_embed"):
+            if bool((task > 0).any()):
+                raise ValueError(f"batch tasks {sorted(TASKS[int(i)] for i in task.unique())} need the model config "
+                                 f"key `tasks` (this model has {self.cfg.tasks})")
             return seq
-        known = torch.tensor([TASKS.index(n) for n in self.cfg.tasks], device=task.device)
-        if not bool(torch.isin(task, known).all()):
-            raise ValueError(f"batch tasks {sorted(TASKS[int(i)] for i in task.unique())} are not all in the model's "
-                             f"tasks {self.cfg.tasks} (model config key `tasks`)")
         vec = self.task_embed[(task - 1).clamp(min=0)] * (task > 0)[:, None]
         return seq + vec[:, None, None, :].to(seq.dtype)
 
@@ -171,8 +173,8 @@ class SalmonnOmni(nn.Module):
         env, ast = self.connect(enc[:B], 0), self.connect(enc[B:], 1)
         ytok = self.embed_tokens(tokens)[:, :, None]
         seq = torch.cat([env, ast, ytok], 2)
-        if "task" in t:
-            seq = self._add_task(seq, t["task"].long())
+        if "task" in t or hasattr(self, "task_embed"):
+            seq = self._add_task(seq, t["task"].long() if "task" in t else torch.zeros(B, dtype=torch.long, device=dev))
         seq = seq.reshape(B, T * (2 * e + 1), self.d_llm)
         per = 2 * e + 1
         pred_pos = torch.arange(T, device=dev) * per + 2 * e - 1

@@ -173,6 +173,11 @@ class DuplexRecipe:
         self.model, mcfg = build_model(cfg)
         params = set_trainable(self.model, cfg.trainable)
         train = DuplexData(cfg, self.data, self.model)
+        if train.tasks == ["duplex"] and any(n == "task_embed" for n, _ in params):
+            # no window of another task: its vector gets no gradient, so keep it as it came (AdamW's weight decay
+            # would shrink it, and DDP wants no trainable parameter without a gradient)
+            self.model.task_embed.requires_grad_(False)
+            params = [(n, p) for n, p in params if n != "task_embed"]
         evals = DuplexData(cfg, [self.eval_data], self.model, shuffle=False) if self.eval_data else None
         task, model, params = self.task(params, train, evals)
         definition = {"stage": cfg.stage, "config": cfg.to_dict(), "model_config": mcfg,
