@@ -92,6 +92,9 @@ class ModelConfig:
     synth_delay_blocks: int = 4  # SYNTH_DELAY_BLOCKS of datagen.schema (checked)
     token_loss_weight: float = 1.0
     synth_loss_weight: float = 1.0
+    # per-window tasks the model knows (model.targets.TASKS); beyond the default duplex, a learned task vector is
+    # added to every position of a window's blocks, so its parameters exist only when a second task is enabled
+    tasks: list[str] = field(default_factory=lambda: ["duplex"])
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
@@ -150,6 +153,11 @@ class ModelConfig:
             raise ConfigError("backbone.path: kind 'hf' needs a local model directory (backbone.path=/models/llama3)")
         if self.synth.backend not in ("mel", "cosyvoice2"):
             raise ConfigError(f"synth.backend: {self.synth.backend!r} (expected mel or cosyvoice2)")
+        from .targets import TASKS
+
+        if not self.tasks or self.tasks[0] != "duplex" or len(set(self.tasks)) != len(self.tasks) or \
+                any(t not in TASKS for t in self.tasks):
+            raise ConfigError(f"tasks: {self.tasks!r} (expected duplex first, then any of {', '.join(TASKS[1:])})")
         if self.synth_delay_blocks != SYNTH_DELAY_BLOCKS:
             raise ConfigError(f"synth_delay_blocks: {self.synth_delay_blocks} (the corpus contract is {SYNTH_DELAY_BLOCKS})")
         if self.backbone.dtype not in ("float32", "bfloat16", "float16"):

@@ -61,7 +61,10 @@ class LogMel(nn.Module):
     def frames(self, padded: torch.Tensor) -> torch.Tensor:
         """(B, context + n*hop) samples -> (B, n, n_mels)."""
         windows = padded.unfold(-1, self.n_fft, self.hop) * self.window
-        power = torch.fft.rfft(windows, dim=-1).abs().pow(2)
+        # re*re + im*im: |z|^2 without abs()'s square root squared again (measured 54 -> 21 ms for 12 x 16 s on one
+        # core; a .pow(2).sum(-1) over the (re, im) pair is a slow strided reduction)
+        z = torch.view_as_real(torch.fft.rfft(windows, dim=-1))
+        power = z[..., 0] * z[..., 0] + z[..., 1] * z[..., 1]
         mel = power @ self.fb.T
         return (torch.log10(mel.clamp_min(1e-10)) + 4.0) / 4.0
 
@@ -107,6 +110,11 @@ class EncoderState:
     mamba_cache: Any = None
 
 
+# Mamba2's chunked scan (the pure-PyTorch path) is quadratic inside a chunk: 16 frames (0.64 s) per chunk cost
+# ~30% less than transformers' default 64 on a 16 s window (CPU, forward; results equal up to float rounding).
+CHUNK_FRAMES = 16
+
+
 class StreamingEncoder(nn.Module):
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
@@ -131,7 +139,7 @@ class StreamingEncoder(nn.Module):
             num_heads=inner // cfg.head_dim,
             n_groups=1,
             conv_kernel=cfg.mamba_conv_kernel,
-            chunk_size=64,
+            chunk_size=CHUNK_FRAMES,
             vocab_size=1,
             pad_token_id=None,
             bos_token_id=None,
@@ -154,7 +162,12 @@ class StreamingEncoder(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, N) samples, N a multiple of a block -> (B, N/hop/subsample, d_model): the full-sequence path."""
-        x, _ = self._front(self.mel(audio), None)
+        return self.encode_mel(self.mel(audio))
+
+    def encode_mel(self, mel: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` from its log-mel (B, N/hop, n_mels): training reuses the assistant channel's log-mel as
+        the synthesizer's target instead of computing it twice."""
+        x, _ = self._front(mel, None)
         return self.mamba(inputs_embeds=x, use_cache=False).last_hidden_state
 
     @torch.no_grad()

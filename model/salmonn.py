@@ -30,7 +30,7 @@ from .backbone import StateTokenHead, apply_lora, load_backbone
 from .config import ModelConfig
 from .encoder import EncoderState, StreamingEncoder
 from .synth import CosyVoice2Synth, MelDecoder, StreamingGriffinLim, VocoderState, silence
-from .targets import mode_from_tokens, plays_next_block
+from .targets import TASKS, mode_from_tokens, plays_next_block
 from .tokens import SHIFT, THINK, ByteTokenizer
 
 
@@ -85,6 +85,8 @@ class SalmonnOmni(nn.Module):
                 nn.Linear(cfg.connector_hidden, d),
             )
             self.stream_embed = nn.Parameter(torch.zeros(2, d))
+            if len(cfg.tasks) > 1:  # one vector per task after duplex (TASKS[1:]); duplex adds nothing
+                self.task_embed = nn.Parameter(torch.zeros(len(TASKS) - 1, d))
             self.state_head = StateTokenHead(d)
             self.synth = MelDecoder(d, cfg) if cfg.synth.backend == "mel" else None
         if cfg.synth.backend == "cosyvoice2":
@@ -133,6 +135,19 @@ class SalmonnOmni(nn.Module):
         x = enc.reshape(B, n // (e * self.cfg.group), e, self.cfg.group * de)
         return (self.connector(x) + self.stream_embed[stream]).to(self.llm_dtype)
 
+    def _add_task(self, seq: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """(B, T, P, d) block inputs + each row's task vector (``task``: (B,) indices into TASKS; 0 adds nothing).
+
+        A model with task vectors always adds them (+0.0 on duplex rows, the same values), so the parameter is in
+        every graph: DistributedDataParallel fails on a trainable parameter that a micro-batch leaves unused."""
+        if not hasattr(self, "task_embed"):
+            if bool((task > 0).any()):
+                raise ValueError(f"batch tasks {sorted(TASKS[int(i)] for i in task.unique())} need the model config "
+                                 f"key `tasks` (this model has {self.cfg.tasks})")
+            return seq
+        vec = self.task_embed[(task - 1).clamp(min=0)] * (task > 0)[:, None]
+        return seq + vec[:, None, None, :].to(seq.dtype)
+
     def _hidden(self, out, layer: int) -> torch.Tensor:
         return out.hidden_states[layer]
 
@@ -153,10 +168,14 @@ class SalmonnOmni(nn.Module):
         valid = t.get("valid", torch.ones_like(tokens, dtype=torch.bool)).bool()
         B, T = tokens.shape
         e = self.cfg.embeds_per_block
-        enc = self.encoder(torch.cat([mic, asst], 0))
+        mel = self.encoder.mel(torch.cat([mic, asst], 0))  # once: the assistant half is also the synth target
+        enc = self.encoder.encode_mel(mel)
         env, ast = self.connect(enc[:B], 0), self.connect(enc[B:], 1)
         ytok = self.embed_tokens(tokens)[:, :, None]
-        seq = torch.cat([env, ast, ytok], 2).reshape(B, T * (2 * e + 1), self.d_llm)
+        seq = torch.cat([env, ast, ytok], 2)
+        if "task" in t or hasattr(self, "task_embed"):
+            seq = self._add_task(seq, t["task"].long() if "task" in t else torch.zeros(B, dtype=torch.long, device=dev))
+        seq = seq.reshape(B, T * (2 * e + 1), self.d_llm)
         per = 2 * e + 1
         pred_pos = torch.arange(T, device=dev) * per + 2 * e - 1
         y_pos = pred_pos + 1
@@ -198,7 +217,7 @@ class SalmonnOmni(nn.Module):
                 cond_in[:, D - 1 :] = cond[:, : T - D + 1]  # step k reads y_{k+1-D}
             mel_pred, _ = self.synth(cond_in)
             F = self.cfg.mel_frames_per_block
-            target = self.encoder.mel(asst).reshape(B, T, F, -1)
+            target = mel[B:].reshape(B, T, F, -1)
             m = (t["audible"][:, 1:].bool() & valid[:, 1:]).float()[..., None, None]
             err = (mel_pred[:, :-1] - target[:, 1:]).abs() * m
             synth_loss = err.sum() / (m.sum() * F * target.shape[-1]).clamp_min(1.0)
@@ -329,7 +348,8 @@ class SalmonnOmni(nn.Module):
         lora = sum(p.numel() for name, p in self.lm.named_parameters() if "lora_" in name)
         counts = {
             "encoder": n(self.encoder),
-            "connector": n(self.connector) + self.stream_embed.numel(),
+            "connector": n(self.connector) + self.stream_embed.numel()
+            + (self.task_embed.numel() if hasattr(self, "task_embed") else 0),
             "backbone": n(self.lm) - lora,
             "lora": lora,
             "state_tokens": n(self.state_head),

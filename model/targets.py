@@ -16,6 +16,11 @@ text; for an interruption, in the block of its causal ``decision`` (the corpus a
 Text tokens, one per block, never come before the opening ``<shift>`` nor after the closing one (an interrupted
 answer loses its unsaid tokens; a tokenizer that needs more tokens than there are blocks, like the tiny byte
 tokenizer, drops the overflow).
+
+A second task, ``transcribe`` (stage 1's ASR-style listening), has its own stream on the same audio:
+:func:`build_transcription_targets`.  The two streams contradict each other (the duplex stream thinks while the
+user talks), so a window carries its task (``task`` in the batch, an index into :data:`TASKS`) and the model adds
+a learned task vector to that window's inputs; ``duplex`` is index 0 and adds nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ import numpy as np
 from datagen.schema import BLOCK_SAMPLES, SYNTH_DELAY_BLOCKS, Dialogue, Turn, Word, frame_labels, frame_of
 
 from .tokens import SHIFT, THINK
+
+
+TASKS = ("duplex", "transcribe")  # per-window tasks; index 0 is the default and changes nothing
 
 
 @dataclass
@@ -125,17 +133,45 @@ def build_targets(dialogue: Dialogue, tokenizer, labels: Mapping[str, np.ndarray
     return Targets(tokens, mode, audible_from_mode(mode, delay))
 
 
+def build_transcription_targets(dialogue: Dialogue, tokenizer) -> Targets:
+    """The ``transcribe`` stream: the user's words as text tokens, causally, ``<think>`` elsewhere.
+
+    A word's tokens start in the block where its last sample lies (step ``k`` has heard mic block ``k``), never
+    earlier; a word whose tokens would overlap the previous word's queue after it, one token per block; tokens past
+    the dialogue's end are dropped.  No ``<shift>`` and no speaking mode: the synthesizer stays silent."""
+    n = dialogue.num_frames
+    think = tokenizer.convert_tokens_to_ids(THINK)
+    tokens = np.full(n, think, np.int64)
+    words = sorted((w for t in dialogue.turns if t.speaker == "user" for w in _words(t)), key=lambda w: w.end)
+    cursor = 0
+    for i, w in enumerate(words):
+        ids = tokenizer.encode(w.text if i == 0 else " " + w.text)
+        cursor = max(cursor, frame_of(max(w.end - 1, w.start)))
+        for tid in ids:
+            if cursor >= n:
+                break
+            tokens[cursor] = tid
+            cursor += 1
+    zeros = np.zeros(n, np.int8)
+    return Targets(tokens, zeros, zeros.copy())
+
+
 def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], tokenizer, max_blocks: int | None = None,
-               start_blocks: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+               start_blocks: Sequence[int] | None = None, tasks: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Corpus items (``Corpus.iter_audio()`` pairs) -> padded numpy batch of whole blocks.
 
     Keys: ``mic``/``assistant`` (B, T*1280) float32, ``tokens`` (B, T) int64, ``mode``/``audible`` (B, T) int8,
     ``valid`` (B, T) bool.  ``start_blocks`` crops each dialogue at a block (a window of ``max_blocks``); targets
-    are computed on the whole dialogue first, so a crop never changes them.
+    are computed on the whole dialogue first, so a crop never changes them.  ``tasks`` (one of :data:`TASKS` per
+    item) picks each row's target stream and adds ``task`` (B,) int64; without it every row is ``duplex`` and the
+    batch is as before.
     """
     rows = []
     for i, (dlg, audio) in enumerate(items):
-        tg = build_targets(dlg, tokenizer)
+        task = "duplex" if tasks is None else tasks[i]
+        if task not in TASKS:
+            raise ValueError(f"task {task!r} (expected one of {', '.join(TASKS)})")
+        tg = build_targets(dlg, tokenizer) if task == "duplex" else build_transcription_targets(dlg, tokenizer)
         n = dlg.num_frames
         s = 0 if start_blocks is None else int(start_blocks[i])
         e = n if max_blocks is None else min(n, s + max_blocks)
@@ -163,4 +199,6 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
         out["tokens"][b, :t] = tok
         out["tokens"][b, t:] = tok[-1] if t else 0
         out["mode"][b, :t], out["audible"][b, :t], out["valid"][b, :t] = mode, aud, True
+    if tasks is not None:
+        out["task"] = np.array([TASKS.index(t) for t in tasks], np.int64)
     return out

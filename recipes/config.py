@@ -30,6 +30,9 @@ class DataConfig:
     scenarios: list = field(default_factory=list)  # empty: every scenario
     num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
     shard_cache: int = 4  # decoded shards kept in memory per process
+    # task -> sampling weight of its windows (model.targets.TASKS); empty: duplex only.  Every window of the corpus
+    # is drawn once per listed task, so {duplex: 1, transcribe: 1} doubles an epoch
+    tasks: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -112,6 +115,14 @@ class TrainConfig:
         for key in ("think", "shift", "text", "token", "synth"):
             if getattr(self.loss, key) < 0:
                 raise ConfigError(f"loss.{key}: must be >= 0")
+        from model.targets import TASKS
+
+        for task, weight in self.data.tasks.items():
+            if task not in TASKS or not isinstance(weight, (int, float)) or weight < 0:
+                raise ConfigError(f"data.tasks: {task}: {weight!r} (expected a task of {', '.join(TASKS)} with a "
+                                  "weight >= 0)")
+        if self.data.tasks and not any(self.data.tasks.values()):
+            raise ConfigError("data.tasks: every weight is 0")
         if len(self.optim.betas) != 2:
             raise ConfigError(f"optim.betas: expected two numbers, got {self.optim.betas!r}")
         return self

@@ -32,6 +32,7 @@ class Window:
     start: int  # first block
     blocks: int
     event: bool
+    task: str = "duplex"  # which target stream (model.targets.TASKS)
 
 
 def parse_data_arg(text: str) -> tuple[str, float]:
@@ -105,13 +106,18 @@ def dialogue_windows(dialogue: Dialogue, source: int, max_blocks: int) -> list[W
     return out
 
 
-def build_windows(sources: Sequence[CorpusSource], max_seconds: float, scenarios: Sequence[str] = ()) -> list[Window]:
+def build_windows(sources: Sequence[CorpusSource], max_seconds: float, scenarios: Sequence[str] = (),
+                  tasks: Sequence[str] = ("duplex",)) -> list[Window]:
+    """Every window of the selected dialogues, once per task (tasks inner, so corpus order is kept)."""
+    import dataclasses
+
     max_blocks = max(1, int(round(max_seconds * 1000 / BLOCK_MS)))
     out: list[Window] = []
     for i, src in enumerate(sources):
         for d in src.corpus:
             if not scenarios or d.scenario in scenarios:
-                out.extend(dialogue_windows(d, i, max_blocks))
+                for w in dialogue_windows(d, i, max_blocks):
+                    out.extend(dataclasses.replace(w, task=t) for t in tasks)
     if not out:
         raise CorpusError(f"no training windows: no dialogue of scenarios {list(scenarios)} in "
                           f"{', '.join(str(s.root) for s in sources)}")
@@ -122,13 +128,15 @@ class WindowSampler:
     """Deterministic, checkpointable order over windows.
 
     Epoch ``e`` draws each window ``m`` times in expectation, ``m = corpus weight * (event_oversample if event
-    else 1)`` (the integer part always, the fraction by a coin from ``(seed, e)``), then shuffles with the same
+    else 1) * task weight`` (the integer part always, the fraction by a coin from ``(seed, e)``), then shuffles with the same
     generator.  The state is ``(epoch, position)``; :meth:`take` advances it."""
 
     def __init__(self, windows: Sequence[Window], weights: Sequence[float], seed: int, event_oversample: float,
-                 shuffle: bool = True) -> None:
+                 shuffle: bool = True, task_weights: dict[str, float] | None = None) -> None:
         self.windows = list(windows)
-        self.mult = np.array([weights[w.source] * (event_oversample if w.event else 1.0) for w in self.windows])
+        tw = task_weights or {}
+        self.mult = np.array([weights[w.source] * (event_oversample if w.event else 1.0) * tw.get(w.task, 1.0)
+                              for w in self.windows])
         self.seed, self.shuffle = int(seed), shuffle
         self.epoch, self.position = 0, 0
         self._order: np.ndarray | None = None
@@ -182,12 +190,13 @@ def token_weights(tokens: np.ndarray, valid: np.ndarray, think_id: int, shift_id
 def make_train_batch(sources: Sequence[CorpusSource], windows: Sequence[Window], tokenizer, think_id: int,
                      shift_id: int, loss_weights: Any) -> dict[str, np.ndarray]:
     """Windows -> a :func:`model.targets.make_batch` batch (targets on the whole dialogue, then cropped) plus
-    the per-token ``weight``."""
+    the per-token ``weight``; ``task`` only when a window is not ``duplex`` (so duplex batches are as before)."""
     from model.targets import make_batch
 
     items = [sources[w.source].item(w.dialogue) for w in windows]
     max_blocks = max(w.blocks for w in windows)
-    batch = make_batch(items, tokenizer, max_blocks=max_blocks, start_blocks=[w.start for w in windows])
+    tasks = [w.task for w in windows] if any(w.task != "duplex" for w in windows) else None
+    batch = make_batch(items, tokenizer, max_blocks=max_blocks, start_blocks=[w.start for w in windows], tasks=tasks)
     # make_batch crops to max_blocks from each start; a shorter window (a dialogue's tail) is cut to its own length
     for b, w in enumerate(windows):
         batch["valid"][b, w.blocks:] = False

@@ -55,19 +55,27 @@ class DuplexData:
     def __init__(self, cfg: TrainConfig, data: Sequence[str], model, shuffle: bool = True) -> None:
         self.cfg = cfg
         self.sources, self.weights = open_sources(data, cfg.data.shard_cache)
-        self.windows = build_windows(self.sources, cfg.data.max_seconds, cfg.data.scenarios)
+        self.tasks = [t for t, w in cfg.data.tasks.items() if w > 0] or ["duplex"]
+        missing = [t for t in self.tasks if t not in model.cfg.tasks]
+        if missing:
+            raise ConfigError(f"data.tasks: {', '.join(missing)} is not a task of the model (add it to "
+                              "model_config.tasks, e.g. model_config.tasks=[duplex,transcribe])")
+        self.windows = build_windows(self.sources, cfg.data.max_seconds, cfg.data.scenarios, self.tasks)
         self.sampler = WindowSampler(self.windows, self.weights, cfg.seed, cfg.data.event_oversample if shuffle
-                                     else 1.0, shuffle=shuffle)
+                                     else 1.0, shuffle=shuffle, task_weights=cfg.data.tasks)
         self.tokenizer, self.think_id, self.shift_id = model.tokenizer, model.think_id, model.shift_id
 
     def build(self, windows: list[Any]) -> dict[str, np.ndarray]:
         return make_train_batch(self.sources, windows, self.tokenizer, self.think_id, self.shift_id, self.cfg.loss)
 
     def fixed_batches(self, n: int) -> list[dict[str, np.ndarray]]:
-        """The first ``n`` batches in corpus order (eval)."""
+        """The first ``n`` batches in corpus order per task (eval)."""
         b = self.cfg.data.batch_size
-        ws = self.windows[: n * b]
-        return [self.build(ws[i : i + b]) for i in range(0, len(ws), b)]
+        out = []
+        for task in self.tasks:
+            ws = [w for w in self.windows if w.task == task][: n * b]
+            out.extend(self.build(ws[i : i + b]) for i in range(0, len(ws), b))
+        return out
 
 
 class DuplexTask:
@@ -104,9 +112,11 @@ class DuplexTask:
     def evaluate(self, model, batches: Sequence[dict[str, Any]]) -> dict[str, float]:
         """Weighted token loss and synth loss as in training, plus per-class accuracy of the greedy decision under
         the listening/speaking mask (``acc_shift`` is the recall of ``<shift>``) and how many ``<shift>`` the
-        model predicts per target ``<shift>``."""
+        model predicts per target ``<shift>``, on duplex rows; on ``transcribe`` rows ``transcribe_acc_text`` /
+        ``transcribe_acc_think``: the greedy token among text and ``<think>`` (teacher-forced history)."""
         ce = wsum = l1 = n_l1 = 0.0
         hit = {"think": [0, 0], "shift": [0, 0], "text": [0, 0]}
+        tr_hit = {"think": [0, 0], "text": [0, 0]}
         pred_shift = 0
         for b in batches:
             out = model(b, return_logits=True)
@@ -121,16 +131,29 @@ class DuplexTask:
             logits = out["logits"].float().cpu().masked_fill(~model.allowed(mode_prev).cpu(), float("-inf"))
             pred = logits.argmax(-1)
             cls = torch.where(tokens == self.think_id, 0, torch.where(tokens == self.shift_id, 1, 2))
+            task = torch.as_tensor(b["task"]) if "task" in b else torch.zeros(len(tokens), dtype=torch.long)
+            dup = valid & (task == 0)[:, None]
             for c, name in enumerate(hit):
-                sel = valid & (cls == c)
+                sel = dup & (cls == c)
                 hit[name][0] += int((pred[sel] == tokens[sel]).sum())
                 hit[name][1] += int(sel.sum())
-            pred_shift += int(((pred == self.shift_id) & valid).sum())
+            pred_shift += int(((pred == self.shift_id) & dup).sum())
+            tr = valid & (task > 0)[:, None]
+            if tr.any():
+                tr_pred = out["logits"].float().cpu()
+                tr_pred[..., self.shift_id] = float("-inf")
+                tr_pred = tr_pred.argmax(-1)
+                for name, sel in (("think", tr & (cls == 0)), ("text", tr & (cls == 2))):
+                    tr_hit[name][0] += int((tr_pred[sel] == tokens[sel]).sum())
+                    tr_hit[name][1] += int(sel.sum())
         metrics = {"token_loss": ce / max(wsum, 1.0), "synth_loss": l1 / max(n_l1, 1.0)}
         for name, (h, n) in hit.items():
             if n:
                 metrics[f"acc_{name}"] = h / n
         metrics["shift_pred_per_target"] = pred_shift / max(hit["shift"][1], 1)
+        for name, (h, n) in tr_hit.items():
+            if n:
+                metrics[f"transcribe_acc_{name}"] = h / n
         return metrics
 
 
@@ -150,6 +173,11 @@ class DuplexRecipe:
         self.model, mcfg = build_model(cfg)
         params = set_trainable(self.model, cfg.trainable)
         train = DuplexData(cfg, self.data, self.model)
+        if train.tasks == ["duplex"] and any(n == "task_embed" for n, _ in params):
+            # no window of another task: its vector gets no gradient, so keep it as it came (AdamW's weight decay
+            # would shrink it, and DDP wants no trainable parameter without a gradient)
+            self.model.task_embed.requires_grad_(False)
+            params = [(n, p) for n, p in params if n != "task_embed"]
         evals = DuplexData(cfg, [self.eval_data], self.model, shuffle=False) if self.eval_data else None
         task, model, params = self.task(params, train, evals)
         definition = {"stage": cfg.stage, "config": cfg.to_dict(), "model_config": mcfg,

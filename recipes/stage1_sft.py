@@ -1,10 +1,8 @@
 """Stage 1: the connector, the LoRA adapters (the whole tiny backbone) and the state tokens, optionally the
-encoder, on listening and spoken QA with ``<think>``/``<shift>`` (scenarios without barge-ins by default).
+encoder, on listening and spoken QA with ``<think>``/``<shift>`` (scenarios without barge-ins by default), mixed
+with ASR-style transcription of the user's words (``data.tasks``; the ``transcribe`` stream of
+:mod:`model.targets`, told apart from the duplex stream by the model's task vector, ``model_config.tasks``).
 Token loss only: the synthesizer is frozen and its loss weight must be 0.
-
-Not here (yet): ASR-style transcription of the user's words.  The model has no task prompt, so a transcription
-target stream on the same audio would contradict the duplex stream (think while the user talks); it needs a
-task token or a separate head first.
 """
 
 from __future__ import annotations

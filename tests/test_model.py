@@ -117,6 +117,58 @@ def test_generated_barge_ins_close_at_their_causal_decision(scenario):
     assert seen >= 2
 
 
+def test_transcription_targets_follow_the_words_causally():
+    """Issue 10, stage 1: the transcribe stream holds the user's words, each word's tokens from the block where the
+    word ends (never before its audio), <think> elsewhere, no <shift>, nothing audible."""
+    from datagen.schema import frame_of
+    from model.targets import build_transcription_targets
+
+    dlg, _ = toy_dialogue()
+    tok = ByteTokenizer()
+    tg = build_transcription_targets(dlg, tok)
+    think, shift = tok.convert_tokens_to_ids(THINK), tok.convert_tokens_to_ids(SHIFT)
+    text = np.flatnonzero(tg.tokens != think)
+    assert tok.decode(tg.tokens[text]) == "what is two plus two" and shift not in tg.tokens
+    assert not tg.mode.any() and not tg.audible.any()
+    words = dlg.turns[0].words
+    assert text[0] == frame_of(words[0].end - 1)
+    done = 0  # text tokens emitted so far; the i-th word's tokens all sit at or after its last sample's block
+    for i, w in enumerate(words):
+        n = len(tok.encode(w.text if i == 0 else " " + w.text))
+        assert text[done] >= frame_of(w.end - 1)
+        done += n
+
+
+def test_task_batch_default_is_unchanged_and_padding_weighs_nothing():
+    """make_batch without tasks is the duplex batch bit for bit (and has no `task`); a duplex row in a mixed
+    batch equals it too; a model with the transcribe task gives duplex rows the very same outputs."""
+    items = [toy_dialogue(0), toy_dialogue(1, blocks=50)]
+    tok = ByteTokenizer()
+    plain = make_batch(items, tok)
+    mixed = make_batch(items, tok, tasks=["duplex", "transcribe"])
+    assert "task" not in plain and list(mixed["task"]) == [0, 1]
+    for k in plain:
+        np.testing.assert_array_equal(plain[k][0], mixed[k][0])
+    assert not mixed["valid"][1, 50:].any()  # padding: no loss (the loss masks by valid)
+    base = SalmonnOmni(load_config("tiny")).eval()
+    both = SalmonnOmni(load_config("tiny", ["tasks=[duplex,transcribe]"])).eval()
+    assert set(both.state_dict()) - set(base.state_dict()) == {"task_embed"}
+    both.load_state_dict(base.state_dict(), strict=False)  # an old checkpoint's tensors
+    with torch.no_grad():
+        both.task_embed.normal_()
+        a = base({k: v[:1] for k, v in plain.items()}, return_logits=True)
+        b = both({k: v[:1] for k, v in mixed.items()}, return_logits=True)
+        row = {k: v[1:] for k, v in mixed.items()}
+        c = both(row, return_logits=True)
+        d = both({**row, "task": np.zeros(1, np.int64)}, return_logits=True)
+    assert torch.equal(a["logits"], b["logits"])  # duplex: bit for bit
+    assert not torch.allclose(c["logits"], d["logits"])  # the task vector is seen
+    with pytest.raises(ValueError, match="need the model config key `tasks`"):
+        base({k: v[1:] for k, v in mixed.items()})
+    with pytest.raises(ConfigError, match="tasks"):
+        load_config("tiny", ["tasks=[transcribe]"])
+
+
 # -- training forward ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("thinking", ["explicit", "implicit"])
 def test_training_forward_overfits_a_tiny_batch(thinking):

@@ -78,6 +78,35 @@ def test_frozen_groups_are_bit_unchanged(bench_corpus, tmp_path, stage, frozen):
     assert not torch.equal(trained["connector.0.weight"], fresh["connector.0.weight"])  # the rest trained
 
 
+def test_stage1_mixes_transcription_windows_and_the_loss_falls(bench_corpus, tmp_path):
+    """Issue 10, stage 1: windows of both tasks are drawn (each window once per task), the token loss falls, eval
+    reports transcription accuracy, and stage 2 starts from stage 1's checkpoint (same model tasks)."""
+    from recipes.data import build_windows
+    from recipes.duplex import DuplexData, build_model
+
+    cfg = load_train_config("sft", "tiny", FAST)
+    assert cfg.data.tasks == {"duplex": 1.0, "transcribe": 1.0}
+    model, _ = build_model(cfg)
+    data = DuplexData(cfg, [str(bench_corpus)], model)
+    assert {w.task for w in data.windows} == {"duplex", "transcribe"}
+    assert len(data.windows) == 2 * len(build_windows(data.sources, cfg.data.max_seconds, cfg.data.scenarios))
+    drawn = data.sampler.take(40)
+    assert {w.task for w in drawn} == {"duplex", "transcribe"}
+    batch = data.build([w for w in data.windows if w.task == "transcribe"][:2])
+    assert list(batch["task"]) == [1, 1] and not (batch["tokens"] == model.shift_id).any()
+    run1 = tmp_path / "run1"
+    _train("sft", bench_corpus, run1, "max_steps=8", "optim.lr=5e-3", "eval_every=8", "eval.max_batches=1",
+           eval_data=str(bench_corpus))
+    log = [json.loads(x) for x in (run1 / "train_log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    ev = [r["eval"] for r in log if "eval" in r][-1]
+    assert 0.0 <= ev["transcribe_acc_text"] <= 1.0 and "acc_think" in ev
+    _train("duplex", bench_corpus, tmp_path / "run2", "max_steps=1", f"init_from={run1 / 'final'}")
+    with pytest.raises(Exception, match="not a task of the model"):
+        _train("sft", bench_corpus, tmp_path / "bad", "max_steps=1", "model_config.tasks=[duplex]")
+
+
 def test_padding_and_out_of_window_blocks_get_no_loss_and_no_gradient():
     from model.config import load_config
     from model.salmonn import SalmonnOmni
