@@ -66,21 +66,40 @@ def hf_features() -> dict[str, Any]:
     return feats
 
 
-def _schema():
+RUN_METADATA_KEY = b"duplexkit_run"  # parquet schema metadata: the digest of the run definition that wrote the shard
+
+
+def _schema(run_digest: str | None = None):
     import pyarrow as pa
 
     audio = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     cols = [("id", pa.string())] + [(c, audio) for c, _ in AUDIO_COLUMNS] + [("meta", pa.string())]
     cols.append(("labels", pa.struct([(name, pa.list_(pa.int8())) for name in LABEL_TRACKS])))
     meta = {b"huggingface": json.dumps({"info": {"features": hf_features()}}).encode()}
+    if run_digest is not None:
+        meta[RUN_METADATA_KEY] = run_digest.encode()
     return pa.schema(cols, metadata=meta)
+
+
+def shard_run_digest(path: str | Path) -> str | None:
+    """The run definition digest a shard was written with (None: written without one, or not ours)."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for damaged files
+        raise CorpusError(f"{path}: unreadable parquet shard ({one_line(exc)})") from None
+    value = meta.get(RUN_METADATA_KEY)
+    return value.decode() if value is not None else None
 
 
 # ------------------------------------------------------------------------------------------------------------------
 # Shards
 # ------------------------------------------------------------------------------------------------------------------
-def write_shard(path: str | Path, items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]]) -> None:
-    """Write dialogues and their audio as one parquet shard, atomically."""
+def write_shard(path: str | Path, items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]],
+                run_digest: str | None = None) -> None:
+    """Write dialogues and their audio as one parquet shard, atomically, stamped with ``run_digest`` (what the
+    shard was made with: a resumed run checks it, so a shard of another corpus is never merged in)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -95,7 +114,7 @@ def write_shard(path: str | Path, items: Sequence[tuple[Dialogue, Mapping[str, n
             rows[col].append({"bytes": encode_flac(audio[key]), "path": f"{dialogue.id}-{col}.flac"})
         rows["meta"].append(json.dumps(dialogue.to_dict(), sort_keys=True))
         rows["labels"].append({k: v.tolist() for k, v in frame_labels(dialogue).items()})
-    table = pa.Table.from_pydict(rows, schema=_schema())
+    table = pa.Table.from_pydict(rows, schema=_schema(run_digest))
     buf = pa.BufferOutputStream()
     # Audio is FLAC already: compressing it again costs time and saves nothing.
     codecs = {name: ("zstd" if name in ("id", "meta", "labels") else "none") for name in table.column_names}

@@ -16,6 +16,7 @@ no split nothing is cut and nothing is added to the files.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import time
@@ -29,7 +30,7 @@ from datagen import corpus
 from datagen.common.errors import DuplexkitError
 from datagen.common.files import sweep_stale
 from datagen.common.jobs import check_engine, run_jobs
-from datagen.common.pinning import pin_run
+from datagen.common.pinning import canonical, pin_run
 from datagen.config import SCENARIOS, ConfigError, GeneratorConfig
 from datagen.distributions import timing_from_config
 from datagen.scenarios import ExchangeSource, plan
@@ -80,6 +81,12 @@ class RunPlan:
             **({"lexicon_files": lexicon_digests(self.config)} if self.config.lexicons else {}),
         }
 
+    def digest(self) -> str:
+        """A short hash of :meth:`state`: every shard of the run carries it."""
+        import hashlib
+
+        return hashlib.sha256(json.dumps(canonical(self.state()), sort_keys=True).encode()).hexdigest()[:16]
+
 
 def lexicon_digests(config: GeneratorConfig) -> dict[str, str]:
     """sha256 of each lexicon file: its lines, not its name, define the corpus (an edited file is another run)."""
@@ -92,6 +99,18 @@ def lexicon_digests(config: GeneratorConfig) -> dict[str, str]:
         except OSError as exc:
             raise ConfigError(f"lexicons.{name}.file: {entry['file']}: cannot read ({exc.strerror or exc})") from None
     return out
+
+
+def check_shards(out: Path, plan_: RunPlan) -> None:
+    """Refuse to resume over shards this run did not write (another seed or config, a shard copied in, or a
+    corpus whose run pin was deleted): each shard carries the digest of the run definition that made it."""
+    ours = {corpus.shard_name(s) for s in range(plan_.num_shards)}
+    for shard in corpus.list_shards(out):
+        if shard.name not in ours:
+            raise GenerateError(f"{shard}: not a shard of this run (it plans {plan_.num_shards}); use a new --out")
+        if corpus.shard_run_digest(shard) != plan_.digest():
+            raise GenerateError(f"{shard}: written by another run (a different seed, minutes, split or config); "
+                                "use a new --out or the same settings to resume")
 
 
 def make_plan(config: GeneratorConfig, minutes: float, seed: int, split: str | None = None) -> RunPlan:
@@ -278,7 +297,7 @@ def generate_shard(out_dir: str | Path, plan_: RunPlan, shard: int) -> ShardResu
     res = resources_for(plan_.config, plan_.split)
     tts0 = res.tts_cpu_seconds()
     items = [build_dialogue(plan_, i, res) for i in plan_.shard_range(shard)]
-    corpus.write_shard(Path(out_dir) / "data" / corpus.shard_name(shard), items)
+    corpus.write_shard(Path(out_dir) / "data" / corpus.shard_name(shard), items, plan_.digest())
     return ShardResult(
         shard=shard,
         dialogues=len(items),
@@ -325,8 +344,13 @@ def generate(
     res = resources_for(config, split)
     out = Path(out)
     _check_writable(out)
-    pin_run(out / STATE_DIR / "run.json", plan_.state(), "use a new --out or the same settings to resume",
-            error=GenerateError)
+    pin = out / STATE_DIR / "run.json"
+    pinned = pin.exists()
+    if not pinned:  # no pin to name what differs: the shards speak, before a pin is written for this run
+        check_shards(out, plan_)
+    pin_run(pin, plan_.state(), "use a new --out or the same settings to resume", error=GenerateError)
+    if pinned:
+        check_shards(out, plan_)
     for folder in (out, out / "data", out / STATE_DIR):  # temp files a killed run left: never whole, safe to drop
         sweep_stale(folder)
     done = {p.name for p in corpus.list_shards(out)}

@@ -213,3 +213,23 @@ def test_stale_temp_files_are_swept_on_resume(tmp_path):
         p.write_bytes(b"half")
     generate(out, 0.2, seed=1, config=cfg, progress=False)
     assert not [p for p in stale if p.exists()]
+
+
+def test_shards_of_another_run_are_never_merged(tmp_path, capsys):
+    """Without the run pin, a resume still refuses shards another seed wrote, or one copied in from elsewhere."""
+    import json as _json
+    import shutil
+
+    from tests.conftest import SMALL_ACOUSTICS
+
+    cfg = tmp_path / "s1.yaml"
+    cfg.write_text(_json.dumps({"dialogues_per_shard": 1, "acoustics": SMALL_ACOUSTICS, "dialogue_seconds": [8, 10]}))
+    gen = ["generate", "--config", str(cfg), "--no-progress", "--minutes", "0.4"]
+    assert main([*gen, "--out", str(tmp_path / "a"), "--seed", "28"]) == 0
+    shutil.rmtree(tmp_path / "a" / ".duplexkit")
+    before = _digest(tmp_path / "a")
+    _fails_on_one_line([*gen, "--out", str(tmp_path / "a"), "--seed", "3"], capsys, "written by another run")
+    assert _digest(tmp_path / "a") == before
+    assert main([*gen, "--out", str(tmp_path / "b"), "--seed", "3"]) == 0
+    shutil.copy(tmp_path / "a" / "data" / "shard-00000.parquet", tmp_path / "b" / "data" / "shard-00099.parquet")
+    _fails_on_one_line([*gen, "--out", str(tmp_path / "b"), "--seed", "3"], capsys, "not a shard of this run")
