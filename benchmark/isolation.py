@@ -97,7 +97,8 @@ class IsolatedModel:
         ctx = mp.get_context("spawn")  # as the worker pool: torch and onnxruntime threads do not survive a fork
         ours, theirs = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(theirs, self.name, self.factory, self.options, os.getpid()),
-                                 name=f"duplexkit-model-{self.name}")
+                                 name=f"duplexkit-model-{self.name}", daemon=True)  # a pool worker's exit
+        # joins its non-daemon children: one blocked on our pipe would hang the pool's shutdown; daemons are killed
         self._proc.start()
         theirs.close()
         self._conn = ours

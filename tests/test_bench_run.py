@@ -267,6 +267,6 @@ def test_a_model_registered_in_main_runs_on_spawned_workers(bench_corpus, tmp_pa
     done = subprocess.run([sys.executable, str(script), "bench", "run", "--model", "quiet", "--data", str(bench_corpus),
                            "--out", str(tmp_path / "run"), "--tasks", "turn_taking", "--max-items", "1", "--workers",
                            "2", "--asr", "none", "--no-progress"], cwd=root, capture_output=True, text=True,
-                          timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(root)})
+                          timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "run" / "results.json").read_text())["failures"]["count"] == 0
