@@ -36,6 +36,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--asr", default="pocketsphinx", help="ASR for S2S answers ('none' to skip)")
     p.add_argument("--open-loop", action="store_true", help="replay fixed inputs (FDB style): the model does not "
                    "hear itself and probes play at the corpus's times")
+    p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the model in a child process that is killed when a step exceeds --step-timeout (even "
+                   "in C code) and restarted for the next item (default: on for all but the built-in baselines)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_run)
@@ -73,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         workers=args.workers, engine=args.engine, ray_address=args.ray_address, max_items=args.max_items,
         echo_factors=echo, metrics=parse_overrides(args.metric, "--metric"), step_timeout_s=args.step_timeout,
         asr=None if args.asr.lower() == "none" else args.asr, seed=args.seed, open_loop=args.open_loop,
-        progress=not args.no_progress,
+        progress=not args.no_progress, isolate=args.isolate,
     )
     results = run_bench(cfg)
     width = max(len(a) for a, _, _ in headline_rows(results))

@@ -18,9 +18,11 @@ and the run records it.
 Open loop.  ``open_loop=True`` replays fixed inputs as Full-Duplex-Bench does: no echo of the model, and reactive
 probes at the corpus's own times.  Same items, same metrics, so closed and open loop compare directly.
 
-Faults.  A model that raises, returns a block of the wrong size or with NaN/inf, or exceeds the per-step time limit
-ends its item as failed, with the reason; the run goes on.  The limit is checked after each step and, on the main
-thread of a Unix process, also enforced with ``SIGALRM`` so a hung step is interrupted.
+Faults.  A model that raises (``SystemExit`` included; a real Ctrl-C still stops the run), returns a block of the
+wrong size or with NaN/inf or a ``text``/``state`` that is not a string, or exceeds the per-step time limit ends its
+item as failed, with the reason; the run goes on.  The limit is checked after each step and, on the main thread of a
+Unix process, also enforced with ``SIGALRM`` so a hung step is interrupted; a step stuck in C code ignores that,
+which is why a bench run isolates models in a process it can kill (:mod:`benchmark.isolation`).
 """
 
 from __future__ import annotations
@@ -38,15 +40,12 @@ import numpy as np
 from benchmark.activity import SpeechOnset
 from benchmark.audio import EchoPath, StreamResampler
 from benchmark.items import ONSET_EARLY_S, REACTIVE_MAX_WAIT_S, Materialized
+from benchmark.isolation import StepTimeout
 from benchmark.protocol import DuplexModel, SessionInfo, StepOutput
-from datagen.common.errors import one_line
+from datagen.common.errors import INTERRUPTS, fault_line
 from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE, seconds_to_samples
 
 DEFAULT_STEP_TIMEOUT_S = 30.0  # a hang detector, not a real-time bound (a CPU cascade's endpoint step: 3-12 s)
-
-
-class StepTimeout(Exception):
-    pass
 
 
 @dataclass
@@ -109,7 +108,18 @@ def _check_output(out: Any, block: int) -> np.ndarray:
         raise ValueError(f"step returned audio of shape {got}, expected ({block},)")
     if not np.isfinite(audio).all():
         raise ValueError("step returned NaN or infinite samples")
+    for name in ("text", "state"):
+        value = getattr(out, name)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"step returned {name} of type {type(value).__name__}, expected str or None")
     return audio
+
+
+def _fault(exc: BaseException) -> str:
+    """The one-line reason for a model's exception; a real interrupt is re-raised (it stops the run)."""
+    if isinstance(exc, INTERRUPTS):
+        raise exc
+    return fault_line(exc)
 
 
 def run_item(
@@ -140,9 +150,10 @@ def run_item(
         model.prepare(item)  # type: ignore[attr-defined]
     try:
         session = model.open_session(SessionInfo(spec.id, task, seed))
-    except Exception as exc:  # noqa: BLE001 - any model fault is recorded, never raised
-        run.failure = f"open_session raised {type(exc).__name__}: {one_line(exc, limit=300, empty='')}"
+    except BaseException as exc:  # noqa: BLE001 - any model fault is recorded, never raised
+        run.failure = f"open_session raised {_fault(exc)}"
         return run
+    limit = 0.0 if getattr(model, "isolated", False) else step_timeout_s  # an isolated model enforces it itself
     try:
         for k in range(n // B):
             s = k * B
@@ -150,13 +161,14 @@ def run_item(
             run.heard[s : s + B] = mic
             t0 = time.perf_counter()
             try:
-                with _alarm(step_timeout_s):
+                with _alarm(limit):
                     out = session.step(to_model(mic))
-            except StepTimeout:
-                run.failure = f"step {k} exceeded the {step_timeout_s:g} s per-step limit"
+            except StepTimeout as exc:
+                killed = f" ({exc})" if str(exc) else ""
+                run.failure = f"step {k} exceeded the {step_timeout_s:g} s per-step limit{killed}"
                 break
-            except Exception as exc:  # noqa: BLE001
-                run.failure = f"step {k} raised {type(exc).__name__}: {one_line(exc, limit=300, empty='')}"
+            except BaseException as exc:  # noqa: BLE001
+                run.failure = f"step {k} raised {_fault(exc)}"
                 break
             dt = time.perf_counter() - t0
             run.step_s.append(dt)
@@ -188,8 +200,8 @@ def run_item(
     finally:
         try:
             session.close()
-        except Exception as exc:  # noqa: BLE001
-            run.failure = run.failure or f"close raised {type(exc).__name__}: {one_line(exc, limit=300, empty='')}"
+        except BaseException as exc:  # noqa: BLE001
+            run.failure = run.failure or f"close raised {_fault(exc)}"
     return run
 
 

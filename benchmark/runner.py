@@ -10,9 +10,11 @@ on the number of workers or the engine; compute times (``rtf``, ``timing``) natu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
+import pickle
 import platform
 import subprocess
 import time
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -29,7 +31,7 @@ from benchmark.harness import DEFAULT_STEP_TIMEOUT_S, ItemRun, run_item
 from benchmark.items import ITEMS_VERSION, ItemSpec, build_items, items_digest, materialize, with_echo_factor
 from benchmark.metrics import METRICS_VERSION, MetricConfig
 from benchmark.protocol import PROTOCOL_VERSION
-from benchmark.models import load_model
+from benchmark.models import build_model, in_process_safe, resolve_factory
 from benchmark.report import safe_name as _safe
 from datagen.fdb_layout import INPUT_WAV, write_item_spec, write_wav
 from datagen.common.audio import encode_flac
@@ -68,6 +70,9 @@ class RunConfig:
     save_audio: int = 6  # stereo FLAC (mic | model) of this many items per family, for the report and listening
     seed: int = 0
     progress: bool = True
+    # the model in a child process the harness can kill (a step stuck in C code, a crash): None = auto, on for every
+    # model but duplexkit's pure-NumPy baselines (fast in process); results are identical either way
+    isolate: bool | None = None
 
     @cached_property
     def metric_config(self) -> MetricConfig:
@@ -106,17 +111,40 @@ def _versions() -> dict[str, str]:
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_state(cfg: RunConfig) -> dict[str, Any]:
-    key = json.dumps([cfg.model, cfg.model_options, cfg.data], sort_keys=True, default=str)
+def _model_key(cfg: RunConfig) -> str:
+    return json.dumps([cfg.model, cfg.model_options, cfg.data, cfg.isolate, cfg.step_timeout_s], sort_keys=True,
+                      default=str)
+
+
+def _make_model(cfg: RunConfig, factory: Callable[..., Any]) -> Any:
+    """The model for this process: built here, or (``cfg.isolate``) in a child process that can be killed."""
+    if cfg.isolate:
+        from benchmark.isolation import IsolatedModel
+
+        return IsolatedModel(cfg.model, factory, cfg.model_options, cfg.step_timeout_s)
+    return build_model(cfg.model, factory, cfg.model_options)
+
+
+def _worker_state(cfg: RunConfig, factory: Callable[..., Any], model: Any = None) -> dict[str, Any]:
+    """Corpus, RIR bank and model, kept across this process's dialogues; ``model``: one already built here."""
+    key = _model_key(cfg)
     if _WORKER.get("key") != key:
         from datagen.acoustics import RIRBank
 
         corpus = Corpus(cfg.data)
         acoustics = corpus.acoustics()
-        _WORKER.clear()
+        _release_worker()
         _WORKER.update(key=key, corpus=corpus, bank=RIRBank.load_or_build(acoustics, progress=False),
-                       model=load_model(cfg.model, **cfg.model_options), asr=None)
+                       model=model if model is not None else _make_model(cfg, factory), asr=None)
     return _WORKER
+
+
+def _release_worker() -> None:
+    """Forget this process's state, stopping an isolated model's process."""
+    close = getattr(_WORKER.get("model"), "close", None)
+    if getattr(_WORKER.get("model"), "isolated", False) and close is not None:
+        close()
+    _WORKER.clear()
 
 
 def _asr_for(cfg: RunConfig, state: dict[str, Any]) -> Any:
@@ -135,10 +163,12 @@ def _asr_for(cfg: RunConfig, state: dict[str, Any]) -> Any:
     return state["asr"] or None
 
 
-def run_dialogue(cfg: RunConfig, dialogue_id: str, runs: Sequence[tuple[dict[str, Any], float]],
-                 audio_ids: Sequence[str], run_digest: str = "") -> list[dict[str, Any]]:
-    """Run and score one dialogue's items; returns their records (also cached on disk)."""
-    state = _worker_state(cfg)
+def run_dialogue(cfg: RunConfig, factory: Callable[..., Any], dialogue_id: str,
+                 runs: Sequence[tuple[dict[str, Any], float]], audio_ids: Sequence[str],
+                 run_digest: str = "") -> list[dict[str, Any]]:
+    """Run and score one dialogue's items; returns their records (also cached on disk).  ``factory`` is the model's,
+    resolved by the caller: a registration made only in its ``__main__`` would be missing in a spawned worker."""
+    state = _worker_state(cfg, factory)
     corpus, bank, model = state["corpus"], state["bank"], state["model"]
     d = corpus.dialogue(dialogue_id)
     audio = corpus.audio(dialogue_id, ["user", "other", "noise", "assistant"])
@@ -217,7 +247,12 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
     for name, factors in cfg.echo_factors.items():
         if name not in T.TASKS or any(not 0 <= float(f) <= 10 for f in factors):
             raise BenchError(f"echo_factors: bad entry {name}={factors} (tasks: {', '.join(T.TASKS)}; 0 <= factor <= 10)")
-    model = load_model(cfg.model, **cfg.model_options)  # fail fast on unknown names or bad options
+    factory = resolve_factory(cfg.model)  # unknown names fail now; the factory itself is shipped to the workers
+    if cfg.isolate is None:
+        cfg = dataclasses.replace(cfg, isolate=not in_process_safe(factory))
+    if cfg.isolate or cfg.workers > 1 or cfg.engine != "local":
+        _check_shippable(cfg.model, factory)
+    model = _make_model(cfg, factory)  # fail fast on bad options; reused below when the run stays in this process
     corpus = Corpus(cfg.data)
     corpus.acoustics()  # a corpus whose stats.json cannot rebuild its rooms is refused before anything runs
     families = sorted({f for t in tasks for f in t.families})
@@ -259,11 +294,15 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
             audio_ids.append(_run_id(spec, 1.0))
     jobs = [(did, runs, audio_ids, run_digest) for did, runs in todo.items()]
     t0 = time.perf_counter()
-    runner = run_jobs(run_dialogue, [(cfg, *job) for job in jobs], cfg.engine, cfg.workers, cfg.ray_address,
-                      out / "ray")
+    if cfg.workers == 1 and cfg.engine == "local":
+        _worker_state(cfg, factory, model)  # the dialogues run here: use the model already built
+    elif getattr(model, "isolated", False):
+        model.close()  # each worker starts its own
+    runner = run_jobs(run_dialogue, [(cfg, factory, *job) for job in jobs], cfg.engine, cfg.workers,
+                      cfg.ray_address, out / "ray")
     bar = tqdm(total=len(planned), initial=len(records), unit="item", desc=f"bench {cfg.model}",
                disable=not cfg.progress, dynamic_ncols=True)
-    with bar, contextlib.closing(runner):  # closed at once on Ctrl-C: queued dialogues are cancelled
+    with bar, contextlib.closing(runner), _released(cfg):  # closed at once on Ctrl-C: queued dialogues cancelled
         for recs in runner:
             for r in recs:
                 records[r["id"]] = r
@@ -278,6 +317,26 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
 
     write_reports(out, results)
     return results
+
+
+def _check_shippable(name: str, factory: Callable[..., Any]) -> None:
+    """A factory that cannot be sent to another process is refused up front, with what to do instead."""
+    try:
+        pickle.dumps(factory)
+    except Exception as exc:  # noqa: BLE001 - pickling errors have no common type
+        raise BenchError(f"model {name!r}: its factory cannot be sent to a worker or model process "
+                         f"({type(exc).__name__}); register a module-level class or function, or \"module:attr\", "
+                         f"or run with workers=1 and isolate off") from None
+
+
+@contextlib.contextmanager
+def _released(cfg: RunConfig) -> Iterator[None]:
+    """Stop this process's isolated model when the run ends (a worker's dies with its worker)."""
+    try:
+        yield
+    finally:
+        if cfg.isolate and cfg.workers == 1 and cfg.engine == "local":
+            _release_worker()
 
 
 def unmeasured(results: Mapping[str, Any]) -> list[str]:

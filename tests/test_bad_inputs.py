@@ -233,3 +233,65 @@ def test_shards_of_another_run_are_never_merged(tmp_path, capsys):
     assert main([*gen, "--out", str(tmp_path / "b"), "--seed", "3"]) == 0
     shutil.copy(tmp_path / "a" / "data" / "shard-00000.parquet", tmp_path / "b" / "data" / "shard-00099.parquet")
     _fails_on_one_line([*gen, "--out", str(tmp_path / "b"), "--seed", "3"], capsys, "not a shard of this run")
+
+
+class _Wrong:
+    """Faults a model may have (issue 11, defect 5): each fails its items with one line, and the run goes on."""
+
+    from benchmark.protocol import ModelInfo
+
+    info = ModelInfo("wrong")
+
+    def __init__(self, fault: str = "text"):
+        self.fault = fault
+
+    def open_session(self, info):
+        return self
+
+    def step(self, mic):
+        import numpy as np
+
+        from benchmark.protocol import StepOutput
+
+        if self.fault == "exit":
+            raise SystemExit(3)
+        return StepOutput(np.zeros(1280, np.float32), text=12345)
+
+    def close(self):
+        pass
+
+
+def _zero_division(**_):
+    return 1 / 0
+
+
+@pytest.mark.parametrize("fault, isolate, needle", [
+    ("text", "--no-isolate", "step 0: step returned text of type int, expected str or None"),
+    ("exit", "--no-isolate", "step 0 raised SystemExit: 3"),
+    ("exit", "--isolate", "step 0 raised SystemExit: 3"),
+])
+def test_a_faulty_model_fails_its_items_not_the_run(fault, isolate, needle, bench_corpus, tmp_path, capsys):
+    from benchmark.models import register
+
+    register("wrong-test", _Wrong)
+    _fails_on_one_line(["bench", "run", "--model", "wrong-test", "--model-arg", f"fault={fault}", isolate, "--data",
+                        str(bench_corpus), "--out", str(tmp_path / "b"), "--max-items", "1", "--tasks", "turn_taking",
+                        "--no-progress", "--asr", "none"], capsys, "nothing was scored", needle)
+    assert (tmp_path / "b" / "results.json").exists()
+
+
+@pytest.mark.parametrize("target, args, needle", [
+    (_zero_division, ["--no-isolate"], "model 'bad-factory': its factory raised ZeroDivisionError: division by zero"),
+    (_zero_division, ["--isolate"], "model 'bad-factory': its factory raised ZeroDivisionError: division by zero"),
+    (lambda **_: _Wrong(), ["--workers", "2"], "model 'bad-factory': its factory cannot be sent to a worker"),
+])
+def test_a_model_that_cannot_be_built_is_one_line(target, args, needle, bench_corpus, tmp_path, capsys):
+    from benchmark.models import register
+
+    register("bad-factory", target)
+    argv = ["bench", "run", "--model", "bad-factory", "--data", str(bench_corpus), "--out", str(tmp_path / "b"),
+            "--max-items", "1", "--tasks", "turn_taking", "--no-progress", "--asr", "none", *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "\n" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "b" / "results.json").exists()

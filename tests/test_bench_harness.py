@@ -3,6 +3,8 @@ streaming signal paths equal their offline versions; model faults end an item, n
 
 from __future__ import annotations
 
+import ctypes
+import os
 import time
 
 import numpy as np
@@ -11,6 +13,7 @@ from scipy.signal import lfilter
 
 from benchmark.audio import EchoPath, StreamResampler
 from benchmark.harness import run_item
+from benchmark.isolation import IsolatedModel
 from benchmark.items import build_items, materialize, with_echo_factor
 from benchmark.protocol import ModelInfo, StepOutput
 from benchmark.models import UnknownModel, load_model
@@ -148,8 +151,8 @@ def test_24khz_model_hears_the_same_mic(corpus_item):
 
 
 class Faulty:
-    def __init__(self, mode: str):
-        self.mode = mode
+    def __init__(self, mode: str, marker: str = ""):
+        self.mode, self.marker = mode, marker
         self.info = ModelInfo(f"faulty-{mode}")
 
     def open_session(self, info):
@@ -168,6 +171,17 @@ class Faulty:
             return StepOutput(np.full(B, np.nan, np.float32))
         if self.mode == "hang":
             time.sleep(5)
+        if self.mode in ("text", "state"):
+            return StepOutput(np.zeros(B, np.float32), **{self.mode: 12345})
+        if self.mode == "exit":
+            raise SystemExit(3)
+        if self.mode == "interrupt":
+            raise KeyboardInterrupt
+        if self.mode == "die":
+            os._exit(7)
+        if self.mode == "c_hang" and not os.path.exists(self.marker):  # stuck in C: SIGALRM cannot interrupt it
+            open(self.marker, "w").close()  # only the first process hangs: the next one must serve the next item
+            ctypes.CDLL(None).sleep(100)
         return StepOutput(np.zeros(B, np.float32))
 
     def close(self):
@@ -179,6 +193,9 @@ class Faulty:
     ("size", "audio of shape (1279,), expected (1280,)"),
     ("nan", "NaN or infinite"),
     ("hang", "exceeded the 0.3 s per-step limit"),
+    ("text", "step 2: step returned text of type int, expected str or None"),
+    ("state", "step 2: step returned state of type int, expected str or None"),
+    ("exit", "step 2 raised SystemExit: 3"),
 ])
 def test_model_faults_end_the_item_with_a_reason(corpus_item, mode, reason):
     corpus, bank, d, spec = corpus_item
@@ -187,6 +204,37 @@ def test_model_faults_end_the_item_with_a_reason(corpus_item, mode, reason):
     run = run_item(Faulty(mode), item, step_timeout_s=0.3)
     assert run.failure is not None and reason in run.failure and "\n" not in run.failure
     assert time.perf_counter() - t0 < 3  # a hung step is interrupted, not waited for
+
+
+def test_a_real_ctrl_c_still_stops_the_run(corpus_item):
+    corpus, bank, d, spec = corpus_item
+    item = materialize(with_echo_factor(spec, 1.0), d, corpus.audio(d.id), bank)
+    with pytest.raises(KeyboardInterrupt):
+        run_item(Faulty("interrupt"), item)
+
+
+@pytest.mark.slow  # five model processes started: ~10 s
+def test_isolated_model_is_killed_in_c_code_and_restarted(corpus_item, tmp_path):
+    """A step stuck in a C call ignores SIGALRM; the isolated model's process is killed at the limit, the item
+    fails with that reason, and the next item gets a fresh process.  A model that exits or dies fails its item."""
+    corpus, bank, d, spec = corpus_item
+    item = materialize(with_echo_factor(spec, 1.0), d, corpus.audio(d.id), bank)
+    model = IsolatedModel("faulty", Faulty, {"mode": "c_hang", "marker": str(tmp_path / "hung")}, timeout_s=1.0)
+    try:
+        t0 = time.perf_counter()
+        run = run_item(model, item, step_timeout_s=1.0)
+        assert run.failure == "step 2 exceeded the 1 s per-step limit (model process killed)"
+        assert time.perf_counter() - t0 < 10
+        assert run_item(model, item, step_timeout_s=1.0).failure is None  # a fresh process, the run goes on
+    finally:
+        model.close()
+    for mode, reason in [("die", "step 2 raised ModelProcessDied: exit code 7"), ("exit", "step 2 raised SystemExit: 3"),
+                         ("interrupt", "step 2 raised KeyboardInterrupt")]:
+        model = IsolatedModel("faulty", Faulty, {"mode": mode}, timeout_s=5.0)
+        try:
+            assert run_item(model, item).failure.startswith(reason), mode
+        finally:
+            model.close()
 
 
 def test_registry_errors_are_one_line():

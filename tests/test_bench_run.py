@@ -126,6 +126,14 @@ def test_failing_items_are_counted_and_the_run_goes_on(bench_corpus, tmp_path):
     assert "step 4 raised ValueError: boom" in r["failures"]["items"][0]["reason"]
 
 
+@pytest.mark.slow  # two oracle runs: ~15 s
+def test_isolated_and_in_process_runs_give_the_same_records(bench_corpus, tmp_path):
+    kw = dict(tasks=["turn_taking", "barge_in"], max_items=1)
+    here = bench(bench_corpus, tmp_path / "here", "oracle", isolate=False, **kw)
+    there = bench(bench_corpus, tmp_path / "there", "oracle", isolate=True, **kw)
+    assert here["items"] == there["items"] and here["aggregates"] == there["aggregates"]
+
+
 def test_cli_run_compare_and_errors(bench_corpus, tmp_path, capsys):
     out = tmp_path / "run"
     rc = duplexkit_cli.main(["bench", "run", "--model", "silent", "--data", str(bench_corpus), "--out", str(out),
@@ -216,3 +224,49 @@ def test_cached_items_of_another_run_are_never_reused(bench_corpus, tmp_path):
     again = bench(bench_corpus, out, "silent", tasks=["turn_taking"], max_items=1)  # its own cache is reused
     assert again["items"] == silent["items"]
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")} == cached
+
+
+MAIN_SCRIPT = """
+import sys
+
+import numpy as np
+
+from benchmark.protocol import ModelInfo, StepOutput
+
+
+class Quiet:
+    info = ModelInfo("quiet")
+
+    def open_session(self, info):
+        return self
+
+    def step(self, mic):
+        return StepOutput(np.zeros(1280, np.float32))
+
+    def close(self):
+        pass
+
+
+if __name__ == "__main__":
+    import duplexkit_cli
+    from benchmark.models import register
+
+    register("quiet", Quiet)
+    sys.exit(duplexkit_cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_model_registered_in_main_runs_on_spawned_workers(bench_corpus, tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "my_bench.py"
+    script.write_text(MAIN_SCRIPT)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(script), "bench", "run", "--model", "quiet", "--data", str(bench_corpus),
+                           "--out", str(tmp_path / "run"), "--tasks", "turn_taking", "--max-items", "1", "--workers",
+                           "2", "--asr", "none", "--no-progress"], cwd=root, capture_output=True, text=True,
+                          timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["failures"]["count"] == 0

@@ -12,6 +12,16 @@ def one_line(exc: BaseException, limit: int | None = None, empty: str | None = N
     return text[0][:limit] if limit else text[0]
 
 
+# What a fault handler must never swallow: a real Ctrl-C, and a generator being closed.
+INTERRUPTS: tuple[type[BaseException], ...] = (KeyboardInterrupt, GeneratorExit)
+
+
+def fault_line(exc: BaseException, limit: int | None = 300) -> str:
+    """``TypeName: first line`` for a fault in code we do not own (a model, a plug-in).  An exception relayed from
+    another process names the original type through its ``fault_type`` attribute."""
+    return f"{getattr(exc, 'fault_type', type(exc).__name__)}: {one_line(exc, limit=limit, empty='')}"
+
+
 class DuplexkitError(Exception):
     """Base of duplexkit's user-facing errors; the CLI prints :meth:`one_line` and exits 2."""
 

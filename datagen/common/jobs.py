@@ -51,7 +51,7 @@ def _local(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int) -> Itera
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn, not fork: torch and onnxruntime threads do not survive a fork
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=worker_init,
                                initargs=(os.getpid(),))
     futures = []
     try:
@@ -67,9 +67,10 @@ def _local(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int) -> Itera
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _worker_init(parent: int) -> None:
-    """In each worker: Ctrl-C is the parent's to handle (it stops the pool), and the worker exits when its parent
-    dies (SIGKILL included), so no orphan keeps rendering or blocks the resource tracker."""
+def worker_init(parent: int) -> None:
+    """In each worker (a pool's, or an isolated model's process): Ctrl-C is the parent's to handle (it stops the
+    pool), and the worker exits when its parent dies (SIGKILL included), so no orphan keeps rendering or blocks the
+    resource tracker."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
