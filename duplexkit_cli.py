@@ -75,16 +75,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from datagen.common.errors import DuplexkitError, one_line
+INTERRUPTED = 130
 
-    parser = build_parser()
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:  # a Ctrl-C while the (heavy) subcommand modules import is an interrupt too, not a traceback
+        from datagen.common.errors import DuplexkitError, one_line
+
+        parser = build_parser()
+    except KeyboardInterrupt:
+        print("duplexkit: interrupted", file=sys.stderr)
+        return INTERRUPTED
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("duplexkit: interrupted; finished shards are kept, run the same command again to resume", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except (DuplexkitError, ValueError, OSError, RuntimeError, KeyError) as exc:
         if args.debug or os.environ.get("DUPLEXKIT_DEBUG"):
             raise

@@ -69,7 +69,7 @@ def reference(tmp_path_factory, small_config) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("delay", [1.5, 3.0, 4.5])
+@pytest.mark.parametrize("delay", [0.3, 1.5, 3.0, 4.5])
 def test_ctrl_c_stops_fast_and_the_resumed_corpus_is_byte_identical(workers, delay, small_config, reference, tmp_path):
     out = tmp_path / "c"
     proc = _generate(out, small_config, workers)
@@ -82,7 +82,7 @@ def test_ctrl_c_stops_fast_and_the_resumed_corpus_is_byte_identical(workers, del
     assert rc in (0, 130), proc.stderr.read()
     if rc == 130:
         assert stopped_after < 5.0, f"took {stopped_after:.1f} s to stop"
-        assert "interrupted" in proc.stderr.read()
+        assert "interrupted" in proc.stderr.read()  # also when the signal lands while the CLI still imports
     time.sleep(0.5)
     assert not [c for c in children if c.is_running() and c.status() != "zombie"], "a worker outlived the run"
     assert _generate(out, small_config, workers).wait(300) == 0  # resume
