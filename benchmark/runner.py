@@ -36,9 +36,9 @@ from benchmark.report import safe_name as _safe
 from datagen.fdb_layout import INPUT_WAV, write_item_spec, write_wav
 from datagen.common.audio import encode_flac
 from datagen.common.files import atomic_write_bytes, atomic_write_text, sweep_stale
-from datagen.common.errors import DuplexkitError
+from datagen.common.errors import DuplexkitError, fault_line
 from datagen.common.jobs import check_engine, run_jobs
-from datagen.common.pinning import canonical, pin_run
+from datagen.common.pinning import digest, pin_run
 from datagen.corpus import Corpus
 
 RESULTS_VERSION = "1.0"
@@ -159,7 +159,7 @@ def _asr_for(cfg: RunConfig, state: dict[str, Any]) -> Any:
             state["asr"] = get_asr(cfg.asr, vocabulary_texts=texts)
         except Exception as exc:  # noqa: BLE001 - S2S is then not measured, and the record says why
             state["asr"] = False
-            state["asr_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            state["asr_error"] = fault_line(exc, limit=None)
     return state["asr"] or None
 
 
@@ -268,7 +268,7 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
         raise BenchError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
     definition = _definition(cfg, specs, tasks)
     pin_run(out / "run.json", definition, what="a bench run", error=BenchError)
-    run_digest = hashlib.sha256(json.dumps(canonical(definition), sort_keys=True).encode()).hexdigest()[:16]
+    run_digest = digest(definition)
     sweep_stale(out / "runs")
 
     records: dict[str, dict[str, Any]] = {}

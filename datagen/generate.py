@@ -16,7 +16,6 @@ no split nothing is cut and nothing is added to the files.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
@@ -30,7 +29,7 @@ from datagen import corpus
 from datagen.common.errors import DuplexkitError
 from datagen.common.files import sweep_stale
 from datagen.common.jobs import check_engine, run_jobs
-from datagen.common.pinning import canonical, pin_run
+from datagen.common.pinning import digest, pin_run
 from datagen.config import SCENARIOS, ConfigError, GeneratorConfig
 from datagen.distributions import timing_from_config
 from datagen.scenarios import ExchangeSource, plan
@@ -83,9 +82,7 @@ class RunPlan:
 
     def digest(self) -> str:
         """A short hash of :meth:`state`: every shard of the run carries it."""
-        import hashlib
-
-        return hashlib.sha256(json.dumps(canonical(self.state()), sort_keys=True).encode()).hexdigest()[:16]
+        return digest(self.state())
 
 
 def lexicon_digests(config: GeneratorConfig) -> dict[str, str]:

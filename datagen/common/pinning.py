@@ -21,6 +21,13 @@ def canonical(definition: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(definition, default=str))
 
 
+def digest(definition: Mapping[str, Any]) -> str:
+    """A short, stable hash of a run definition (what shards and cached items are stamped with)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(canonical(definition), sort_keys=True).encode()).hexdigest()[:16]
+
+
 def pin_run(path: str | Path, definition: Mapping[str, Any], hint: str = "use a new --out", what: str = "a run",
             error: type[Exception] = PinError) -> None:
     """Write ``definition`` to ``path`` if absent; else check it equals the stored one.
