@@ -99,7 +99,7 @@ def test_the_partition_is_the_same_in_another_process():
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# Two corpora: train (seed 0) and test (seed 5)
+# Two corpora: train (seed 1) and test (seed 5)
 # ------------------------------------------------------------------------------------------------------------------
 def small_config(**kw) -> GeneratorConfig:
     d = {"acoustics": dict(SMALL_ACOUSTICS), "dialogues_per_shard": 4, "dialogue_seconds": [12.0, 16.0]}
@@ -110,9 +110,9 @@ def small_config(**kw) -> GeneratorConfig:
 @pytest.fixture(scope="module")
 def split_corpora(tmp_path_factory) -> dict[str, Path]:
     out = {}
-    for split, seed in (("train", 0), ("test", 5)):
+    for split, seed in (("train", 1), ("test", 5)):
         out[split] = tmp_path_factory.mktemp(f"corpus-{split}")
-        generate(out[split], 3.0, seed=seed, config=small_config(dialogue_seconds=[8.0, 10.0]), progress=False,
+        generate(out[split], 6.0, seed=seed, config=small_config(dialogue_seconds=[14.0, 18.0]), progress=False,
                  split=split)
     return out
 
@@ -187,7 +187,7 @@ def test_the_split_is_recorded_and_pinned(split_corpora):
     assert pin["split"] == "test"
     for other in ("train", None):
         with pytest.raises(GenerateError, match="different split"):
-            generate(split_corpora["test"], 3.0, seed=5, config=small_config(dialogue_seconds=[8.0, 10.0]),
+            generate(split_corpora["test"], 6.0, seed=5, config=small_config(dialogue_seconds=[14.0, 18.0]),
                      progress=False, split=other)
 
 
