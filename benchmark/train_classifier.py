@@ -11,8 +11,8 @@ Block ``k``'s output plays during block ``k+1`` (the protocol), so the decision 
   next ``lead`` blocks (``state[k+1:k+1+lead]`` has a 1; 240 ms, so a threshold can meet the corpus's onset rather
   than lag it); everything else while listening (the user talking, in-turn pauses, clause pauses of long turns,
   silence after an answer) is a negative ("hold").
-* **stop head** (frames where ``state[k] == 1``): positive ("stop") when the state falls to 0 within 2 blocks *and*
-  an interruption's causal decision lies within 2 blocks of ``k`` (the corpus stops one block after it);
+* **stop head** (frames where ``state[k] == 1``): positive ("stop") from 2 blocks before an interruption's causal
+  decision to the decision's block (the corpus stops one block after it);
   negatives ("continue") are the other speaking frames, talking through backchannels and distractors; frames just
   before a natural end of an answer are left out (running out of words is not a decision the adapter makes).
 
@@ -39,6 +39,8 @@ from datagen.schema import frame_labels, frame_of
 
 START_LEAD = 3
 STOP_TOLERANCE = 2
+STOP_BEFORE = 2  # stop positives: frames from this many blocks before an interruption's decision to its stop
+START_WINDOW = 25  # blocks after a corpus onset a take-over still counts (2 s: the benchmark counts any)
 STOP_WINDOW = 12  # blocks after a decision a stop still counts (~1 s, the benchmark's stop_window_s)
 SEED = 0
 
@@ -58,12 +60,10 @@ def dialogue_targets(d) -> dict[str, np.ndarray]:
         if s[k] == 0:
             start_y[k] = int(s[k + 1:k + 1 + START_LEAD].any())
         else:
-            falls = bool((s[k + 1:k + 1 + STOP_TOLERANCE] == 0).any())
-            if falls:
-                if any(abs(k - f) <= STOP_TOLERANCE for f in decisions):
-                    stop_y[k] = 1
-                else:
-                    stop_w[k] = 0  # a natural end
+            if any(f - STOP_BEFORE <= k <= f for f in decisions):
+                stop_y[k] = 1
+            elif (s[k + 1:k + 1 + STOP_TOLERANCE] == 0).any():
+                stop_w[k] = 0  # a natural end (or a stop whose decision is not recorded)
     return {"start_y": start_y, "start_w": start_w, "stop_y": stop_y, "stop_w": stop_w, "state": s.astype(np.int8)}
 
 
@@ -113,7 +113,7 @@ def _candidates() -> list[tuple[str, dict[str, Any], Callable[[], Any]]]:
         ("logreg", {"C": 0.1}, logreg(0.1)),
         ("logreg", {"C": 1.0}, logreg(1.0)),
         ("hgb", {"max_leaf_nodes": 15, "max_iter": 150, "learning_rate": 0.1}, hgb(15, 150, 0.1)),
-        ("hgb", {"max_leaf_nodes": 31, "max_iter": 300, "learning_rate": 0.05}, hgb(31, 300, 0.05)),
+        ("hgb", {"max_leaf_nodes": 31, "max_iter": 150, "learning_rate": 0.1}, hgb(31, 150, 0.1)),
     ]
 
 
@@ -130,7 +130,7 @@ def _start_events(val: dict[str, Any], p: np.ndarray) -> tuple[np.ndarray, np.nd
         pp = np.where(w > 0, p[a:b], 0.0)
         onsets = [k for k in range(1, len(s)) if s[k] == 1 and s[k - 1] == 0]
         for k in onsets:
-            hits.append(pp[max(0, k - START_LEAD - 3):min(len(s), k + 13)].max(initial=0.0))
+            hits.append(pp[max(0, k - START_LEAD - 3):min(len(s), k + START_WINDOW)].max(initial=0.0))
         for e in d.events:
             if e.type == "user_pause" or (e.type == "assistant_backchannel"):
                 f0, f1 = frame_of(e.start), frame_of(max(e.start, e.end - 1))
@@ -262,7 +262,7 @@ def train_classifier(data: str | Path, val_data: str | Path, out: str | Path, pr
     meta = {
         "features": cfg.to_dict(), "feature_names": FeatureStream.names(cfg), "features_version": FEATURES_VERSION,
         "thresholds": {h: selected[h]["threshold"] for h in selected}, "selected": selected, "validation": report,
-        "targets": {"start_lead_blocks": START_LEAD, "stop_tolerance_blocks": STOP_TOLERANCE},
+        "targets": {"start_lead_blocks": START_LEAD, "stop_before_blocks": STOP_BEFORE},
         "data": {"train": _corpus_id(data), "val": _corpus_id(val_data)}, "seed": SEED,
         "versions": _versions(),
     }

@@ -181,6 +181,8 @@ class FeatureStream:
         self._own_on = 0
         self._own_off = c.cap_blocks
         self.mic_active = False
+        self._echo: list[float] = []  # mic - own level (dB) over recent blocks where its own voice was on
+        self._excess: list[float] = []
 
     @staticmethod
     def names(cfg: FeatureConfig | None = None) -> list[str]:
@@ -189,7 +191,7 @@ class FeatureStream:
         out += ["mic_emax_mean_short", "mic_emax_max_short", "mic_emax_mean_long", "mic_emax_max_long",
                 "mic_floor", "mic_rel_db", "mic_since_active", "mic_last_run", "mic_run", "mic_active_frac_long",
                 "last_logf0", "logf0_slope", "last_logf0_rel", "own_on_blocks", "own_off_blocks", "own_emax_max4",
-                "mic_minus_own_db"]
+                "mic_minus_own_db", "echo_ref_db", "mic_over_echo_db", "mic_over_echo_max4"]
         return out
 
     def push(self, mic_block: np.ndarray, own_block: np.ndarray) -> np.ndarray:
@@ -243,10 +245,18 @@ class FeatureStream:
             self._own_on = 0
             self._own_off = min(self._own_off + 1, c.cap_blocks)
         own_max4 = float(np.max(own[-4:, 1]))
+        # A double-talk measure: the mic's level over its own voice, relative to the typical ratio while it talked
+        # (its echo gain, learnt per session from the median of the last long_blocks talking blocks).
+        ratio = float(rm[0] - float(np.max(own[-4:, 0])))
+        echo_ref = float(np.median(self._echo)) if self._echo else 0.0
+        excess = ratio - echo_ref if own_active and self._echo else 0.0
+        self._excess = (self._excess + [excess])[-4:]
+        if own_active:
+            self._echo = (self._echo + [ratio])[-c.long_blocks:]
         feats += [float(short.mean()), float(short.max()), float(long_.mean()), float(long_.max()), floor, rel,
                   float(self._since_active), float(min(self._last_run, c.cap_blocks)), float(min(self._run, c.cap_blocks)),
                   float(act_long), last_f0, slope, rel_f0, float(self._own_on), float(self._own_off), own_max4,
-                  float(rm[1] - own_max4)]
+                  float(rm[1] - own_max4), echo_ref, excess, float(max(self._excess))]
         self.k += 1
         return np.asarray(feats, np.float64)
 
