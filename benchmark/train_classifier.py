@@ -169,6 +169,23 @@ def _stop_events(val: dict[str, Any], p: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.asarray(hits), np.asarray(falses)
 
 
+PERSIST = (1, 2, 3)
+
+
+def persisted(p: np.ndarray, mask: np.ndarray, spans: list[tuple[int, int]], persist: int) -> np.ndarray:
+    """The lowest probability over the last ``persist`` frames of the same head and dialogue (0 where those are
+    fewer): what the adapter compares with its threshold when a decision must hold ``persist`` blocks."""
+    if persist <= 1:
+        return p
+    out = np.zeros_like(p)
+    for a, b in spans:
+        for k in range(a, b):
+            lo = k - persist + 1
+            if lo >= a and mask[lo:k + 1].all():
+                out[k] = p[lo:k + 1].min()
+    return out
+
+
 GRID = np.round(np.concatenate([np.arange(0.05, 0.95, 0.025), np.arange(0.95, 0.996, 0.005)]), 4)
 
 
@@ -244,16 +261,24 @@ def train_classifier(data: str | Path, val_data: str | Path, out: str | Path, pr
         heads[head] = clf
         p = np.zeros(len(va["X"]))
         p[wv] = clf.predict_proba(Xv)[:, 1]
-        if head == "start":
-            th, ev = choose_start_threshold(*_start_events(va, p))
-        else:
-            th, ev = choose_stop_threshold(*_stop_events(va, p))
+        best_rule = None
+        for persist in PERSIST:  # the decision needs `persist` consecutive blocks over the threshold
+            pr = persisted(p, wv, va["spans"], persist)
+            if head == "start":
+                th, ev = choose_start_threshold(*_start_events(va, pr))
+                score = ev["takeover_hit_rate"] - ev["pause_takeover_rate"]
+            else:
+                th, ev = choose_stop_threshold(*_stop_events(va, pr))
+                score = ev["event_f1"]
+            if best_rule is None or score > best_rule[0] + 1e-12:
+                best_rule = (score, persist, th, {**ev, "persist_blocks": persist})
+        _, persist, th, ev = best_rule
         pred = (p[wv] >= th).astype(int)
         neg, pos = ("hold", "speak") if head == "start" else ("continue", "stop")
         acc = {neg: round(float((pred[yv == 0] == 0).mean()), 4) if (yv == 0).any() else None,
                pos: round(float((pred[yv == 1] == 1).mean()), 4) if (yv == 1).any() else None}
         counts = {neg: int((yv == 0).sum()), pos: int((yv == 1).sum())}
-        selected[head] = {"kind": kind, "params": params, "threshold": th}
+        selected[head] = {"kind": kind, "params": params, "threshold": th, "persist": persist}
         report[head] = {"tried": tried, "val_average_precision": round(ap, 4), "events": ev,
                         "val_accuracy_per_class": acc, "val_frames_per_class": counts,
                         "train_frames_per_class": {neg: int((yt == 0).sum()), pos: int((yt == 1).sum())}}
@@ -261,7 +286,8 @@ def train_classifier(data: str | Path, val_data: str | Path, out: str | Path, pr
             f"(frames {counts}); events {ev}", flush=True)
     meta = {
         "features": cfg.to_dict(), "feature_names": FeatureStream.names(cfg), "features_version": FEATURES_VERSION,
-        "thresholds": {h: selected[h]["threshold"] for h in selected}, "selected": selected, "validation": report,
+        "thresholds": {h: selected[h]["threshold"] for h in selected},
+        "persist": {h: selected[h]["persist"] for h in selected}, "selected": selected, "validation": report,
         "targets": {"start_lead_blocks": START_LEAD, "stop_before_blocks": STOP_BEFORE},
         "data": {"train": _corpus_id(data), "val": _corpus_id(val_data)}, "seed": SEED,
         "versions": _versions(),

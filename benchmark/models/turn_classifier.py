@@ -159,6 +159,15 @@ def raw_block_features(window: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return np.array([e_mean, e_max, flux, centroid, logf0, voiced, max(per) if per else 0.0], np.float64)
 
 
+def _slope(values: list[float]) -> float:
+    """Least-squares slope per step (closed form: no BLAS call, whose threads stall a busy machine)."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    t = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
+    return float(np.sum(t * (np.asarray(values, np.float64) - np.mean(values))) / np.sum(t * t))
+
+
 class FeatureStream:
     """Causal, streaming features: :meth:`push` one mic block and the own-output block played at the same time,
     get that block's feature vector.  Training runs the same class over whole dialogues (:func:`stream_features`),
@@ -235,7 +244,7 @@ class FeatureStream:
             self._f0_sum += float(rm[4])
             self._f0_n += 1
         last_f0 = self._voiced_f0[-1] if self._voiced_f0 else 0.0
-        slope = float(np.polyfit(np.arange(len(self._voiced_f0)), self._voiced_f0, 1)[0]) if len(self._voiced_f0) >= 2 else 0.0
+        slope = _slope(self._voiced_f0)
         rel_f0 = last_f0 - self._f0_sum / self._f0_n if self._f0_n else 0.0
         own_active = ro[1] > c.own_active_db
         if own_active:
@@ -351,8 +360,13 @@ class TurnClassifierModel:
             raise ClassifierError("turn_classifier: needs --model-arg path=DIR (a folder written by "
                                   "`duplexkit bench train-classifier`)")
         self.heads, self.meta = load_model_dir(path)
+        from threadpoolctl import ThreadpoolController
+
+        self.threads = ThreadpoolController()
         self.features = FeatureConfig.from_dict(self.meta["features"])
         th = self.meta.get("thresholds", {})
+        persist = self.meta.get("persist", {})
+        self.persist = {"start": int(persist.get("start", 1)), "stop": int(persist.get("stop", 1))}
         self.start_threshold = float(th["start"] if start_threshold is None else start_threshold)
         self.stop_threshold = float(th["stop"] if stop_threshold is None else stop_threshold)
         self.asr_name = str(asr)
@@ -363,6 +377,7 @@ class TurnClassifierModel:
             name="turn_classifier", text=True, state=True, version=FEATURES_VERSION,
             extra={"path": str(path), "sha256": self.meta.get("sha256", "")[:16], "asr": self.asr_name,
                    "start_threshold": self.start_threshold, "stop_threshold": self.stop_threshold,
+                   "persist": self.persist,
                    "heads": {k: v.get("kind") for k, v in self.meta.get("selected", {}).items()}},
         )
 
@@ -419,12 +434,16 @@ class TurnClassifierSession:
         self.new_speech = 0  # active mic blocks since its voice last stopped
         self.quiet_since_own = 0
         self.probs: list[float] = []
+        self.head = "start"
+        self.recent: list[float] = []  # this head's probabilities over the last `persist` blocks
         self.decisions: list[str] = []
         self.closed = False
 
     def _prob(self, head: str, x: np.ndarray) -> float:
-        clf = self.model.heads[head]
-        return float(clf.predict_proba(x[None, :])[0, 1])
+        # One row per step gains nothing from OpenMP threads, and on a busy machine their hand-off costs 10-50 ms
+        # (measured on 2 shared cores): the prediction runs on one thread.
+        with self.model.threads.limit(limits=1, user_api="openmp"):
+            return float(self.model.heads[head].predict_proba(x[None, :])[0, 1])
 
     def step(self, mic_block: np.ndarray) -> StepOutput:
         if self.closed:
@@ -443,14 +462,18 @@ class TurnClassifierSession:
             if self.stream.mic_active and self.quiet_since_own > 2:
                 self.new_speech += 1
         decision = "hold" if self.mode == "listen" else "continue"
+        head = "start" if self.mode == "listen" else "stop"
+        if head != self.head:
+            self.head, self.recent = head, []
+        p = self._prob(head, x)
+        self.recent = (self.recent + [p])[-m.persist[head]:]
+        p_held = min(self.recent) if len(self.recent) == m.persist[head] else 0.0  # as training's persisted()
         if self.mode == "listen":
-            p = self._prob("start", x)
-            if p >= m.start_threshold and self.new_speech >= 3:
+            if p_held >= m.start_threshold and self.new_speech >= 3:
                 _, self.reply, self.words = m.reply_for(np.concatenate(self.heard))
                 self.pos, self.spoken, self.mode, decision = 0, 0, "speak", "speak"
         else:
-            p = self._prob("stop", x)
-            if p >= m.stop_threshold and self.spoken >= m.min_speak_blocks:
+            if p_held >= m.stop_threshold and self.spoken >= m.min_speak_blocks:
                 self._to_listen()
                 decision = "stop"
         self.probs.append(p)
