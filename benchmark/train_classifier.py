@@ -67,14 +67,18 @@ def dialogue_targets(d) -> dict[str, np.ndarray]:
     return {"start_y": start_y, "start_w": start_w, "stop_y": stop_y, "stop_w": stop_w, "state": s.astype(np.int8)}
 
 
-def corpus_frames(path: str | Path, cfg: FeatureConfig, progress: bool = False) -> dict[str, Any]:
-    """Features and targets for every frame of a corpus, plus each dialogue's frame range (for event scoring)."""
+def corpus_frames(path: str | Path, cfg: FeatureConfig, progress: bool = False,
+                  select: Callable[[Any], bool] | None = None) -> dict[str, Any]:
+    """Features and targets for every frame of a corpus (or of the dialogues ``select`` keeps), plus each
+    dialogue's frame range (for event scoring)."""
     from datagen.corpus import Corpus
 
     corpus = Corpus(path)
     X, parts, spans, dialogues = [], {k: [] for k in ("start_y", "start_w", "stop_y", "stop_w", "state")}, [], []
     at = 0
     for d, audio in corpus.iter_audio(["mic", "assistant"]):
+        if select is not None and not select(d):
+            continue
         f = stream_features(audio["mic"], audio["assistant"], cfg)
         t = dialogue_targets(d)
         n = min(len(f), len(t["state"]))
@@ -219,9 +223,10 @@ def choose_stop_threshold(hits: np.ndarray, falses: np.ndarray) -> tuple[float, 
 
 # ------------------------------------------------------------------------------------------------------------------
 def train_classifier(data: str | Path, val_data: str | Path, out: str | Path, progress: bool = True,
-                     candidates: list | None = None) -> dict[str, Any]:
+                     candidates: list | None = None, select: Callable[[Any], bool] | None = None) -> dict[str, Any]:
     """Fit both heads on ``data``, select model and thresholds on ``val_data``, save to ``out``; returns the
-    summary (also in ``out/model.json``, without wall-clock times, so the folder is byte-deterministic)."""
+    summary (also in ``out/model.json``, without wall-clock times, so the folder is byte-deterministic).
+    ``candidates`` replaces the model candidates, ``select`` keeps only some dialogues of the train corpus (tests)."""
     require_libs()
     from sklearn.metrics import average_precision_score
 
@@ -234,11 +239,14 @@ def train_classifier(data: str | Path, val_data: str | Path, out: str | Path, pr
     cfg = FeatureConfig()
     say = print if progress else (lambda *a, **k: None)
     say(f"features: {data} (train), {val_data} (validation)", flush=True)
-    tr = corpus_frames(data, cfg)
+    tr = corpus_frames(data, cfg, select=select)
     va = corpus_frames(val_data, cfg)
     t_feat = time.perf_counter() - t0
     say(f"  {len(tr['X'])} train blocks, {len(va['X'])} validation blocks ({t_feat:.1f} s)", flush=True)
     cands = candidates if candidates is not None else _candidates()
+    from threadpoolctl import ThreadpoolController
+
+    threads = ThreadpoolController()
     heads, selected, report = {}, {}, {}
     for head in ("start", "stop"):
         wt, wv = tr[f"{head}_w"] > 0, va[f"{head}_w"] > 0
@@ -251,8 +259,9 @@ def train_classifier(data: str | Path, val_data: str | Path, out: str | Path, pr
         tried = []
         for kind, params, make in cands:
             clf = make()
-            clf.fit(Xt, yt)
-            ap = float(average_precision_score(yv, clf.predict_proba(Xv)[:, 1])) if yv.any() else 0.0
+            with threads.limit(limits=1, user_api="openmp"):  # OpenMP on a shared machine stalls; one is plenty
+                clf.fit(Xt, yt)
+                ap = float(average_precision_score(yv, clf.predict_proba(Xv)[:, 1])) if yv.any() else 0.0
             tried.append({"kind": kind, "params": params, "val_average_precision": round(ap, 4)})
             say(f"  {head}: {kind} {params}: validation average precision {ap:.3f}", flush=True)
             if best is None or ap > best[0] + 1e-12:
@@ -260,7 +269,8 @@ def train_classifier(data: str | Path, val_data: str | Path, out: str | Path, pr
         ap, kind, params, clf = best
         heads[head] = clf
         p = np.zeros(len(va["X"]))
-        p[wv] = clf.predict_proba(Xv)[:, 1]
+        with threads.limit(limits=1, user_api="openmp"):
+            p[wv] = clf.predict_proba(Xv)[:, 1]
         best_rule = None
         for persist in PERSIST:  # the decision needs `persist` consecutive blocks over the threshold
             pr = persisted(p, wv, va["spans"], persist)
