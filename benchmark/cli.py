@@ -58,6 +58,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-items", type=int, default=None)
     p.set_defaults(func=cmd_items)
 
+    p = bsub.add_parser("train-classifier", help="train the turn_classifier baseline on a train-split corpus's frame "
+                        "labels (model and thresholds selected on --val-data); then: bench run --model turn_classifier "
+                        "--model-arg path=OUT")
+    p.add_argument("--data", required=True, help="a --split train corpus")
+    p.add_argument("--val-data", required=True, help="another --split train corpus (another seed) for selection")
+    p.add_argument("--out", required=True, help="the model folder to write (replaced atomically)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train_classifier)
+
     p = bsub.add_parser("models", help="list the registered model adapters")
     p.set_defaults(func=cmd_models)
 
@@ -120,6 +129,18 @@ def cmd_items(args: argparse.Namespace) -> int:
     written = write_item_inputs(args.data, args.out, args.tasks, args.max_items)
     print(f"wrote {len(written)} item inputs under {args.out} (<item id>/input.wav + item.json); put the model's "
           f"output.wav beside each, then: duplexkit bench run --model files --model-arg root={args.out} --open-loop ...")
+    return 0
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    from benchmark.train_classifier import train_classifier
+
+    s = train_classifier(args.data, args.val_data, args.out, progress=not args.quiet)
+    v = s["validation"]
+    print(f"turn_classifier: start head {s['selected']['start']['kind']} (threshold {s['thresholds']['start']:g}), "
+          f"stop head {s['selected']['stop']['kind']} (threshold {s['thresholds']['stop']:g}); validation accuracy "
+          f"{ {**v['start']['val_accuracy_per_class'], **v['stop']['val_accuracy_per_class']} }; "
+          f"{s['timing']['total_s']:.0f} s; written to {args.out}")
     return 0
 
 

@@ -106,6 +106,9 @@ def test_checkpoint_onto_a_full_disk_or_a_foreign_folder(tmp_path, capsys):
     (["--model", "files", "--model-arg", "root=/nonexistent"], "files: root '/nonexistent' is not a folder"),
     (["--metric", "stop_windw_s=1"], "unknown key 'stop_windw_s'"),
     (["--workers", "0"], "workers: must be an integer >= 1"),
+    (["--model", "turn_classifier"], "turn_classifier: needs --model-arg path=DIR"),
+    (["--model", "turn_classifier", "--model-arg", "path=/nonexistent"],
+     "/nonexistent: no such turn_classifier model folder"),
 ])
 def test_bad_bench_options_are_refused_before_running(args, needle, bench_corpus, tmp_path, capsys):
     argv = ["bench", "run", "--model", "silent", "--data", str(bench_corpus), "--out", str(tmp_path / "run"),
@@ -114,6 +117,25 @@ def test_bad_bench_options_are_refused_before_running(args, needle, bench_corpus
         del argv[2:4]
     _fails_on_one_line(argv, capsys, needle)
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda d: (d / "model.pkl").write_bytes(b"not a pickle"), "model.pkl: damaged (its sha256 does not match"),
+    (lambda d: (d / "model.json").write_text("{bad"), "model.json: unreadable"),
+    (lambda d: (d / "model.json").write_text('{"format": "other"}'), "not a turn_classifier model file"),
+    (lambda d: (d / "model.pkl").unlink(), "model.pkl: unreadable"),
+])
+def test_a_damaged_turn_classifier_folder_is_one_line(damage, needle, bench_corpus, tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    from benchmark.models.turn_classifier import FeatureConfig, save_model
+
+    folder = save_model(tmp_path / "tc", {"start": None, "stop": None}, {"features": FeatureConfig().to_dict()})
+    damage(folder)
+    before = _digest(folder)
+    _fails_on_one_line(["bench", "run", "--model", "turn_classifier", "--model-arg", f"path={folder}", "--data",
+                        str(bench_corpus), "--out", str(tmp_path / "run"), "--max-items", "1", "--tasks",
+                        "turn_taking", "--no-progress", "--asr", "none"], capsys, needle)
+    assert _digest(folder) == before and not (tmp_path / "run" / "results.json").exists()
 
 
 class _Broken:

@@ -2,7 +2,8 @@
 
 ``baselines`` (``silent``, ``always_talk``, ``oracle``), ``cascade`` (``vad_cascade``: VAD -> ASR -> SmolLM2 ->
 TTS), ``files`` (outputs another model already produced, FDB layout), ``salmonn_omni`` (``salmonn-omni``: a
-checkpoint of :mod:`model`).  Each implements :mod:`benchmark.protocol`; ``register`` adds your own.
+checkpoint of :mod:`model`), ``turn_classifier`` (a scikit-learn classifier on frame features, trained by
+:mod:`benchmark.train_classifier`).  Each implements :mod:`benchmark.protocol`; ``register`` adds your own.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ MODELS: Registry[DuplexModel] = Registry("model", {
     "vad_cascade": "benchmark.models.cascade:VadCascadeModel",
     "files": "benchmark.models.files:FilesModel",
     "salmonn-omni": "benchmark.models.salmonn_omni:SalmonnOmniModel",
+    "turn_classifier": "benchmark.models.turn_classifier:TurnClassifierModel",
 })
 UnknownModel = UnknownName
 # Adapters that are pure Python/NumPy (no long C calls, no threads): safe and fastest in process, so a bench run
