@@ -62,6 +62,9 @@ class _TrainParser(argparse.ArgumentParser):
 
 
 def add_commands(subparsers) -> None:
+    from .pairs import add_commands as add_pairs
+
+    add_pairs(subparsers)
     cls, subparsers._parser_class = subparsers._parser_class, _TrainParser
     try:
         p = subparsers.add_parser("train", help="train SALMONN-omni: stage 0 (distill), 1 (sft) or 2 (duplex)")
