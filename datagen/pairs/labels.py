@@ -95,7 +95,8 @@ def make_pair(*, id: str, kind: str, source: str, dialogue: str, tokens_all: np.
                 mic=_fit(mic[a:b], b - a), assistant=_fit(asst[a:b], b - a),
                 chosen_mic=chosen_audio[0], chosen_assistant=chosen_audio[1],
                 rejected_mic=rejected_audio[0], rejected_assistant=rejected_audio[1],
-                echo_factor=float(echo_factor), weight=opts.weight(kind), outcome=outcome, meta=meta or {})
+                echo_factor=float(echo_factor), weight=opts.weight(kind), outcome=outcome,
+                start_mode=int(mode_all[w0 - 1]) if w0 > 0 else 0, meta=meta or {})
 
 
 def _fit(x: np.ndarray, n: int) -> np.ndarray:

@@ -9,11 +9,12 @@ A pair is a window of one dialogue (static pairs) or of one benchmark item (on-p
   length for both); ``chosen_mic``/``chosen_assistant`` (and the rejected ones) are each branch's inputs of blocks
   ``divergence+1 .. span_end-1``, rendered for that branch's own behaviour (empty when the span is one block).
 
-Stored columns: ``id, kind, source, outcome, dialogue, start, span, echo_factor, weight, prefix_tokens, chosen,
+Stored columns: ``id, kind, source, outcome, dialogue, start, start_mode, span, echo_factor, weight, prefix_tokens, chosen,
 rejected, mic, assistant, chosen_mic, chosen_assistant, rejected_mic, rejected_assistant, meta`` with the audio as
 Hugging Face ``Audio`` structs (FLAC bytes; an empty branch is ``{bytes: null, path: null}``), as in
 :mod:`datagen.corpus`.  ``span`` is ``[divergence, span_end]`` in window blocks; ``start`` the window's first sample in
-the dialogue (static) or the item (on-policy).
+the dialogue (static) or the item (on-policy), ``start_mode`` the speaking mode before its first step (1 when the
+window starts inside the assistant's turn: the tokens' ``<shift>`` toggles count from it).
 
 The pair-set directory::
 
@@ -93,6 +94,7 @@ class Pair:
     echo_factor: float = 1.0
     weight: float = 1.0
     outcome: str = ""
+    start_mode: int = 0  # the speaking mode before the window's first step (a window may start mid-answer)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -136,7 +138,7 @@ def hf_features() -> dict[str, Any]:
     seq = lambda t: {"feature": value(t), "_type": "Sequence"}  # noqa: E731
     feats: dict[str, Any] = {
         "id": value("string"), "kind": value("string"), "source": value("string"), "outcome": value("string"),
-        "dialogue": value("string"), "start": value("int64"), "span": seq("int32"),
+        "dialogue": value("string"), "start": value("int64"), "start_mode": value("int8"), "span": seq("int32"),
         "echo_factor": value("float64"), "weight": value("float64"), "prefix_tokens": seq("int64"),
         "chosen": seq("int64"), "rejected": seq("int64"),
     }
@@ -151,7 +153,7 @@ def _schema(run_digest: str | None):
 
     audio = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     cols = [("id", pa.string()), ("kind", pa.string()), ("source", pa.string()), ("outcome", pa.string()),
-            ("dialogue", pa.string()), ("start", pa.int64()), ("span", pa.list_(pa.int32())),
+            ("dialogue", pa.string()), ("start", pa.int64()), ("start_mode", pa.int8()), ("span", pa.list_(pa.int32())),
             ("echo_factor", pa.float64()), ("weight", pa.float64()), ("prefix_tokens", pa.list_(pa.int64())),
             ("chosen", pa.list_(pa.int64())), ("rejected", pa.list_(pa.int64()))]
     cols += [(name, audio) for name in AUDIO_FIELDS] + [("meta", pa.string())]
@@ -179,6 +181,7 @@ def write_pair_shard(path: str | Path, pairs: Sequence[Pair], run_digest: str) -
         for name in ("id", "kind", "source", "outcome", "dialogue"):
             rows[name].append(getattr(p, name))
         rows["start"].append(int(p.start))
+        rows["start_mode"].append(int(p.start_mode))
         rows["span"].append([int(p.divergence), int(p.span_end)])
         rows["echo_factor"].append(float(p.echo_factor))
         rows["weight"].append(float(p.weight))
@@ -236,7 +239,7 @@ def read_pair_shard(path: str | Path, audio: bool = True) -> list[Pair]:
                       for n in AUDIO_FIELDS}
             d, e = row["span"]
             p = Pair(id=row["id"], kind=row["kind"], source=row["source"], dialogue=row["dialogue"],
-                     start=int(row["start"]), divergence=int(d), span_end=int(e),
+                     start=int(row["start"]), start_mode=int(row["start_mode"]), divergence=int(d), span_end=int(e),
                      prefix_tokens=np.asarray(row["prefix_tokens"], np.int64),
                      chosen=np.asarray(row["chosen"], np.int64), rejected=np.asarray(row["rejected"], np.int64),
                      echo_factor=float(row["echo_factor"]), weight=float(row["weight"]), outcome=row["outcome"],
