@@ -302,7 +302,7 @@ class DpoTask:
         res = run_bench(RunConfig(model="salmonn-omni", data=str(self.eval_data), out=str(folder / "bench"),
                                   model_options={"checkpoint": str(ckpt)}, tasks=list(d.bench_tasks),
                                   max_items=d.bench_max_items, save_audio=0, seed=self.cfg.seed, progress=False,
-                                  asr=None))
+                                  asr=None, isolate=False))  # our own model, in process: no model process to start
         return bench_metrics(res.get("aggregates", {}))
 
 
