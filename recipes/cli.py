@@ -14,9 +14,9 @@ STAGES: Registry = Registry("training stage", {
     "0": "recipes.stage0_distill:run", "distill": "recipes.stage0_distill:run",
     "1": "recipes.stage1_sft:run", "sft": "recipes.stage1_sft:run",
     "2": "recipes.stage2_duplex:run", "duplex": "recipes.stage2_duplex:run",
-    "3": "recipes.stage3_dpo:run", "dpo": "recipes.stage3_dpo:run",
+    "3": "recipes.stage3_dpo:run", "dpo": "recipes.stage3_dpo:run", "stage3": "recipes.stage3_dpo:run",
 }, missing=ConfigError)
-STAGE_NAMES = {"0": "distill", "1": "sft", "2": "duplex", "3": "dpo"}
+STAGE_NAMES = {"0": "distill", "1": "sft", "2": "duplex", "3": "dpo", "stage3": "dpo"}
 
 
 def stage_name(stage: str) -> str:

@@ -69,12 +69,20 @@ def identity_of(cfg: Any, tokenizer: Any) -> dict[str, Any]:
 
 def make_pairs(data: str, out: str, runs: Sequence[str] = (), kinds: Sequence[str] | None = None,
                model_config: str = "tiny", checkpoint: str | None = None, context_s: float = 4.0,
-               span_blocks: int = 8, labels: bool = True, progress: bool = True) -> dict[str, Any]:
-    from datagen.pairs import build_pair_set
+               span_blocks: int = 8, labels: bool = True, progress: bool = True,
+               weights: Sequence[str] = (), keep: bool = False) -> dict[str, Any]:
+    from datagen.common.config import parse_overrides
+    from datagen.pairs import KINDS, PairsError, build_pair_set
 
+    parsed = parse_overrides(list(weights), what="--weight")
+    for kind, w in parsed.items():
+        if kind not in KINDS or isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+            raise PairsError(f"--weight {kind}={w!r}: expected KIND=WEIGHT with a kind of {', '.join(KINDS)} and a "
+                             "weight >= 0")
     tokens = ModelPairTokens(model_config, checkpoint=checkpoint)
     return build_pair_set(data, out, tokens, runs=runs, kinds=kinds, context_s=context_s, span_blocks=span_blocks,
-                          labels=labels, progress=progress)
+                          weights={k: float(v) for k, v in parsed.items()}, labels=labels, keep=keep,
+                          progress=progress)
 
 
 def add_commands(sub) -> None:
@@ -91,13 +99,18 @@ def add_commands(sub) -> None:
     p.add_argument("--context-s", type=float, default=4.0, help="prefix length before the divergence block")
     p.add_argument("--span-blocks", type=int, default=8, help="the longest scored span (80 ms blocks)")
     p.add_argument("--no-labels", action="store_true", help="on-policy pairs only (from --from-run)")
+    p.add_argument("--keep", action="store_true",
+                   help="runs' right outcomes give 'keep' pairs too (chosen: the model's own tokens)")
+    p.add_argument("--weight", action="append", default=[], metavar="KIND=W",
+                   help="the DPO loss weight of a kind's pairs (default 1; repeatable)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd)
 
 
 def _cmd(args) -> int:
     stats = make_pairs(args.data, args.out, args.from_run, args.kinds, args.model_config, args.checkpoint,
-                       args.context_s, args.span_blocks, labels=not args.no_labels, progress=not args.no_progress)
+                       args.context_s, args.span_blocks, labels=not args.no_labels, progress=not args.no_progress,
+                       weights=args.weight, keep=args.keep)
     kinds = ", ".join(f"{k} {v}" for k, v in stats["kinds"].items())
     print(f"wrote {stats['num_pairs']} pairs to {args.out} ({kinds})")
     return 0

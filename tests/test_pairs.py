@@ -232,3 +232,19 @@ def test_on_policy_rejected_tokens_are_the_recorded_tokens(runs, bench_corpus, t
         D, w0 = p.meta["divergence_step"], p.meta["divergence_step"] - p.divergence
         assert np.array_equal(p.rejected, tr.tokens[D : D + len(p.rejected)])
         assert np.array_equal(p.prefix_tokens, tr.tokens[w0:D])
+
+
+def test_keep_pairs_from_right_outcomes(runs, bench_corpus, tokens, tmp_path):
+    """``keep``: the oracle's right outcomes give pairs whose chosen branch is its own (written-out) behaviour."""
+    from datagen.pairs import PairSet, build_pair_set
+    from datagen.pairs.runs import model_tokens, read_trace
+
+    stats = build_pair_set(bench_corpus, tmp_path / "k", tokens, runs=[runs["oracle"]], labels=False, keep=True,
+                           progress=False)
+    assert stats["num_pairs"] > 0 and all(o.startswith("keep:") for o in stats["outcomes"])
+    caught = sum(r.get("outcome") == "caught" for r in _records(runs["oracle"]))
+    assert stats["outcomes"].get("keep:caught") == caught
+    for p in PairSet(tmp_path / "k"):
+        tr = read_trace(runs["oracle"] / "traces" / f"{p.meta['run_id'].replace('/', '_')}.npz")
+        D = p.meta["divergence_step"]
+        assert np.array_equal(p.chosen, model_tokens(tr, tokens)[0][D : D + len(p.chosen)])

@@ -37,9 +37,10 @@ def check_kinds(kinds: Sequence[str] | None) -> list[str]:
 
 def build_pair_set(data: str | Path, out: str | Path, tokens: PairTokens, runs: Sequence[str | Path] = (),
                    kinds: Sequence[str] | None = None, context_s: float = 4.0, span_blocks: int = 8,
-                   weights: Mapping[str, float] | None = None, labels: bool = True,
+                   weights: Mapping[str, float] | None = None, labels: bool = True, keep: bool = False,
                    progress: bool = True) -> dict[str, Any]:
-    """Write (or finish) a pair set in ``out``; returns its stats.  ``labels=False``: on-policy pairs only."""
+    """Write (or finish) a pair set in ``out``; returns its stats.  ``labels=False``: on-policy pairs only;
+    ``keep``: runs' right outcomes give "keep" pairs too (chosen = the model's own tokens)."""
     from tqdm.auto import tqdm
 
     from datagen.acoustics import RIRBank
@@ -63,7 +64,7 @@ def build_pair_set(data: str | Path, out: str | Path, tokens: PairTokens, runs: 
                        weights=dict(weights or {}))
     definition = {"pairs_version": PAIRS_VERSION, "corpus": {"path": str(Path(data).resolve()), "id": cid},
                   "runs": [{"name": r.name, "path": str(r.root.resolve()), "run": r.definition} for r in opened],
-                  "kinds": kinds, "labels": bool(labels), "context_blocks": opts.context_blocks,
+                  "kinds": kinds, "labels": bool(labels), "keep": bool(keep), "context_blocks": opts.context_blocks,
                   "span_blocks": opts.span_blocks, "weights": opts.weights, "tokens": dict(tokens.identity)}
     out = Path(out)
     created = not out.exists()
@@ -110,7 +111,7 @@ def build_pair_set(data: str | Path, out: str | Path, tokens: PairTokens, runs: 
                 for d, audio in read_shard(job[1], channels=("mic", "assistant")):
                     pairs += label_pairs(d, audio, tokens, bank, opts, kinds)
             else:
-                pairs = run_pairs(job[1], job[2], corpus, tokens, bank, opts, kinds, skipped)
+                pairs = run_pairs(job[1], job[2], corpus, tokens, bank, opts, kinds, skipped, keep=keep)
             write_pair_shard(path, pairs, run_digest)
             bar.update(1)
             bar.set_postfix(pairs=len(pairs))

@@ -142,6 +142,20 @@ def wrong_outcome(rec: dict[str, Any]) -> str | None:
     return None
 
 
+def right_outcome(rec: dict[str, Any]) -> str | None:
+    """For ``keep`` pairs: the record's right outcome, None when it was wrong or tells nothing."""
+    if rec.get("failure") or wrong_outcome(rec) is not None:
+        return None
+    fam = rec.get("family")
+    if fam == "reactive" and rec.get("outcome") in ("caught", "continued"):
+        return f"keep:{rec['outcome']}"
+    if fam == "pause" and rec.get("pause_takeover") == 0:
+        return "keep:held"
+    if fam == "answer" and rec.get("takeover") == 1:
+        return "keep:took_turn"
+    return None
+
+
 def model_tokens(tr: Trace, tk: PairTokens) -> tuple[np.ndarray, bool]:
     """The model's tokens per step (recorded ids, or its behaviour written as tokens) and whether they are recorded."""
     steps = len(tr.states)
@@ -187,10 +201,12 @@ def _probe(meta: dict[str, Any], name: str | None = None, reactive: bool | None 
 
 
 def run_pairs(run: BenchRun, records: Sequence[dict[str, Any]], corpus: Any, tk: PairTokens, bank: Any,
-              opts: PairOptions, kinds: Sequence[str], skipped: dict[str, int]) -> list[Pair]:
+              opts: PairOptions, kinds: Sequence[str], skipped: dict[str, int], keep: bool = False) -> list[Pair]:
+    """One pair per wrong outcome; with ``keep`` also one per right outcome ("keep" pairs: chosen = the model's own
+    tokens, rejected = the typical failure there)."""
     out = []
     for rec in records:
-        outcome = wrong_outcome(rec)
+        outcome = wrong_outcome(rec) or (right_outcome(rec) if keep else None)
         if outcome is None:
             continue
         pair = _pair_of(run, rec, outcome, corpus, tk, bank, opts, kinds)
@@ -202,12 +218,15 @@ def run_pairs(run: BenchRun, records: Sequence[dict[str, Any]], corpus: Any, tk:
 
 
 KIND_OF = {"missed": "interruption", "pause_takeover": "pause", "early_takeover": "end_of_turn",
-           "self_interruption": "echo_only", "no_takeover": "end_of_turn"}
+           "self_interruption": "echo_only", "no_takeover": "end_of_turn", "keep:caught": "interruption",
+           "keep:held": "pause", "keep:took_turn": "end_of_turn"}
+CUE_BLOCKS = 4  # a negative probe counts as heard this many blocks (320 ms) after it fired (keep pairs)
+PAUSE_BLOCKS = 3  # an in-turn pause is this many blocks (240 ms) old when a keep pair's rejected branch shifts
 
 
 def _pair_of(run: BenchRun, rec: dict[str, Any], outcome: str, corpus: Any, tk: PairTokens, bank: Any,
              opts: PairOptions, kinds: Sequence[str]) -> Pair | None | bool:
-    kind = KIND_OF.get(outcome) or str(rec.get("probe") or "")
+    kind = KIND_OF.get(outcome) or str(rec.get("probe") or "")  # false alarms / keep:continued: the probe's kind
     if kind not in kinds:
         return False
     tr = run.trace(rec)
@@ -238,7 +257,7 @@ def _pair_of(run: BenchRun, rec: dict[str, Any], outcome: str, corpus: Any, tk: 
         return next((k for k in range(max(lo, 1), n) if mode[k - 1] and not mode[k]), None)
 
     D = E = None
-    chosen = rej_audio = ch_audio = None
+    chosen = rej_audio = ch_audio = rejected = None
     if outcome == "missed":
         probe = (_probe(meta, reactive=True) or [None])[0]
         if probe is None or meta.get("fired_at") is None:
@@ -281,8 +300,53 @@ def _pair_of(run: BenchRun, rec: dict[str, Any], outcome: str, corpus: Any, tk: 
         E = min(D + S, n)
         chosen = [tk.shift] + [tk.think] * (E - D - 1)
         ch_audio = rej_audio = recorded_audio(D, E)
+    elif outcome == "keep:caught":
+        D = closing_after(frame_of(int(meta["fired_at"]))) if meta.get("fired_at") is not None else None
+        if D is None:
+            return None
+        E = D + 1
+        chosen, rejected = tokens[D:E], [tk.think]  # it stopped; the failure keeps talking (no audio of that)
+        ch_audio = rej_audio = recorded_audio(D, E)
+    elif outcome == "keep:continued":
+        if meta.get("fired_at") is None:
+            return None
+        D = frame_of(int(meta["fired_at"])) + CUE_BLOCKS
+        if not (1 <= D < n and mode[D - 1] and mode[D] and tokens[D] != tk.shift):
+            return None
+        E = next((k for k in range(D + 1, min(D + W, n)) if tokens[k] == tk.shift or not mode[k]), min(D + W, n))
+        chosen, rejected = tokens[D:E], [tk.shift] + [tk.think] * (E - D - 1)
+        ch_audio, rej_audio = recorded_audio(D, E), listening_audio(D, E)
+    elif outcome == "keep:held":
+        p = (_probe(meta, "user_pause") or [None])[0]
+        if p is None:
+            return None
+        D = frame_of(int(p["start"])) + PAUSE_BLOCKS
+        if not (1 <= D < n) or mode[D - 1]:
+            return None
+        E = D
+        while E < min(D + S, n) and tokens[E] == tk.think:
+            E += 1
+        chosen, rejected = tokens[D:E], [tk.shift] + [tk.think] * (E - D - 1)
+        ch_audio = rej_audio = recorded_audio(D, E)
+    elif outcome == "keep:took_turn":
+        D = next((k for k in range(max(1, frame_of(int(meta["question_end"])) - SYNTH_DELAY_BLOCKS), n)
+                  if mode[k] and not mode[k - 1]), None)
+        if D is None:
+            return None
+        E = min(D + W, n)
+        chosen, rejected = tokens[D:E], [tk.think] * (E - D)
+        ch_audio, rej_audio = recorded_audio(D, E), listening_audio(D, E)
     if D is None or E is None or E <= D:
         return None
+    if outcome.startswith("keep:"):
+        return make_pair(id=f"run:{run.name}/{rec['id']}", kind=kind, source=f"run:{run.name}/{rec['id']}",
+                         dialogue=str(meta["dialogue"]), tokens_all=tokens, mode_all=mode, D=D, E=E, chosen=chosen,
+                         rejected=rejected, mic=tr.heard, asst=tr.played, chosen_audio=ch_audio,
+                         rejected_audio=rej_audio, opts=opts, tk=tk, echo_factor=float(meta.get("echo_factor", 1.0)),
+                         outcome=outcome,
+                         meta={"item": rec.get("item"), "run_id": rec["id"], "model": meta.get("model"),
+                               "recorded_tokens": recorded, "item_start": meta.get("start"), "divergence_step": D,
+                               "run": str(run.root), "keep": True})
     return make_pair(id=f"run:{run.name}/{rec['id']}", kind=kind, source=f"run:{run.name}/{rec['id']}",
                      dialogue=str(meta["dialogue"]), tokens_all=tokens, mode_all=mode, D=D, E=E, chosen=chosen,
                      rejected=tokens[D:E], mic=tr.heard, asst=tr.played, chosen_audio=ch_audio,
@@ -298,4 +362,4 @@ def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
-__all__ = ["open_run", "run_pairs", "wrong_outcome", "model_tokens", "read_trace", "Trace", "BenchRun"]
+__all__ = ["open_run", "run_pairs", "wrong_outcome", "right_outcome", "model_tokens", "read_trace", "Trace", "BenchRun"]
