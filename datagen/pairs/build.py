@@ -19,7 +19,7 @@ from datagen.corpus import Corpus, corpus_id
 
 from .labels import PairOptions, label_pairs
 from .record import (DEFINITION, KINDS, PAIRS_VERSION, Pair, PairsError, PairTokens, read_pair_shard, shard_digest,
-                     write_pair_shard)
+                     shard_skipped, write_pair_shard)
 from .runs import iter_chunks, open_run, run_pairs
 
 RUN_CHUNK = 64  # run records per on-policy shard
@@ -96,7 +96,6 @@ def build_pair_set(data: str | Path, out: str | Path, tokens: PairTokens, runs: 
     for stray in (out / "data").glob("*.parquet"):
         if stray.name not in expected or shard_digest(stray) != run_digest:
             stray.unlink()  # a shard of another definition (or a foreign file) is never merged
-    skipped: dict[str, int] = {}
     bar = tqdm(total=len(jobs), desc="pairs", unit="shard", disable=not progress, dynamic_ncols=True)
     from datagen.corpus import read_shard
 
@@ -107,15 +106,16 @@ def build_pair_set(data: str | Path, out: str | Path, tokens: PairTokens, runs: 
                 bar.update(1)
                 continue
             pairs: list[Pair] = []
+            skipped: dict[str, int] = {}
             if job[0] == "labels":
                 for d, audio in read_shard(job[1], channels=("mic", "assistant")):
                     pairs += label_pairs(d, audio, tokens, bank, opts, kinds)
             else:
                 pairs = run_pairs(job[1], job[2], corpus, tokens, bank, opts, kinds, skipped, keep=keep)
-            write_pair_shard(path, pairs, run_digest)
+            write_pair_shard(path, pairs, run_digest, skipped)
             bar.update(1)
             bar.set_postfix(pairs=len(pairs))
-    stats = finalize(out, tokens, skipped)
+    stats = finalize(out, tokens)
     if not stats["num_pairs"]:
         if created:
             shutil.rmtree(out, ignore_errors=True)
@@ -128,11 +128,14 @@ def token_strings(ids: Sequence[int], tokens: PairTokens) -> str:
     return " ".join(tokens.piece(int(t)) for t in ids)
 
 
-def finalize(out: Path, tokens: PairTokens | None, skipped: Mapping[str, int] | None = None) -> dict[str, Any]:
+def finalize(out: Path, tokens: PairTokens | None) -> dict[str, Any]:
     """Rebuild ``text.jsonl`` and ``stats.json`` from the shards (shard order, sorted keys)."""
     lines, kinds, sources, outcomes = [], {}, {}, {}
     spans = []
+    skipped: dict[str, int] = {}
     for shard in sorted((out / "data").glob("*.parquet")):
+        for k, v in shard_skipped(shard).items():
+            skipped[k] = skipped.get(k, 0) + int(v)
         for p in read_pair_shard(shard, audio=False):
             src = "labels" if p.source == "labels" else p.source.split("/")[0]
             kinds[p.kind] = kinds.get(p.kind, 0) + 1
@@ -153,6 +156,6 @@ def finalize(out: Path, tokens: PairTokens | None, skipped: Mapping[str, int] | 
              "outcomes": dict(sorted(outcomes.items())), "span_blocks": {
                  "mean": round(sum(spans) / len(spans), 3) if spans else None,
                  "one_block": sum(1 for s in spans if s == 1)},
-             "skipped": dict(sorted((skipped or {}).items()))}
+             "skipped": dict(sorted(skipped.items()))}
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=1, sort_keys=True))
     return stats

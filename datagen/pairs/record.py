@@ -43,6 +43,7 @@ PAIRS_VERSION = "1"
 DEFINITION = "pairs.json"
 SHARD_GLOB = "*.parquet"
 RUN_METADATA_KEY = b"duplexkit_run"
+SKIPPED_KEY = b"duplexkit_skipped"  # wrong outcomes of this shard's records that gave no pair, by outcome
 # Decision-point kinds (one vocabulary for both sources); the distractor kinds are datagen.schema.DISTRACTOR_KINDS.
 KINDS: tuple[str, ...] = ("interruption", "user_backchannel", "unrelated_question", "talking_to_others",
                           "background_speech", "noise_burst", "pause", "end_of_turn", "echo_only")
@@ -148,7 +149,7 @@ def hf_features() -> dict[str, Any]:
     return feats
 
 
-def _schema(run_digest: str | None):
+def _schema(run_digest: str | None, skipped: dict[str, int] | None = None):
     import pyarrow as pa
 
     audio = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
@@ -160,6 +161,8 @@ def _schema(run_digest: str | None):
     meta = {b"huggingface": json.dumps({"info": {"features": hf_features()}}).encode()}
     if run_digest is not None:
         meta[RUN_METADATA_KEY] = run_digest.encode()
+    if skipped:
+        meta[SKIPPED_KEY] = json.dumps(skipped, sort_keys=True).encode()
     return pa.schema(cols, metadata=meta)
 
 
@@ -169,12 +172,14 @@ def _audio_cell(x: np.ndarray, name: str) -> dict[str, Any]:
     return {"bytes": encode_flac(np.asarray(x, np.float32)), "path": f"{name}.flac"}
 
 
-def write_pair_shard(path: str | Path, pairs: Sequence[Pair], run_digest: str) -> None:
-    """Write pairs as one parquet shard, atomically, stamped with the pair set's definition digest."""
+def write_pair_shard(path: str | Path, pairs: Sequence[Pair], run_digest: str,
+                     skipped: dict[str, int] | None = None) -> None:
+    """Write pairs as one parquet shard, atomically, stamped with the pair set's definition digest (and the count
+    of wrong outcomes that gave no pair, so stats survive a resume)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = _schema(run_digest)
+    schema = _schema(run_digest, skipped)
     rows: dict[str, list[Any]] = {name: [] for name in schema.names}
     for p in pairs:
         p.check()
@@ -207,6 +212,16 @@ def shard_digest(path: str | Path) -> str | None:
         raise PairsError(f"{path}: unreadable pair shard ({one_line(exc)})") from None
     value = meta.get(RUN_METADATA_KEY)
     return value.decode() if value is not None else None
+
+
+def shard_skipped(path: str | Path) -> dict[str, int]:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except Exception as exc:  # noqa: BLE001
+        raise PairsError(f"{path}: unreadable pair shard ({one_line(exc)})") from None
+    return json.loads(meta[SKIPPED_KEY]) if SKIPPED_KEY in meta else {}
 
 
 def _read_table(path: Path, columns: list[str] | None = None):
