@@ -23,6 +23,7 @@ from .record import (DEFINITION, KINDS, PAIRS_VERSION, Pair, PairsError, PairTok
 from .runs import iter_chunks, open_run, run_pairs
 
 RUN_CHUNK = 64  # run records per on-policy shard
+STATE_DIR = ".state"
 TEXT_VIEW = "text.jsonl"
 
 
@@ -99,10 +100,15 @@ def build_pair_set(data: str | Path, out: str | Path, tokens: PairTokens, runs: 
     bar = tqdm(total=len(jobs), desc="pairs", unit="shard", disable=not progress, dynamic_ncols=True)
     from datagen.corpus import read_shard
 
+    state = out / STATE_DIR  # jobs that gave no pair leave a marker here, not a 0-row shard (datasets rejects those)
+    sweep_stale(state)
+    for stray in state.glob("*.json") if state.is_dir() else ():
+        if stray.stem not in expected or _marker(stray).get("digest") != run_digest:
+            stray.unlink()
     with bar:
         for name, job in jobs:
             path = out / "data" / name
-            if path.exists():
+            if path.exists() or (state / f"{name}.json").exists():
                 bar.update(1)
                 continue
             pairs: list[Pair] = []
@@ -112,7 +118,12 @@ def build_pair_set(data: str | Path, out: str | Path, tokens: PairTokens, runs: 
                     pairs += label_pairs(d, audio, tokens, bank, opts, kinds)
             else:
                 pairs = run_pairs(job[1], job[2], corpus, tokens, bank, opts, kinds, skipped, keep=keep)
-            write_pair_shard(path, pairs, run_digest, skipped)
+            if pairs:
+                write_pair_shard(path, pairs, run_digest, skipped)
+            else:
+                state.mkdir(exist_ok=True)
+                atomic_write_text(state / f"{name}.json", json.dumps({"digest": run_digest, "skipped": skipped},
+                                                                      sort_keys=True))
             bar.update(1)
             bar.set_postfix(pairs=len(pairs))
     stats = finalize(out, tokens)
@@ -124,6 +135,14 @@ def build_pair_set(data: str | Path, out: str | Path, tokens: PairTokens, runs: 
     return stats
 
 
+def _marker(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def token_strings(ids: Sequence[int], tokens: PairTokens) -> str:
     return " ".join(tokens.piece(int(t)) for t in ids)
 
@@ -133,6 +152,10 @@ def finalize(out: Path, tokens: PairTokens | None) -> dict[str, Any]:
     lines, kinds, sources, outcomes = [], {}, {}, {}
     spans = []
     skipped: dict[str, int] = {}
+    markers = sorted((out / STATE_DIR).glob("*.json")) if (out / STATE_DIR).is_dir() else []
+    for m in markers:
+        for k, v in (_marker(m).get("skipped") or {}).items():
+            skipped[k] = skipped.get(k, 0) + int(v)
     for shard in sorted((out / "data").glob("*.parquet")):
         for k, v in shard_skipped(shard).items():
             skipped[k] = skipped.get(k, 0) + int(v)
