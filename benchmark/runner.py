@@ -217,13 +217,27 @@ def save_trace(path: Path, spec: ItemSpec, item: Any, run: ItemRun, info: Any, c
             "probes": [dataclasses.asdict(p) for p in spec.probes], "reference": [list(r) for r in spec.reference],
             "corpus_id": corpus, "model": info.name, "model_version": info.version,
             "tokenizer": (info.extra or {}).get("tokenizer"), "text": [[int(a), t] for a, t in run.text]}
+    arrays = {"meta": np.array(json.dumps(meta, sort_keys=True)),
+              "tokens": np.array([-1 if t is None else int(t) for t in run.tokens], np.int64),
+              "states": np.array([s or "" for s in run.states], dtype=str),
+              "audio": np.frombuffer(encode_flac(np.stack([run.heard, run.played], axis=1)), np.uint8)}
+    atomic_write_bytes(path, _npz_bytes(arrays))
+
+
+def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """An ``.npz`` (np.load reads it) with fixed zip timestamps, so the same run writes the same bytes
+    (``np.savez`` stamps entries with the current time)."""
+    import zipfile
+
     buf = io.BytesIO()
-    np.savez_compressed(
-        buf, meta=np.array(json.dumps(meta, sort_keys=True)),
-        tokens=np.array([-1 if t is None else int(t) for t in run.tokens], np.int64),
-        states=np.array([s or "" for s in run.states], dtype=str),
-        audio=np.frombuffer(encode_flac(np.stack([run.heard, run.played], axis=1)), np.uint8))
-    atomic_write_bytes(path, buf.getvalue())
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            one = io.BytesIO()
+            np.lib.format.write_array(one, np.asanyarray(arr), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, one.getvalue())
+    return buf.getvalue()
 
 
 def _save_audio(path: Path, run: ItemRun) -> None:
