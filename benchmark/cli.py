@@ -32,7 +32,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="override a task's echo sweep, e.g. barge_in=[0,0.5,1]")
     p.add_argument("--metric", action="append", default=[], metavar="KEY=VALUE",
                    help="metric setting, e.g. stop_window_s=1.5 (see benchmark/metrics.py)")
-    p.add_argument("--step-timeout", type=float, default=30.0, help="seconds a model may take for one step")
+    p.add_argument("--step-timeout", type=float, default=30.0,
+                   help="seconds a model may take for one step (at most 3600)")
+    p.add_argument("--start-timeout", type=float, default=600.0,
+                   help="seconds an isolated model may take to build, e.g. loading its checkpoint (at most 3600)")
     p.add_argument("--asr", default="pocketsphinx", help="ASR for S2S answers ('none' to skip)")
     p.add_argument("--open-loop", action="store_true", help="replay fixed inputs (FDB style): the model does not "
                    "hear itself and probes play at the corpus's times")
@@ -75,6 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         model=args.model, data=args.data, out=args.out, tasks=args.tasks or [], model_options=options,
         workers=args.workers, engine=args.engine, ray_address=args.ray_address, max_items=args.max_items,
         echo_factors=echo, metrics=parse_overrides(args.metric, "--metric"), step_timeout_s=args.step_timeout,
+        start_timeout_s=args.start_timeout,
         asr=None if args.asr.lower() == "none" else args.asr, seed=args.seed, open_loop=args.open_loop,
         progress=not args.no_progress, isolate=args.isolate,
     )

@@ -150,12 +150,14 @@ def run_item(
     onset_from = spec.question_end - seconds_to_samples(ONSET_EARLY_S)
     wait_until = spec.question_end + seconds_to_samples(REACTIVE_MAX_WAIT_S)
     onset_vad = SpeechOnset()
-    if model.info.reference:  # a bound that acts on the labels (the oracle); real models never see them
-        model.prepare(item)  # type: ignore[attr-defined]
+    call = "prepare"
     try:
+        if model.info.reference:  # a bound that acts on the labels (the oracle); real models never see them
+            model.prepare(item)  # type: ignore[attr-defined]
+        call = "open_session"
         session = model.open_session(SessionInfo(spec.id, task, seed))
     except BaseException as exc:  # noqa: BLE001 - any model fault is recorded, never raised
-        run.failure = f"open_session raised {_fault(exc)}"
+        run.failure = f"{call} raised {_fault(exc)}"
         return run
     limit = 0.0 if getattr(model, "isolated", False) else step_timeout_s  # an isolated model enforces it itself
     try:

@@ -19,6 +19,7 @@ from benchmark.models import ModelError, build_model
 from benchmark.protocol import DuplexModel, SessionInfo, StepOutput
 from datagen.common.errors import DuplexkitError, fault_line, one_line
 
+DEFAULT_START_TIMEOUT_S = 600.0  # building a model may load an LLM checkpoint; one that takes longer is hung
 _QUIT_WAIT_S = 2.0  # a healthy child exits on "quit" at once; one that does not is killed after this
 
 
@@ -86,8 +87,9 @@ class IsolatedModel:
     isolated = True  # the harness leaves the time limit to us (no SIGALRM around our calls)
 
     def __init__(self, name: str, factory: Callable[..., DuplexModel], options: dict[str, Any],
-                 timeout_s: float) -> None:
+                 timeout_s: float, start_timeout_s: float = DEFAULT_START_TIMEOUT_S) -> None:
         self.name, self.factory, self.options, self.timeout_s = name, factory, dict(options), timeout_s
+        self.start_timeout_s = start_timeout_s
         self._proc: Any = None
         self._conn: Any = None
         self._finalizer: Any = None
@@ -104,9 +106,12 @@ class IsolatedModel:
         self._conn = ours
         self._finalizer = weakref.finalize(self, _stop, self._proc, ours)
         try:
-            status, *reply = self._reply(None)  # building may load a checkpoint: no limit, but death is seen
+            status, *reply = self._reply(self.start_timeout_s)  # building may load a checkpoint: a generous limit
         except RelayedFault as exc:
             raise ModelError(f"model {self.name!r}: its process died while starting ({exc})") from None
+        except StepTimeout:
+            raise ModelError(f"model {self.name!r}: not built within {self.start_timeout_s:g} s (--start-timeout); "
+                             "its process was killed") from None
         if status == "error":
             self.close()
             raise ModelError(reply[0])

@@ -29,6 +29,7 @@ import numpy as np
 
 from benchmark import tasks as T
 from benchmark.harness import DEFAULT_STEP_TIMEOUT_S, ItemRun, run_item
+from benchmark.isolation import DEFAULT_START_TIMEOUT_S
 from benchmark.items import ITEMS_VERSION, ItemSpec, build_items, items_digest, materialize, with_echo_factor
 from benchmark.metrics import METRICS_VERSION, MetricConfig
 from benchmark.protocol import PROTOCOL_VERSION
@@ -67,6 +68,7 @@ class RunConfig:
     echo_factors: dict[str, list[float]] = field(default_factory=dict)  # per task overrides
     metrics: dict[str, Any] = field(default_factory=dict)
     step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S
+    start_timeout_s: float = DEFAULT_START_TIMEOUT_S  # an isolated model's build (checkpoint load) may take this long
     asr: str | None = "pocketsphinx"  # for S2S answers and for models without a text stream; None: off
     open_loop: bool = False  # replay fixed inputs (no echo of the model, probes at corpus times)
     save_audio: int = 6  # stereo FLAC (mic | model) of this many items per family, for the report and listening
@@ -114,7 +116,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _model_key(cfg: RunConfig) -> str:
-    return json.dumps([cfg.model, cfg.model_options, cfg.data, cfg.isolate, cfg.step_timeout_s], sort_keys=True,
+    return json.dumps([cfg.model, cfg.model_options, cfg.data, cfg.isolate, cfg.step_timeout_s, cfg.start_timeout_s],
+                      sort_keys=True,
                       default=str)
 
 
@@ -123,7 +126,7 @@ def _make_model(cfg: RunConfig, factory: Callable[..., Any]) -> Any:
     if cfg.isolate:
         from benchmark.isolation import IsolatedModel
 
-        return IsolatedModel(cfg.model, factory, cfg.model_options, cfg.step_timeout_s)
+        return IsolatedModel(cfg.model, factory, cfg.model_options, cfg.step_timeout_s, cfg.start_timeout_s)
     return build_model(cfg.model, factory, cfg.model_options)
 
 
@@ -281,9 +284,11 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
     check_engine(cfg.engine, cfg.workers)
     tasks = T.resolve_tasks(cfg.tasks)
     cfg.metric_config  # noqa: B018 - validate the metric settings before anything runs
-    if isinstance(cfg.step_timeout_s, bool) or not isinstance(cfg.step_timeout_s, (int, float)) \
-            or not math.isfinite(cfg.step_timeout_s) or not 0 < cfg.step_timeout_s <= MAX_STEP_TIMEOUT_S:
-        raise BenchError(f"step_timeout_s: expected seconds in (0, {MAX_STEP_TIMEOUT_S:g}], got {cfg.step_timeout_s!r}")
+    for name in ("step_timeout_s", "start_timeout_s"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not 0 < value <= MAX_STEP_TIMEOUT_S:
+            raise BenchError(f"{name}: expected seconds in (0, {MAX_STEP_TIMEOUT_S:g}], got {value!r}")
     if cfg.asr is not None:
         from benchmark.asr import REGISTRY as ASRS
 

@@ -16,7 +16,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     from datagen.generate import MAX_MINUTES
 
     p.add_argument("--minutes", type=float, required=True,
-                   help=f"total audio to generate, in minutes (at most {MAX_MINUTES} per run)")
+                   help=f"total audio to generate, in minutes (at most {MAX_MINUTES} per run): a budget the corpus meets "
+                        "to within about one dialogue (the real total is printed and in stats.json)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes (local) or Ray CPUs; output does not depend on it")
     p.add_argument("--engine", choices=ENGINES, default="local")
@@ -73,8 +74,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
         split=args.split,
     )
     timing = stats.get("_timing", {})
+    missed = stats["total_seconds"] - args.minutes * 60
+    if abs(missed) > stats["longest_dialogue_s"]:  # the planned lengths were out of reach (see generate_shard)
+        print(f"note: the corpus is {missed:+.0f} s off the {args.minutes:g} min asked for: its dialogues run "
+              f"longer than dialogue_seconds allows (each scenario needs whole exchanges); widen dialogue_seconds")
     print(
-        f"wrote {stats['num_dialogues']} dialogues, {stats['total_seconds'] / 60:.1f} min of audio to {args.out} "
+        f"wrote {stats['num_dialogues']} dialogues, {stats['total_seconds'] / 60:.2f} min of audio "
+        f"(asked for {args.minutes:g}) to {args.out} "
         f"({timing.get('shards_done_now', 0)} shards rendered now in {timing.get('wall_s', 0):.1f} s)"
     )
     return 0

@@ -290,6 +290,7 @@ def finalize(out: str | Path, config: Mapping[str, Any], extra: Mapping[str, Any
         "generator": {"name": "duplexkit.datagen", "version": __version__, "schema_version": SCHEMA_VERSION},
         "num_dialogues": len(dialogues),
         "total_seconds": round(total, 3),
+        "longest_dialogue_s": round(max((d.duration_s for d in dialogues), default=0.0), 3),
         "hours": round(total / 3600.0, 4),
         "scenario_mix": dict(sorted(mix.items())),
         "event_counts": dict(sorted(events.items())),

@@ -111,8 +111,8 @@ def check_shards(out: Path, plan_: RunPlan) -> None:
 
 
 def make_plan(config: GeneratorConfig, minutes: float, seed: int, split: str | None = None) -> RunPlan:
-    """Target lengths drawn until they add up to ``minutes``; depends on nothing but its arguments (not on
-    ``split``, which only cuts the resources)."""
+    """Target lengths drawn until they reach ``minutes``, then scaled so they add up to it exactly; depends on
+    nothing but its arguments (not on ``split``, which only cuts the resources)."""
     check_split(split)
     if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and 0 < minutes <= MAX_MINUTES):
         raise ConfigError(f"minutes: must be a number in (0, {MAX_MINUTES}] ({MAX_MINUTES // 60} hours), got {minutes!r}")
@@ -123,6 +123,8 @@ def make_plan(config: GeneratorConfig, minutes: float, seed: int, split: str | N
     targets: list[float] = []
     while sum(targets) < minutes * 60.0:
         targets.append(float(rng.uniform(lo, hi)))
+    scale = minutes * 60.0 / sum(targets)
+    targets = [t * scale for t in targets]
     return RunPlan(seed, float(minutes), config, targets, split)
 
 
@@ -245,8 +247,14 @@ def _choice(rng: np.random.Generator, seq: list[str]) -> str:
     return seq[int(rng.integers(len(seq)))]
 
 
-def build_dialogue(plan_: RunPlan, index: int, res: Resources) -> tuple[Dialogue, dict[str, np.ndarray]]:
-    """Plan, synthesise and render dialogue ``index`` of the run."""
+MIN_TARGET_S = 5.0  # the shortest dialogue a target may ask for after the shard's carry
+
+
+def build_dialogue(
+    plan_: RunPlan, index: int, res: Resources, carry_s: float = 0.0
+) -> tuple[Dialogue, dict[str, np.ndarray]]:
+    """Plan, synthesise and render dialogue ``index`` of the run, aiming at its planned length plus ``carry_s``
+    (what earlier dialogues of its shard fell short by, or minus what they overshot), lead-in and tail included."""
     from datagen.acoustics import sample_scene
     from datagen.render import render_audio
 
@@ -261,8 +269,10 @@ def build_dialogue(plan_: RunPlan, index: int, res: Resources) -> tuple[Dialogue
     scene = sample_scene(rng, res.acoustics, res.bank, res.rooms)
     builder = DialogueBuilder(res.speak_user, res.speak_other, voices, rng, res.timing)
     t0 = seconds_to_samples(rng.uniform(*cfg.lead_in_s))
-    plan(scenario, builder, res.source, res.ctx, t0, t0 + seconds_to_samples(plan_.targets_s[index]))
-    num_samples = pad_to_frames(builder.end() + seconds_to_samples(rng.uniform(*cfg.tail_s)))
+    tail = seconds_to_samples(rng.uniform(*cfg.tail_s))
+    target = seconds_to_samples(max(MIN_TARGET_S, plan_.targets_s[index] + carry_s))
+    plan(scenario, builder, res.source, res.ctx, t0, max(t0, target - tail))
+    num_samples = pad_to_frames(builder.end() + tail)
     audio, gains = render_audio(builder.clips, num_samples, scene, res.bank, rng)
     scene = scene.rendered(gains, voices)
     dialogue = Dialogue(
@@ -288,12 +298,29 @@ class ShardResult:
     tts_cpu_s: float
 
 
-def generate_shard(out_dir: str | Path, plan_: RunPlan, shard: int) -> ShardResult:
-    """Render one shard and write it atomically; safe to call again for the same shard."""
+def generate_shard(
+    out_dir: str | Path, plan_: RunPlan, shard: int, carry_s: float = 0.0, final: bool = False
+) -> ShardResult:
+    """Render one shard and write it atomically; safe to call again for the same shard.
+
+    The shard is a budget: its planned lengths plus ``carry_s``.  Each dialogue aims at its own length plus an
+    even share of what the shard is still short (or over), so the shard ends within about one exchange of it.  The
+    ``final`` shard may also end early: a dialogue that would overshoot more than leaving it out falls short is
+    dropped (the first is always kept)."""
     cpu0 = time.process_time()
     res = resources_for(plan_.config, plan_.split)
     tts0 = res.tts_cpu_seconds()
-    items = [build_dialogue(plan_, i, res) for i in plan_.shard_range(shard)]
+    items: list[tuple[Dialogue, dict[str, np.ndarray]]] = []
+    indices = plan_.shard_range(shard)
+    for k, i in enumerate(indices):
+        left = sum(plan_.targets_s[j] for j in indices[k:]) + carry_s
+        if final and items and left <= 0:
+            break
+        item = build_dialogue(plan_, i, res, carry_s / (len(indices) - k))
+        if final and items and item[0].duration_s - left > left:
+            break
+        items.append(item)
+        carry_s += plan_.targets_s[i] - item[0].duration_s
     corpus.write_shard(Path(out_dir) / "data" / corpus.shard_name(shard), items, plan_.digest())
     return ShardResult(
         shard=shard,
@@ -302,6 +329,14 @@ def generate_shard(out_dir: str | Path, plan_: RunPlan, shard: int) -> ShardResu
         cpu_s=time.process_time() - cpu0,
         tts_cpu_s=res.tts_cpu_seconds() - tts0,
     )
+
+
+def final_carry(out: Path, plan_: RunPlan) -> float:
+    """Seconds the shards before the last one fell short of their planned lengths (negative: overshot)."""
+    planned = sum(plan_.targets_s[i] for s in range(plan_.num_shards - 1) for i in plan_.shard_range(s))
+    made = sum(d.duration_s for s in range(plan_.num_shards - 1)
+               for d in corpus.read_shard_meta(out / "data" / corpus.shard_name(s)))
+    return planned - made
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -362,13 +397,21 @@ def generate(
         disable=not progress,
         dynamic_ncols=True,
     )
-    runner = run_jobs(generate_shard, [(str(out.resolve()), plan_, s) for s in todo], engine, workers,
-                      ray_address, out / STATE_DIR / "ray")
-    with bar, contextlib.closing(runner):  # closed at once on Ctrl-C: queued shards are cancelled
-        for result in runner:
-            results.append(result)
-            bar.update(1)
-            bar.set_postfix(audio_min=f"{sum(r.audio_s for r in results) / 60:.1f}")
+    # The last shard goes last, with what the others missed the budget by: the corpus meets ``minutes`` to within
+    # about one exchange, whatever the workers (every length is a function of the plan, so this stays deterministic).
+    last = plan_.num_shards - 1
+    with bar:
+        for phase in ([s for s in todo if s != last], [last] if last in todo else []):
+            if not phase:
+                continue
+            carry = final_carry(out, plan_) if phase == [last] else 0.0
+            jobs = [(str(out.resolve()), plan_, s, carry, s == last) for s in phase]
+            runner = run_jobs(generate_shard, jobs, engine, workers, ray_address, out / STATE_DIR / "ray")
+            with contextlib.closing(runner):  # closed at once on Ctrl-C: queued shards are cancelled
+                for result in runner:
+                    results.append(result)
+                    bar.update(1)
+                    bar.set_postfix(audio_min=f"{sum(r.audio_s for r in results) / 60:.1f}")
     # Only what defines the corpus goes to stats.json (not engine or workers): the files must be byte-identical
     # whatever the number of workers or the engine.
     extra: dict[str, Any] = {"run": {"seed": seed, "minutes": minutes, "num_shards": plan_.num_shards},

@@ -79,8 +79,13 @@ def _qa_loop(
     min_exchanges: int = 1,
     in_silence: Callable[[DialogueBuilder, Exchange, int], int] | None = None,
 ) -> None:
-    """Ask, answer, let the phenomenon happen, and go on until the target length is reached."""
+    """Ask, answer, let the phenomenon happen, and go on until the target length is reached.
+
+    The target is a budget: an exchange that would overshoot it by more than stopping short of it would leave
+    is taken back (once ``min_exchanges`` are kept), so a dialogue ends as close to its target as whole exchanges
+    allow, on either side."""
     done = 0
+    mark, before = None, 0  # the builder before the last exchange, and its floor then
     while True:
         ex = next_exchange()
         q_end = ask(b, ex, t, ctx, pause=pause)
@@ -88,12 +93,16 @@ def _qa_loop(
         free_at = on_answer(b, turn, ex) if on_answer else b.turns[turn].end
         done += 1
         floor = max(free_at, b.end())
+        if mark is not None and done > min_exchanges and floor - target > target - before:
+            b.rollback(mark)
+            return
         if done >= min_exchanges and floor >= target:
             return
         gap = b.draw("user_gap")
         clean_finish = floor == b.turns[turn].end and not b.turns[turn].truncated
         # Overlapping the assistant's last words is smooth turn-taking only when nothing else holds the floor.
         t = floor + gap if clean_finish else floor + max(abs(gap), MIN_GAP_AFTER_FLOOR)
+        mark, before = b.checkpoint(), floor
         if in_silence is not None:
             t = in_silence(b, ex, max(t, floor + MIN_GAP_AFTER_FLOOR))
 

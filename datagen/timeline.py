@@ -136,6 +136,18 @@ class DialogueBuilder:
         self.events.append(ev)
         return ev
 
+    def checkpoint(self) -> tuple[int, int, int, tuple[int, ...]]:
+        """A mark to :meth:`rollback` to: planners only append, and cut only turns placed after the mark."""
+        return len(self.turns), len(self.events), len(self.clips), tuple(t.end for t in self.turns)
+
+    def rollback(self, mark: tuple[int, int, int, tuple[int, ...]]) -> None:
+        """Drop everything placed after ``mark`` (an exchange that would overshoot the dialogue's length)."""
+        n_turns, n_events, n_clips, ends = mark
+        if tuple(t.end for t in self.turns[:n_turns]) != ends:
+            raise AssertionError("rollback: a turn placed before the mark was cut after it")
+        del self.turns[n_turns:], self.events[n_events:], self.clips[n_clips:]
+        self._turn_clip = {t: c for t, c in self._turn_clip.items() if t < n_turns}
+
     def end(self) -> int:
         ends = [c.start + len(c.audio) for c in self.clips]
         ends += [e.end for e in self.events]

@@ -71,7 +71,7 @@ def save_checkpoint(model, out_dir: str | Path) -> Path:
 def read_config(ckpt_dir: str | Path):
     d = Path(ckpt_dir)
     if not (d / "config.yaml").is_file() or not (d / "model.safetensors").is_file():
-        raise RuntimeError(
+        raise CheckpointError(
             f"checkpoint {str(d)!r}: expected config.yaml and model.safetensors there "
             "(make one with `duplexkit model init --config tiny --out DIR`)"
         )

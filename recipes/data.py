@@ -52,15 +52,15 @@ def parse_data_arg(text: str) -> tuple[str, float]:
 class CorpusSource:
     """One corpus: its records, its shards, and decoded mic/assistant audio with a small shard cache."""
 
-    def __init__(self, root: str | Path, cache: int = 4) -> None:
+    def __init__(self, root: str | Path, cache: int = 4, option: str = "--data") -> None:
         self.root = Path(root)
         try:
             self.corpus = Corpus(self.root)
         except CorpusError as exc:
-            raise CorpusError(f"--data {self.root}: {exc}") from None
+            raise CorpusError(f"{option} {self.root}: {exc}") from None
         self.shards = list_shards(self.root)
         if not self.shards:
-            raise CorpusError(f"--data {self.root}: no parquet shards in {self.root / 'data'}")
+            raise CorpusError(f"{option} {self.root}: no parquet shards in {self.root / 'data'}")
         import pyarrow.parquet as pq
 
         self.shard_of: dict[str, Path] = {}

@@ -42,19 +42,20 @@ def build_model(cfg: TrainConfig):
     return model, mcfg
 
 
-def open_sources(data: Sequence[str], cache: int) -> tuple[list[CorpusSource], list[float]]:
+def open_sources(data: Sequence[str], cache: int, option: str = "--data") -> tuple[list[CorpusSource], list[float]]:
     if not data:
-        raise ConfigError("--data: at least one corpus is needed")
+        raise ConfigError(f"{option}: at least one corpus is needed")
     parsed = [parse_data_arg(d) for d in data]
-    return [CorpusSource(p, cache) for p, _ in parsed], [w for _, w in parsed]
+    return [CorpusSource(p, cache, option) for p, _ in parsed], [w for _, w in parsed]
 
 
 class DuplexData:
     """Sources, windows and the batch builder of one run (training or eval)."""
 
-    def __init__(self, cfg: TrainConfig, data: Sequence[str], model, shuffle: bool = True) -> None:
+    def __init__(self, cfg: TrainConfig, data: Sequence[str], model, shuffle: bool = True,
+                 option: str = "--data") -> None:
         self.cfg = cfg
-        self.sources, self.weights = open_sources(data, cfg.data.shard_cache)
+        self.sources, self.weights = open_sources(data, cfg.data.shard_cache, option)
         self.tasks = [t for t, w in cfg.data.tasks.items() if w > 0] or ["duplex"]
         missing = [t for t in self.tasks if t not in model.cfg.tasks]
         if missing:
@@ -178,7 +179,8 @@ class DuplexRecipe:
             # would shrink it, and DDP wants no trainable parameter without a gradient)
             self.model.task_embed.requires_grad_(False)
             params = [(n, p) for n, p in params if n != "task_embed"]
-        evals = DuplexData(cfg, [self.eval_data], self.model, shuffle=False) if self.eval_data else None
+        evals = (DuplexData(cfg, [self.eval_data], self.model, shuffle=False, option="--eval-data")
+                 if self.eval_data else None)
         task, model, params = self.task(params, train, evals)
         definition = {"stage": cfg.stage, "config": cfg.to_dict(), "model_config": mcfg,
                       "data": [str(Path(p).resolve()) + f":{w:g}" for p, w in

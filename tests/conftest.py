@@ -34,7 +34,7 @@ def bench_corpus(tmp_path_factory) -> Path:
     config = GeneratorConfig.from_dict({
         "acoustics": dict(SMALL_ACOUSTICS), "dialogues_per_shard": 4, "dialogue_seconds": [14.0, 18.0],
     })
-    generate(out, 3.0, seed=BENCH_CORPUS_SEED, workers=1, config=config, progress=False)
+    generate(out, 4.0, seed=BENCH_CORPUS_SEED, workers=1, config=config, progress=False)
     return out
 
 

@@ -101,6 +101,7 @@ def test_checkpoint_onto_a_full_disk_or_a_foreign_folder(tmp_path, capsys):
     (["--step-timeout", "0"], "step_timeout_s: expected seconds in (0, 3600]"),
     (["--step-timeout", "-5"], "step_timeout_s"),
     (["--step-timeout", "nan"], "step_timeout_s"),
+    (["--start-timeout", "0"], "start_timeout_s: expected seconds in (0, 3600]"),
     (["--asr", "whisper-xxl"], "unknown ASR 'whisper-xxl'"),
     (["--model", "files", "--model-arg", "root=/nonexistent"], "files: root '/nonexistent' is not a folder"),
     (["--metric", "stop_windw_s=1"], "unknown key 'stop_windw_s'"),
@@ -243,7 +244,18 @@ class _Wrong:
     info = ModelInfo("wrong")
 
     def __init__(self, fault: str = "text"):
+        from benchmark.protocol import ModelInfo
+
         self.fault = fault
+        if fault == "prepare":  # a model that reads the labels (as the oracle does) and fails doing it
+            self.info = ModelInfo("wrong", reference=True)
+        elif fault == "hang":  # stuck while building (a lock, a network mount): only a start-up limit ends it
+            import time
+
+            time.sleep(3600)
+
+    def prepare(self, item):
+        raise KeyError("reference")
 
     def open_session(self, info):
         return self
@@ -269,6 +281,8 @@ def _zero_division(**_):
     ("text", "--no-isolate", "step 0: step returned text of type int, expected str or None"),
     ("exit", "--no-isolate", "step 0 raised SystemExit: 3"),
     ("exit", "--isolate", "step 0 raised SystemExit: 3"),
+    ("prepare", "--no-isolate", "prepare raised KeyError: 'reference'"),
+    ("prepare", "--isolate", "prepare raised KeyError: 'reference'"),
 ])
 def test_a_faulty_model_fails_its_items_not_the_run(fault, isolate, needle, bench_corpus, tmp_path, capsys):
     from benchmark.models import register
@@ -284,6 +298,8 @@ def test_a_faulty_model_fails_its_items_not_the_run(fault, isolate, needle, benc
     (_zero_division, ["--no-isolate"], "model 'bad-factory': its factory raised ZeroDivisionError: division by zero"),
     (_zero_division, ["--isolate"], "model 'bad-factory': its factory raised ZeroDivisionError: division by zero"),
     (lambda **_: _Wrong(), ["--workers", "2"], "model 'bad-factory': its factory cannot be sent to a worker"),
+    (_Wrong, ["--isolate", "--start-timeout", "2", "--model-arg", "fault=hang"],
+     "model 'bad-factory': not built within 2 s (--start-timeout); its process was killed"),
 ])
 def test_a_model_that_cannot_be_built_is_one_line(target, args, needle, bench_corpus, tmp_path, capsys):
     from benchmark.models import register
@@ -390,3 +406,41 @@ def test_a_corrupt_pair_shard_is_named(pair_inputs, bench_corpus, tmp_path, caps
     assert not run.exists()
     _fails_on_one_line(["plot", str(bad), "nope", "-o", str(tmp_path / "x.png")], capsys, "unreadable pair shard")
     assert _digest(bad) == before and not (tmp_path / "x.png").exists()
+
+
+# Every verb, pointed at something missing or wrong: {C} is a real corpus, {E} an empty folder, {J} broken JSON.
+@pytest.mark.parametrize("argv, needle", [
+    ("inspect {E}", "{E}/manifest.jsonl: missing"),
+    ("validate {E}", "{E}/manifest.jsonl: missing"),
+    ("plot {C} no-such-id -o {T}/p.png", "no dialogue 'no-such-id'"),
+    ("export {E} --out {T}/x --format wav", "{E}/manifest.jsonl: missing"),
+    ("model info --checkpoint {E}", "expected config.yaml and model.safetensors"),
+    ("model info --config no-such", "model config 'no-such': not a preset"),
+    ("train 2 --config {T}/none.yaml --data {C} --out {T}/r", "not a size (tiny, small, full) nor a YAML file"),
+    ("train 2 --config tiny --data {E} --out {T}/r", "--data {E}: {E}/manifest.jsonl: missing"),
+    ("train 2 --config tiny --data {C} --eval-data {E} --out {T}/r", "--eval-data {E}: {E}/manifest.jsonl"),
+    ("train 9 --config tiny --data {C} --out {T}/r", "unknown training stage '9'"),
+    ("train 3 --config tiny --data {C} --out {T}/r", "init_from: stage 3 starts from the stage-2 policy"),
+    ("train 3 --config tiny --data {C} --out {T}/r init_from={E}", "--data: stage 3 needs exactly one pair set"),
+    ("pairs --data {E} --out {T}/x", "{E}/manifest.jsonl: missing"),
+    ("pairs --data {C} --out {T}/x --from-run {E}", "--from-run {E}: not a benchmark run directory"),
+    ("pairs --data {C} --out {T}/x --kinds no-such", "--kinds: unknown kind 'no-such'"),
+    ("pairs --data {C} --out {T}/x --weight pause=-1", "--weight pause=-1: expected KIND=WEIGHT"),
+    ("plot {E} no-such-id -o {T}/p.png", "{E}/manifest.jsonl: missing"),
+    ("bench compare {J}", "{J}: not a readable results.json"),
+    ("bench items --data {E} --out {T}/i", "{E}/manifest.jsonl: missing"),
+    ("bench fdb --task backchannel --root {E}", "{E}: no sample directories"),
+    ("bench run --model no-such --data {C} --out {T}/b", "unknown model 'no-such'"),
+    ("bench run --model silent --data {C} --out {T}/b --tasks no-such", "unknown task 'no-such'"),
+    ("bench run --model salmonn-omni --checkpoint {E} --data {C} --out {T}/b --no-isolate",
+     "checkpoint '{E}': expected config.yaml and model.safetensors there"),
+])
+def test_every_verb_names_what_is_wrong(argv, needle, bench_corpus, tmp_path, capsys):
+    empty, broken = tmp_path / "empty", tmp_path / "broken.json"
+    empty.mkdir()
+    broken.write_text("{not json")
+    names = {"C": str(bench_corpus), "E": str(empty), "J": str(broken), "T": str(tmp_path)}
+    before = _digest(bench_corpus)
+    _fails_on_one_line(argv.format(**names).split(), capsys, needle.format(**names))
+    assert _digest(bench_corpus) == before
+    assert not any((tmp_path / d).exists() for d in ("r", "b", "i", "x"))

@@ -11,6 +11,7 @@ import pytest
 import duplexkit_cli
 from benchmark.protocol import ModelInfo, StepOutput
 from benchmark.models import register
+from benchmark.metrics import MetricConfig
 from benchmark.runner import BenchError, RunConfig, run_bench
 
 TASK_NAMES = ("turn_taking", "pause_handling", "backchannel", "barge_in", "echo", "qa")
@@ -72,8 +73,14 @@ def test_always_talk_barge_in_as_defined(bench_corpus, tmp_path):
     # it never stops: every interruption is missed, no negative is a false alarm, nothing is predicted
     assert b["recall"] == 0.0 and b["fp"] == 0 and b["tp"] == 0 and b["fn"] == b["n_positive"] > 0
     assert b["precision"] == 0.0 and b["f1"] == 0.0
-    assert a["turn_taking"]["takeover_rate"] == 1.0 and a["turn_taking"]["early_takeover_rate"] == 1.0
-    assert a["pause_handling"]["takeover_rate"] == 1.0
+    assert a["turn_taking"]["takeover_rate"] == 1.0 and a["pause_handling"]["takeover_rate"] == 1.0
+    # talking through the question is early wherever the question leaves room for a burst longer than a backchannel
+    cfg = MetricConfig()
+    for it in r["items"]:
+        if it["family"] == "answer":
+            start = next(s for name, s, _ in it["cues_s"] if name == "user_turn")
+            room = it["question_end_s"] - cfg.early_tolerance_s - start
+            assert it["early_takeover"] == int(room >= cfg.backchannel_max_s), it["id"]
 
 
 def test_reports_and_resume(bench_corpus, tmp_path, monkeypatch):
@@ -166,6 +173,10 @@ def test_ray_engine_gives_the_same_records(bench_corpus, tmp_path):
     local = bench(bench_corpus, tmp_path / "local", "oracle", tasks=["turn_taking"], max_items=1)
     ray_ = bench(bench_corpus, tmp_path / "ray", "oracle", tasks=["turn_taking"], max_items=1, engine="ray", workers=2)
     assert local["items"] == ray_["items"]
+    # each Ray worker then owns an isolated model process (spawned from the worker, killed with it)
+    iso = bench(bench_corpus, tmp_path / "ray-iso", "oracle", tasks=["turn_taking"], max_items=1, engine="ray",
+                workers=2, isolate=True)
+    assert local["items"] == iso["items"]
 
 
 def test_external_outputs_scored_open_loop(bench_corpus, tmp_path, capsys):

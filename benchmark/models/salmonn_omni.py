@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.models import ModelError
 from benchmark.protocol import ModelInfo, SessionInfo, StepOutput
 from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE
 
@@ -57,11 +58,11 @@ class SalmonnOmniModel:
     def __init__(self, checkpoint: str, **options: Any) -> None:
         unknown = [k for k in options if k not in KNOWN_OPTIONS]
         if unknown:
-            raise ValueError(f"salmonn-omni: unknown option {unknown[0]!r} (known: {', '.join(KNOWN_OPTIONS)})")
+            raise ModelError(f"salmonn-omni: unknown option {unknown[0]!r} (known: {', '.join(KNOWN_OPTIONS)})")
         sr = int(options.get("sample_rate", SAMPLE_RATE))
         bs = int(options.get("block_samples", BLOCK_SAMPLES))
         if sr != SAMPLE_RATE or bs != BLOCK_SAMPLES:
-            raise ValueError(
+            raise ModelError(
                 f"salmonn-omni: runs at {SAMPLE_RATE} Hz with {BLOCK_SAMPLES}-sample blocks, got {sr} Hz / {bs}; "
                 "let the harness resample (drop the sample_rate/block_samples options)"
             )
