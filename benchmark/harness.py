@@ -57,6 +57,7 @@ class ItemRun:
     played: np.ndarray  # what the model played, placed where it was played
     text: list[tuple[int, str]] = field(default_factory=list)  # (playback sample, text piece)
     states: list[str | None] = field(default_factory=list)  # per step
+    tokens: list[int | None] = field(default_factory=list)  # per step: the model's token id (None: it has none)
     step_s: list[float] = field(default_factory=list)  # compute seconds per step
     onset: int | None = None  # the model's first speech at or after the question (item samples)
     fired_at: int | None = None  # when the reactive probe was placed
@@ -112,6 +113,9 @@ def _check_output(out: Any, block: int) -> np.ndarray:
         value = getattr(out, name)
         if value is not None and not isinstance(value, str):
             raise ValueError(f"step returned {name} of type {type(value).__name__}, expected str or None")
+    token = getattr(out, "token", None)
+    if token is not None and (isinstance(token, bool) or not isinstance(token, (int, np.integer)) or token < 0):
+        raise ValueError(f"step returned token {token!r}, expected a non-negative int or None")
     return audio
 
 
@@ -189,6 +193,7 @@ def run_item(
                 run.played[at : at + m] = played[:m]
             echo.play(played)
             run.states.append(out.state)
+            run.tokens.append(None if getattr(out, "token", None) is None else int(out.token))
             if out.text:
                 run.text.append((at, out.text))
             if run.onset is None and onset_from <= at <= wait_until:

@@ -9,6 +9,7 @@ A model is driven one 80 ms block at a time by the harness's media clock (ARCHIT
 * ``session.step(mic_block) -> StepOutput(audio, text=None, state=None)``: ``mic_block`` is ``block_samples``
   float32 samples at the model's rate; ``audio`` must be exactly ``block_samples`` finite samples (zeros when the
   model is silent); ``text`` is what the text stream emitted in this block (a word, a piece of one, or None);
+  ``state`` its ``<think>``/``<shift>``/``text`` state and ``token`` its token id, for models that have them;
 * ``session.close()`` releases the session; a model must reset completely between sessions (moshi's rule).
 * ``info.reference`` (bounds only: the oracle): the model reads the item's corpus reference, handed to
   ``model.prepare(item)`` before each session.  A real model never sets it; reports mark such models.
@@ -68,6 +69,9 @@ class StepOutput:
     audio: np.ndarray
     text: str | None = None
     state: str | None = None
+    # the model's own token id of this step (models with a token stream, e.g. salmonn-omni), recorded per item so a
+    # failure can become a preference pair whose rejected branch is exactly what the model emitted
+    token: int | None = None
 
 
 @runtime_checkable

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import pickle
@@ -41,6 +42,7 @@ from datagen.common.errors import DuplexkitError, fault_line
 from datagen.common.jobs import check_engine, run_jobs
 from datagen.common.pinning import digest, pin_run
 from datagen.corpus import Corpus
+from datagen.corpus import corpus_id as _corpus_id
 
 RESULTS_VERSION = "1.0"
 MAX_STEP_TIMEOUT_S = 3600.0
@@ -193,10 +195,52 @@ def run_dialogue(cfg: RunConfig, factory: Callable[..., Any], dialogue_id: str,
             rec["step_ms"] = [round(float(q) * 1000, 3) for q in np.quantile(run.step_s, [0.5, 0.95, 1.0])]
         if spec.id in audio_ids and not run.failure:
             _save_audio(out / "audio" / f"{_safe(spec.id)}.flac", run)
+        if not run.failure:  # before the record: a cached record always has its trace
+            save_trace(out / TRACE_DIR / f"{_safe(spec.id)}.npz", spec, item, run, model.info,
+                       state.setdefault("corpus_id", corpus_id(corpus)))
         atomic_write_text(out / "runs" / f"{_safe(spec.id)}.json", json.dumps({**rec, RUN_KEY: run_digest},
                                                                                sort_keys=True))
         records.append(rec)
     return records
+
+
+TRACE_DIR = "traces"
+TRACE_VERSION = "1"
+
+
+def save_trace(path: Path, spec: ItemSpec, item: Any, run: ItemRun, info: Any, corpus: str) -> None:
+    """What one item's run really was, for preference pairs from failures (``datagen.pairs`` reads it as a file):
+    per step the model's state and token id (-1: none), its text pieces, what it heard and what it played (stereo
+    FLAC, left heard, right played, at playback time), and the item's window, probes and echo path.  Written
+    atomically; a finished run's results do not read it."""
+    meta = {"trace_version": TRACE_VERSION, "id": run.item_id, "item": spec.id, "dialogue": spec.dialogue_id,
+            "family": spec.family, "start": spec.start, "num_samples": spec.num_samples,
+            "echo_factor": spec.echo_factor, "echo_gain": float(item.echo_gain), "echo_delay": int(item.echo_delay),
+            "question_end": spec.question_end, "onset": run.onset, "fired_at": run.fired_at,
+            "probes": [dataclasses.asdict(p) for p in spec.probes], "reference": [list(r) for r in spec.reference],
+            "corpus_id": corpus, "model": info.name, "model_version": info.version,
+            "tokenizer": (info.extra or {}).get("tokenizer"), "text": [[int(a), t] for a, t in run.text]}
+    arrays = {"meta": np.array(json.dumps(meta, sort_keys=True)),
+              "tokens": np.array([-1 if t is None else int(t) for t in run.tokens], np.int64),
+              "states": np.array([s or "" for s in run.states], dtype=str),
+              "audio": np.frombuffer(encode_flac(np.stack([run.heard, run.played], axis=1)), np.uint8)}
+    atomic_write_bytes(path, _npz_bytes(arrays))
+
+
+def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """An ``.npz`` (np.load reads it) with fixed zip timestamps, so the same run writes the same bytes
+    (``np.savez`` stamps entries with the current time)."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            one = io.BytesIO()
+            np.lib.format.write_array(one, np.asanyarray(arr), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, one.getvalue())
+    return buf.getvalue()
 
 
 def _save_audio(path: Path, run: ItemRun) -> None:
@@ -267,7 +311,7 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
         raise BenchError(f"{cfg.data}: no items for tasks {', '.join(t.name for t in tasks)} in this corpus")
     out = Path(cfg.out)
     try:
-        for sub in ("runs", "audio"):
+        for sub in ("runs", "audio", TRACE_DIR):
             (out / sub).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BenchError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
@@ -275,6 +319,7 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
     pin_run(out / "run.json", definition, what="a bench run", error=BenchError)
     run_digest = digest(definition)
     sweep_stale(out / "runs")
+    sweep_stale(out / TRACE_DIR)
 
     records: dict[str, dict[str, Any]] = {}
     todo: dict[str, list[tuple[dict[str, Any], float]]] = {}
@@ -286,7 +331,9 @@ def run_bench(cfg: RunConfig) -> dict[str, Any]:
                 rec = json.loads(cached.read_text())
             except ValueError:
                 rec = None
-            if isinstance(rec, dict) and rec.pop(RUN_KEY, None) == run_digest:
+            traced = rec.get("failure") or (out / TRACE_DIR / f"{_safe(rid)}.npz").exists() if isinstance(rec, dict) \
+                else False
+            if isinstance(rec, dict) and rec.pop(RUN_KEY, None) == run_digest and traced:
                 records[rid] = rec
                 continue
             cached.unlink()
@@ -365,8 +412,7 @@ def _json_default(x: Any) -> Any:
 
 
 def corpus_id(corpus: Corpus) -> str:
-    h = hashlib.sha256((Path(corpus.root) / "manifest.jsonl").read_bytes()).hexdigest()[:16]
-    return f"{Path(corpus.root).name}-{h}"
+    return _corpus_id(corpus.root)
 
 
 def build_results(cfg: RunConfig, info: Any, corpus: Corpus, specs: Sequence[ItemSpec], tasks: Sequence[T.Task],

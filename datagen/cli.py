@@ -31,13 +31,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="dotted config overrides applied after --config, e.g. acoustics.echo_factor=0")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("inspect", help="summarise a corpus: hours, scenario mix, timing histograms")
+    p = sub.add_parser("inspect", help="summarise a corpus (hours, scenario mix, timing histograms) or a pair set")
     p.add_argument("dir")
     p.add_argument("--plot", default=None, help="write the timing histograms against the reference to this PNG")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("plot", help="plot one dialogue: both channels and the label tracks on one time axis")
+    p = sub.add_parser("plot", help="plot one dialogue (channels and label tracks) or one pair (both branches)")
     p.add_argument("dir")
     p.add_argument("id")
     p.add_argument("-o", "--out", required=True)
@@ -88,6 +88,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from datagen.inspect import format_summary, inspect_corpus, plot_timing_histograms
+    from datagen.pairs.view import format_pairs_summary, inspect_pairs, is_pair_set
+
+    if is_pair_set(args.dir):
+        summary = inspect_pairs(args.dir)
+        print(json.dumps(summary, indent=1) if args.json else format_pairs_summary(summary))
+        return 0
 
     summary = inspect_corpus(args.dir)
     print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
@@ -98,9 +104,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from datagen.pairs.view import is_pair_set, plot_pair
     from datagen.plot import plot_dialogue
 
-    plot_dialogue(args.dir, args.id, args.out)
+    (plot_pair if is_pair_set(args.dir) else plot_dialogue)(args.dir, args.id, args.out)
     print(f"wrote {args.out}")
     return 0
 

@@ -257,6 +257,16 @@ class Corpus:
             yield from read_shard(shard, channels)
 
 
+def corpus_id(root: str | Path) -> str:
+    """The corpus's identity: its folder name and a hash of its manifest (what a benchmark run and a pair set
+    record, so outputs of another corpus are recognised)."""
+    import hashlib
+
+    root = Path(root)
+    h = hashlib.sha256((root / "manifest.jsonl").read_bytes()).hexdigest()[:16]
+    return f"{root.name}-{h}"
+
+
 def finalize(out: str | Path, config: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Rebuild manifest.jsonl and stats.json from the shards (deterministically: shard order, sorted keys)."""
     from datagen import __version__

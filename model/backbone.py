@@ -93,6 +93,30 @@ def load_backbone(cfg: ModelConfig, meta: bool = False) -> tuple[Any, nn.Module]
     return tok, lm
 
 
+def load_tokenizer(cfg: ModelConfig):
+    """The tokenizer of ``cfg.backbone`` without building the LM (pair sets are made without a model)."""
+    b = cfg.backbone
+    if b.kind in ("tiny", "llama_shape"):
+        tok = ByteTokenizer()
+        vocab = b.vocab_size or tok.base_vocab
+        if b.kind == "llama_shape" and vocab > tok.base_vocab:
+            tok.base_vocab = vocab
+            tok.special = {t: vocab + i for i, t in enumerate(STATE_TOKENS)}
+        return tok
+    from datagen.common.llm import offline, smollm2_plain_dir
+
+    offline()
+    from transformers import AutoConfig, AutoTokenizer
+
+    directory = smollm2_plain_dir() if b.kind == "smollm2" else Path(b.path).expanduser()
+    try:
+        hf_tok = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        vocab = int(AutoConfig.from_pretrained(str(directory), local_files_only=True).vocab_size)
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"backbone {directory}: cannot load its tokenizer ({one_line(exc)})") from None
+    return HFTokenizer(hf_tok, base_vocab=vocab)
+
+
 class _nullcontext:
     def __enter__(self):
         return None

@@ -65,3 +65,12 @@ class HFTokenizer:
 
     def convert_tokens_to_ids(self, token: str) -> int:
         return self.special[token]
+
+
+def tokenizer_identity(tokenizer) -> str:
+    """A short name of a tokenizer's id space (kind, vocabulary size, state-token ids): token ids recorded with
+    one identity (a benchmark run's per-step tokens, a preference-pair set) are only meaningful under the same."""
+    kind = "byte" if isinstance(tokenizer, ByteTokenizer) else type(getattr(tokenizer, "tok", tokenizer)).__name__
+    name = getattr(getattr(tokenizer, "tok", None), "name_or_path", "") or ""
+    ids = ",".join(str(tokenizer.convert_tokens_to_ids(t)) for t in STATE_TOKENS)
+    return f"{kind}:{name.rsplit('/', 1)[-1]}:{len(tokenizer)}:{ids}"

@@ -14,8 +14,9 @@ STAGES: Registry = Registry("training stage", {
     "0": "recipes.stage0_distill:run", "distill": "recipes.stage0_distill:run",
     "1": "recipes.stage1_sft:run", "sft": "recipes.stage1_sft:run",
     "2": "recipes.stage2_duplex:run", "duplex": "recipes.stage2_duplex:run",
+    "3": "recipes.stage3_dpo:run", "dpo": "recipes.stage3_dpo:run", "stage3": "recipes.stage3_dpo:run",
 }, missing=ConfigError)
-STAGE_NAMES = {"0": "distill", "1": "sft", "2": "duplex"}
+STAGE_NAMES = {"0": "distill", "1": "sft", "2": "duplex", "3": "dpo", "stage3": "dpo"}
 
 
 def stage_name(stage: str) -> str:
@@ -62,15 +63,20 @@ class _TrainParser(argparse.ArgumentParser):
 
 
 def add_commands(subparsers) -> None:
+    from .pairs import add_commands as add_pairs
+
+    add_pairs(subparsers)
     cls, subparsers._parser_class = subparsers._parser_class, _TrainParser
     try:
-        p = subparsers.add_parser("train", help="train SALMONN-omni: stage 0 (distill), 1 (sft) or 2 (duplex)")
+        p = subparsers.add_parser("train", help="train SALMONN-omni: stage 0 (distill), 1 (sft), 2 (duplex) or 3 (dpo)")
     finally:
         subparsers._parser_class = cls
-    p.add_argument("stage", help="0 | distill, 1 | sft, 2 | duplex")
+    p.add_argument("stage", help="0 | distill, 1 | sft, 2 | duplex, 3 | dpo")
     p.add_argument("--config", required=True, help="tiny | small | full (recipes/configs/<size>/<stage>.yaml) or a YAML")
     p.add_argument("overrides", nargs="*", help="dotted key=value, e.g. max_steps=200 optim.lr=1e-3")
-    p.add_argument("--data", action="append", default=[], required=True, help="CORPUS or CORPUS:weight (repeatable)")
+    p.add_argument("--data", action="append", default=[], required=True,
+                   help="CORPUS or CORPUS:weight (repeatable); stage 3: a pair set (duplexkit pairs), plus a corpus "
+                        "for the replayed SFT windows")
     p.add_argument("--eval-data", default=None, help="a corpus for eval losses and the end-of-run benchmark")
     p.add_argument("--out", required=True, help="the run directory (the same command resumes there)")
     p.add_argument("--max-items", type=int, default=None, help="items per task family in the final benchmark")

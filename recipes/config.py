@@ -76,6 +76,21 @@ class DistillConfig:
 
 
 @dataclass
+class DpoConfig:
+    """Stage 3: DPO on a pair set (sources of the defaults: ``recipes/stage3_dpo.py`` and ``docs/training.md``)."""
+
+    beta: float = 0.1  # DPO's KL strength (Rafailov et al. 2023; TRL DPOConfig's default)
+    loss_type: list = field(default_factory=lambda: ["sigmoid", "sft"])  # TRL's list convention
+    loss_weights: list = field(default_factory=lambda: [1.0, 1.0])  # alpha = the sft weight (RPO's alpha 1.0)
+    label_smoothing: float = 0.0  # conservative DPO's epsilon (0: plain sigmoid DPO)
+    replay_ratio: float = 0.25  # replayed SFT windows per pair (from the --data corpus)
+    replay_weight: float = 1.0  # weight of the replayed windows' token loss in the total
+    bench_every: int = 0  # a closed-loop benchmark on --eval-data every N steps (0: only the end-of-run one)
+    bench_tasks: list = field(default_factory=lambda: ["barge_in", "pause_handling", "turn_taking"])
+    bench_max_items: int = 1  # per task family for those benchmarks
+
+
+@dataclass
 class TrainConfig:
     stage: str = "duplex"
     model: str = "tiny"  # model preset (tiny | small | full) or a model YAML path
@@ -96,6 +111,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    dpo: DpoConfig = field(default_factory=DpoConfig)
 
     def validate(self) -> "TrainConfig":
         positive = {"max_steps": self.max_steps, "data.batch_size": self.data.batch_size,
@@ -123,6 +139,20 @@ class TrainConfig:
                                   "weight >= 0)")
         if self.data.tasks and not any(self.data.tasks.values()):
             raise ConfigError("data.tasks: every weight is 0")
+        d = self.dpo
+        if not d.beta > 0:
+            raise ConfigError(f"dpo.beta: must be > 0, got {d.beta!r}")
+        bad = [t for t in d.loss_type if t not in ("sigmoid", "sft")]
+        if bad or "sigmoid" not in d.loss_type or len(set(d.loss_type)) != len(d.loss_type):
+            raise ConfigError(f"dpo.loss_type: {d.loss_type!r} (expected [sigmoid] or [sigmoid, sft])")
+        if len(d.loss_weights) != len(d.loss_type) or any(not isinstance(w, (int, float)) or w < 0
+                                                          for w in d.loss_weights):
+            raise ConfigError(f"dpo.loss_weights: {d.loss_weights!r} (one weight >= 0 per dpo.loss_type entry)")
+        for key in ("replay_ratio", "replay_weight", "label_smoothing", "bench_every"):
+            if getattr(d, key) < 0:
+                raise ConfigError(f"dpo.{key}: must be >= 0, got {getattr(d, key)!r}")
+        if d.label_smoothing >= 0.5:
+            raise ConfigError(f"dpo.label_smoothing: must be < 0.5, got {d.label_smoothing!r}")
         if len(self.optim.betas) != 2:
             raise ConfigError(f"optim.betas: expected two numbers, got {self.optim.betas!r}")
         return self

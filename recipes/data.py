@@ -167,6 +167,13 @@ class WindowSampler:
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "windows": len(self.windows)}
 
+    def clone(self) -> "WindowSampler":
+        """An independent sampler in the same state (the loop plans the rest of a run on a clone)."""
+        other = WindowSampler(self.windows, [1.0], self.seed, 1.0)
+        other.mult, other.shuffle = self.mult, self.shuffle
+        other.load_state_dict(self.state_dict())
+        return other
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("windows") != len(self.windows) or state.get("seed") != self.seed:
             raise ConfigError(f"sampler state: {state.get('windows')} windows / seed {state.get('seed')} in the "

@@ -166,9 +166,7 @@ class Trainer:
         """This process's micro-batches from ``self.step`` to ``max_steps``, in order."""
         cfg, acc = self.cfg, self.acc
         per_step = cfg.data.batch_size * cfg.optim.grad_accum * acc.num_processes
-        plan_sampler = WindowSampler(self.sampler.windows, [1.0], self.sampler.seed, 1.0)
-        plan_sampler.mult, plan_sampler.shuffle = self.sampler.mult, self.sampler.shuffle
-        plan_sampler.load_state_dict(self.sampler.state_dict())
+        plan_sampler = self.sampler.clone()
         plan: list[list[Any]] = []
         for _ in range(self.step, cfg.max_steps):
             mine = split_for_rank(plan_sampler.take(per_step), acc.process_index, acc.num_processes)
@@ -255,7 +253,10 @@ class Trainer:
         model = self.acc.unwrap_model(self.model_p)
         model.eval()
         with torch.no_grad(), self.acc.autocast():
-            metrics = self.task.evaluate(model, self.eval_batches)
+            if getattr(self.task, "wants_step", False):  # a task that also benchmarks the model at this step
+                metrics = self.task.evaluate(model, self.eval_batches, step=self.step, run_dir=self.run_dir)
+            else:
+                metrics = self.task.evaluate(model, self.eval_batches)
         record = {"step": self.step, "eval": {k: round(float(v), 6) for k, v in metrics.items()}}
         self._log(record, writer)
         return metrics

@@ -335,6 +335,101 @@ def test_a_model_that_cannot_be_built_is_one_line(target, args, needle, bench_co
     assert not (tmp_path / "b" / "results.json").exists()
 
 
+# ------------------------------------------------------------------------------------------------------------------
+# Preference pairs and stage 3 (issue 12)
+# ------------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pair_inputs(bench_corpus, tmp_path_factory) -> dict[str, Path]:
+    """A label pair set, a stage-2-shaped checkpoint, and an oracle run on a copy of the corpus (another corpus)."""
+    import shutil
+
+    from benchmark.runner import RunConfig, run_bench
+    from model.checkpoint import save_checkpoint
+    from model.config import config_from_dict
+    from model.salmonn import SalmonnOmni
+    from recipes.config import load_train_config, model_config_dict
+
+    root = tmp_path_factory.mktemp("pair-inputs")
+    assert main(["pairs", "--data", str(bench_corpus), "--out", str(root / "pairs"), "--no-progress",
+                 "--context-s", "2"]) == 0
+    save_checkpoint(SalmonnOmni(config_from_dict(model_config_dict(load_train_config("dpo", "tiny")))), root / "s2")
+    other = root / "other-corpus"
+    shutil.copytree(bench_corpus, other)
+    run_bench(RunConfig(model="oracle", data=str(other), out=str(root / "other-run"), tasks=["pause_handling"],
+                        asr=None, save_audio=0, progress=False))
+    return {"pairs": root / "pairs", "s2": root / "s2", "other_run": root / "other-run"}
+
+
+def _train3(pairs: Path, inputs: dict[str, Path], out: Path, bench_corpus: Path) -> list[str]:
+    return ["train", "3", "--config", "tiny", "--data", str(pairs), "--data", str(bench_corpus), "--out", str(out),
+            "--quiet", f"init_from={inputs['s2']}", "max_steps=1", "eval.bench=false", "dpo.bench_every=0"]
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_pairs_from_a_run_of_another_corpus_are_refused(pair_inputs, bench_corpus, tmp_path, capsys):
+    out = tmp_path / "p"
+    _fails_on_one_line(["pairs", "--data", str(bench_corpus), "--out", str(out), "--from-run",
+                        str(pair_inputs["other_run"]), "--no-progress"], capsys, "a run on corpus 'other-corpus-",
+                       str(pair_inputs["other_run"]))
+    assert not out.exists()
+    _fails_on_one_line(["pairs", "--data", str(bench_corpus), "--out", str(out), "--from-run", str(bench_corpus),
+                        "--no-progress"], capsys, "not a benchmark run directory")
+    assert not out.exists()
+
+
+def test_an_empty_pair_set_is_refused_and_nothing_is_written(pair_inputs, bench_corpus, tmp_path, capsys):
+    from datagen.corpus import Corpus
+    from datagen.pairs import KINDS
+
+    present = {e.kind for d in Corpus(bench_corpus) for e in d.events if e.type == "distractor"}
+    absent = [k for k in ("noise_burst", "background_speech", "talking_to_others") if k not in present]
+    if absent:
+        out = tmp_path / "p"
+        _fails_on_one_line(["pairs", "--data", str(bench_corpus), "--out", str(out), "--kinds", absent[0],
+                            "--no-progress"], capsys, "no pairs", "nothing written")
+        assert not out.exists()
+    assert "noise_burst" in KINDS
+    empty = _copy(pair_inputs["pairs"], tmp_path / "empty")
+    for shard in (empty / "data").glob("*.parquet"):
+        shard.unlink()
+    run = tmp_path / "run"
+    _fails_on_one_line(_train3(empty, pair_inputs, run, bench_corpus), capsys, "an empty pair set", str(empty))
+    assert not run.exists()
+
+
+def test_a_pair_set_of_another_tokenizer_or_config_is_refused(pair_inputs, bench_corpus, tmp_path, capsys):
+    import json
+
+    for key, value in (("tokenizer", "HFTokenizer:SmolLM2:49154:49152,49153"), ("synth_delay_blocks", 3)):
+        other = _copy(pair_inputs["pairs"], tmp_path / f"other-{key}")
+        d = json.loads((other / "pairs.json").read_text())
+        d["tokens"][key] = value
+        (other / "pairs.json").write_text(json.dumps(d))
+        before = _digest(other)
+        run = tmp_path / f"run-{key}"
+        _fails_on_one_line(_train3(other, pair_inputs, run, bench_corpus), capsys,
+                           "a pair set made for another tokenizer or config", key)
+        assert not run.exists() and _digest(other) == before
+
+
+def test_a_corrupt_pair_shard_is_named(pair_inputs, bench_corpus, tmp_path, capsys):
+    bad = _copy(pair_inputs["pairs"], tmp_path / "bad")
+    shard = sorted((bad / "data").glob("*.parquet"))[0]
+    shard.write_bytes(shard.read_bytes()[:2000])
+    before = _digest(bad)
+    run = tmp_path / "run"
+    _fails_on_one_line(_train3(bad, pair_inputs, run, bench_corpus), capsys, "unreadable pair shard", shard.name)
+    assert not run.exists()
+    _fails_on_one_line(["plot", str(bad), "nope", "-o", str(tmp_path / "x.png")], capsys, "unreadable pair shard")
+    assert _digest(bad) == before and not (tmp_path / "x.png").exists()
+
+
 # Every verb, pointed at something missing or wrong: {C} is a real corpus, {E} an empty folder, {J} broken JSON.
 @pytest.mark.parametrize("argv, needle", [
     ("inspect {E}", "{E}/manifest.jsonl: missing"),
@@ -347,6 +442,13 @@ def test_a_model_that_cannot_be_built_is_one_line(target, args, needle, bench_co
     ("train 2 --config tiny --data {E} --out {T}/r", "--data {E}: {E}/manifest.jsonl: missing"),
     ("train 2 --config tiny --data {C} --eval-data {E} --out {T}/r", "--eval-data {E}: {E}/manifest.jsonl"),
     ("train 9 --config tiny --data {C} --out {T}/r", "unknown training stage '9'"),
+    ("train 3 --config tiny --data {C} --out {T}/r", "init_from: stage 3 starts from the stage-2 policy"),
+    ("train 3 --config tiny --data {C} --out {T}/r init_from={E}", "--data: stage 3 needs exactly one pair set"),
+    ("pairs --data {E} --out {T}/x", "{E}/manifest.jsonl: missing"),
+    ("pairs --data {C} --out {T}/x --from-run {E}", "--from-run {E}: not a benchmark run directory"),
+    ("pairs --data {C} --out {T}/x --kinds no-such", "--kinds: unknown kind 'no-such'"),
+    ("pairs --data {C} --out {T}/x --weight pause=-1", "--weight pause=-1: expected KIND=WEIGHT"),
+    ("plot {E} no-such-id -o {T}/p.png", "{E}/manifest.jsonl: missing"),
     ("bench compare {J}", "{J}: not a readable results.json"),
     ("bench items --data {E} --out {T}/i", "{E}/manifest.jsonl: missing"),
     ("bench fdb --task backchannel --root {E}", "{E}: no sample directories"),

@@ -15,6 +15,8 @@ from benchmark.models import ModelError
 from benchmark.protocol import ModelInfo, SessionInfo, StepOutput
 from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE
 
+from model.tokens import tokenizer_identity
+
 KNOWN_OPTIONS = ("device", "threads", "sample_rate", "block_samples", "overrides", "quantize")
 
 
@@ -40,7 +42,7 @@ class SalmonnOmniSession:
             raise ValueError("salmonn-omni: mic block holds NaN or inf samples; clean the input audio")
         r = self.model.step(self.state, block, self.last_out)
         self.last_out = r.audio
-        return StepOutput(audio=r.audio.copy(), text=r.text, state=r.state)
+        return StepOutput(audio=r.audio.copy(), text=r.text, state=r.state, token=int(r.token))
 
     def close(self) -> None:
         self.closed = True
@@ -85,7 +87,8 @@ class SalmonnOmniModel:
             text=True,
             state=True,
             version=f"{cfg.name}-{cfg.thinking}",
-            extra={"checkpoint": str(checkpoint), "config": cfg.name, "params": self.model.param_counts()},
+            extra={"checkpoint": str(checkpoint), "config": cfg.name, "params": self.model.param_counts(),
+                   "tokenizer": tokenizer_identity(self.model.tokenizer)},
         )
 
     def open_session(self, info: SessionInfo) -> SalmonnOmniSession:
