@@ -204,6 +204,8 @@ def _barge_in(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     out = counts(pos, neg)
     out["independent"] = counts([r for r in pos if r.get("context") == "independent"], neg)
     out["dependent"] = counts([r for r in pos if r.get("context") == "dependent"], neg)
+    for speaker in ("user", "third"):  # who barged in: the user, or a third speaker addressing the assistant
+        out[f"speaker_{speaker}"] = counts([r for r in pos if r.get("speaker") == speaker], neg)
     lat = [r["stop_latency_s"] for r in pos if r["outcome"] == "caught"]
     out["stop_latency_s"] = M.mean_or_none(lat)
     out["stop_latency_median_s"] = float(np.median(lat)) if lat else None

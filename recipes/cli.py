@@ -64,8 +64,10 @@ class _TrainParser(argparse.ArgumentParser):
 
 def add_commands(subparsers) -> None:
     from .pairs import add_commands as add_pairs
+    from .reproduce import add_commands as add_reproduce
 
     add_pairs(subparsers)
+    add_reproduce(subparsers)
     cls, subparsers._parser_class = subparsers._parser_class, _TrainParser
     try:
         p = subparsers.add_parser("train", help="train SALMONN-omni: stage 0 (distill), 1 (sft), 2 (duplex) or 3 (dpo)")

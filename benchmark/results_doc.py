@@ -1,0 +1,197 @@
+"""``docs/results.md`` written from results files, never by hand: the learning demonstration's tables and plots.
+
+Input is a mapping label -> ``results.json`` of runs on one held-out test corpus, plus optional training run
+folders (their ``loss.png`` / ``dpo.png`` are copied beside the page).  Every number on the page is read from those
+files, with its 95% bootstrap interval and n where the run has one, so the page can be regenerated at any time
+(``duplexkit reproduce`` does so as its last step).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from datagen.common.files import atomic_write_text
+
+# (column, task, key, echo factor or None, lower is better)
+HEADLINE: tuple[tuple[str, str, str, str | None, bool], ...] = (
+    ("take-over ef0", "turn_taking", "takeover_rate", "0", False),
+    ("take-over ef1", "turn_taking", "takeover_rate", "1", False),
+    ("latency s ef1", "turn_taking", "latency_s", "1", True),
+    ("pause take-over", "pause_handling", "takeover_rate", None, True),
+    ("barge-in F1 ef0", "barge_in", "f1", "0", False),
+    ("barge-in F1 ef1", "barge_in", "f1", "1", False),
+    ("self-interruption ef1", "echo", "self_interruption_rate", "1", True),
+    ("backchannel continue", "backchannel", "continue_rate", None, False),
+    ("QA S2T", "qa", "s2t_accuracy", None, False),
+)
+
+# The issue's targets for a trained model at echo factor 1: (label, task, key, factor, test on the value).
+TARGETS: tuple[tuple[str, str, str, str | None, str, Any], ...] = (
+    ("turn-taking take-over rate >= 0.95", "turn_taking", "takeover_rate", "1", ">=", 0.95),
+    ("turn-taking latency <= 0.6 s", "turn_taking", "latency_s", "1", "<=", 0.6),
+    ("pause take-over <= 0.10", "pause_handling", "takeover_rate", None, "<=", 0.10),
+    ("barge-in F1, context-independent >= 0.90", "barge_in", "independent.f1", "1", ">=", 0.90),
+    ("barge-in F1, context-dependent >= 0.80", "barge_in", "dependent.f1", "1", ">=", 0.80),
+    ("self-interruption at echo 1 <= 0.05", "echo", "self_interruption_rate", "1", "<=", 0.05),
+    ("backchannel continue rate >= 0.95", "backchannel", "continue_rate", None, ">=", 0.95),
+)
+
+SUBSETS = (("independent", "context-independent"), ("dependent", "context-dependent"),
+           ("speaker_user", "by the user"), ("speaker_third", "by a third speaker"))
+
+
+def _section(agg: Mapping[str, Any], task: str, factor: str | None) -> Mapping[str, Any] | None:
+    sec = agg.get(task)
+    if sec is None:
+        return None
+    if factor is not None and "by_echo_factor" in sec:
+        return sec["by_echo_factor"].get(factor)
+    return sec
+
+
+def _get(sec: Mapping[str, Any] | None, key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(sec, Mapping):
+            return None
+        sec = sec.get(part)
+    return sec
+
+
+def metric(results: Mapping[str, Any], task: str, key: str, factor: str | None) -> tuple[Any, Any, Any]:
+    """(value, 95% interval or None, n or None) of one metric of a run."""
+    sec = _section(results["aggregates"], task, factor)
+    value = _get(sec, key)
+    ci = _get(sec, f"{key}_ci95")
+    n = None
+    if isinstance(sec, Mapping):
+        n = sec.get("n") if task != "barge_in" else (sec.get("n_positive") if "." not in key else None)
+        if task == "barge_in" and "." in key:
+            sub = _get(sec, key.rsplit(".", 1)[0]) or {}
+            n = (sub.get("tp", 0) + sub.get("fn", 0)) or None
+        if task == "backchannel":
+            n = sec.get("n_user_backchannels")
+    return value, ci, n
+
+
+def _cell(value: Any, ci: Any, n: Any) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:.3f}" if isinstance(value, float) else str(value)
+    if ci:
+        text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+    if n is not None:
+        text += f" (n={n})"
+    return text
+
+
+def headline_table(runs: Mapping[str, Mapping[str, Any]]) -> str:
+    head = "| model | " + " | ".join(c for c, *_ in HEADLINE) + " |"
+    lines = [head, "|" + "---|" * (len(HEADLINE) + 1)]
+    for label, res in runs.items():
+        cells = [_cell(*metric(res, task, key, f)) for _, task, key, f, _ in HEADLINE]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def subset_table(before: Mapping[str, Any], after: Mapping[str, Any], factor: str = "1") -> str:
+    lines = ["| barge-in subset | precision before | precision after | recall before | recall after | F1 before | "
+             "F1 after | change in F1 |", "|---|---|---|---|---|---|---|---|"]
+    for key, name in (("", "all"), *SUBSETS):
+        row = [name]
+        vals = {}
+        for stat in ("precision", "recall", "f1"):
+            for tag, res in (("b", before), ("a", after)):
+                v = _get(_section(res["aggregates"], "barge_in", factor), f"{key}.{stat}" if key else stat)
+                vals[tag + stat] = v
+                row.append("n/a" if v is None else f"{v:.3f}")
+        b, a = vals["bf1"], vals["af1"]
+        row.append("n/a" if a is None or b is None else f"{a - b:+.3f}")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def targets_table(res: Mapping[str, Any]) -> str:
+    lines = ["| target (echo factor 1, held-out test) | measured | met |", "|---|---|---|"]
+    for label, task, key, factor, op, bound in TARGETS:
+        value, ci, n = metric(res, task, key, factor)
+        met = "n/a" if value is None else ("yes" if (value >= bound if op == ">=" else value <= bound) else "**no**")
+        lines.append(f"| {label} | {_cell(value, ci, n)} | {met} |")
+    return "\n".join(lines)
+
+
+def failures(res: Mapping[str, Any], limit: int = 12) -> list[str]:
+    """Wrong outcomes of a run, as readable lines with item ids (what still fails)."""
+    out = []
+    for it in res.get("items", []):
+        what = None
+        if it.get("failure"):
+            what = f"failed: {it['failure']}"
+        elif it.get("outcome") in ("missed", "false_alarm"):
+            what = f"{it['outcome']} ({it.get('probe')}, {it.get('context') or '-'}, {it.get('speaker') or '-'})"
+        elif it.get("family") == "answer" and it.get("takeover") == 0:
+            what = "never took the turn"
+        elif it.get("family") == "pause" and it.get("takeover") == 1:
+            what = "took the turn in a pause"
+        if what:
+            out.append(f"`{it['id']}`: {what}")
+    return out[:limit] + ([f"... and {len(out) - limit} more"] if len(out) > limit else [])
+
+
+def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], context: Mapping[str, Any],
+                      train_runs: Mapping[str, str | Path] | None = None, sft: str | None = None,
+                      dpo: str | None = None, notes: Sequence[str] = ()) -> Path:
+    """Write the page and copy the training plots into ``<out_md stem>/``; returns the page path."""
+    out_md = Path(out_md)
+    assets = out_md.with_suffix("")
+    assets.mkdir(parents=True, exist_ok=True)
+    loaded = {label: json.loads(Path(p).read_text()) for label, p in runs.items()}
+    parts = [
+        "# Results: what a model learns from duplexkit data",
+        "",
+        "Generated by `duplexkit reproduce` from the results files below; do not edit by hand.",
+        "",
+        "```",
+        json.dumps(dict(context), indent=1, sort_keys=True, default=str),
+        "```",
+        "",
+        "## Every model on the held-out test corpus (closed loop)",
+        "",
+        "Each cell: value [95% bootstrap interval] (n). ef = echo factor (0: no echo of the model's own voice; 1: the "
+        "scene's echo path at full level).",
+        "",
+        headline_table(loaded),
+    ]
+    if sft and dpo and sft in loaded and dpo in loaded:
+        parts += ["", f"## SFT -> DPO per barge-in subset ({sft} -> {dpo}, echo factor 1)", "",
+                  subset_table(loaded[sft], loaded[dpo])]
+    target_model = dpo if dpo in loaded else sft
+    if target_model in loaded:
+        parts += ["", f"## Targets ({target_model})", "", targets_table(loaded[target_model])]
+    for label, res in loaded.items():
+        if label in (sft, dpo):
+            parts += ["", f"### What still fails: {label}", ""] + [f"- {line}" for line in failures(res)]
+    if train_runs:
+        parts += ["", "## Training curves", ""]
+        for label, run in train_runs.items():
+            for plot in ("loss.png", "dpo.png"):
+                src = Path(run) / plot
+                if src.is_file():
+                    dst = assets / f"{label}-{plot}"
+                    shutil.copyfile(src, dst)
+                    parts.append(f"![{label} {plot}]({assets.name}/{dst.name})")
+    for label, p in runs.items():
+        plots = sorted((Path(p).parent / "plots").glob("*.png"))[:3]
+        if plots and label in (sft, dpo):
+            parts += ["", f"## Timelines: {label}", ""]
+            for src in plots:
+                dst = assets / f"{label}-{src.name}"
+                shutil.copyfile(src, dst)
+                parts.append(f"![{label} {src.stem}]({assets.name}/{dst.name})")
+    if notes:
+        parts += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    parts += ["", "## Sources", ""] + [f"- {label}: `{p}`" for label, p in runs.items()]
+    atomic_write_text(out_md, "\n".join(parts) + "\n")
+    return out_md

