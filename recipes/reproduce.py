@@ -7,7 +7,8 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
    for on-policy failures) and ``test`` (``--split test``: unseen lines, voices and rooms);
 2. stages 0-2 (stage 0 only when the Whisper teacher is installed); stage 2 keeps its checkpoints, and the one with
    the lowest validation token loss is selected (never the test corpus);
-3. the selected stage-2 model is benchmarked on ``test`` (``sft``) and on ``pairs-src``;
+3. the selected stage-2 model is benchmarked on ``test`` (``sft``) and on ``pairs-src``; the same stages 1-2 with
+   ``thinking: implicit`` (the paper's Table 2 ablation, same budget) are trained and benchmarked on ``test``;
 4. on-policy pairs from the ``pairs-src`` run plus static pairs from its labels;
 5. stage 3 (DPO) from the selected stage-2 policy, then benchmarked on ``test`` (``dpo``);
 6. baselines on ``test``: silent, always_talk, vad_cascade, turn_classifier (trained on train, chosen on val), oracle;
@@ -138,6 +139,19 @@ class Pipeline:
         omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
         self.step("bench-sft", [*bench, *omni, "--checkpoint", str(chosen), "--data", self.p("test"), "--out",
                                 self.p("bench", "sft"), *items])
+        # the paper's Table 2 ablation: the same stages and budget with implicit thinking (<think> not fed back)
+        implicit = "model_config.thinking=implicit"
+        self.step("train-1-implicit", ["train", "1", "--config", s.model, "--data", self.p("train"), "--eval-data",
+                                       self.p("val"), "--out", self.p("runs", "s1-implicit"),
+                                       f"max_steps={s.steps['sft']}", "eval.bench=false", implicit, "--quiet"])
+        self.step("train-2-implicit", ["train", "2", "--config", s.model, "--data", self.p("train"), "--eval-data",
+                                       self.p("val"), "--out", self.p("runs", "s2-implicit"),
+                                       f"max_steps={s.steps['duplex']}", f"eval_every={s.every}",
+                                       f"save_every={s.every}", "keep_last=100", "eval.bench=false", implicit,
+                                       f"init_from={self.p('runs', 's1-implicit', 'final')}", "--quiet"])
+        chosen_implicit, _ = select_checkpoint(Path(self.p("runs", "s2-implicit")))
+        self.step("bench-implicit", [*bench, *omni, "--checkpoint", str(chosen_implicit), "--data", self.p("test"),
+                                     "--out", self.p("bench", "implicit"), *items])
         self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", str(chosen), "--data",
                                              self.p("pairs-src"), "--out", self.p("bench", "sft-on-pairs-src"), *items])
         self.step("pairs", ["pairs", "--data", self.p("pairs-src"), "--out", self.p("pairs"), "--from-run",
@@ -160,6 +174,7 @@ class Pipeline:
         from benchmark.results_doc import write_results_doc
 
         labels = {"salmonn-omni SFT (stage 2)": "sft", "salmonn-omni DPO (stage 3)": "dpo",
+                  "salmonn-omni implicit thinking (stage 2)": "implicit",
                   **{name: name for name in BASELINES}}
         runs = {label: self.p("bench", d, "results.json") for label, d in labels.items()
                 if Path(self.p("bench", d, "results.json")).is_file()}
@@ -172,7 +187,8 @@ class Pipeline:
                                                          if self.spec.bench_items else ", every item")}
         train_runs = {f"stage{k}": self.p("runs", f"s{k}") for k in range(4) if Path(self.p("runs", f"s{k}")).is_dir()}
         page = write_results_doc(self.p("results.md"), runs, context, train_runs,
-                                 sft="salmonn-omni SFT (stage 2)", dpo="salmonn-omni DPO (stage 3)")
+                                 sft="salmonn-omni SFT (stage 2)", dpo="salmonn-omni DPO (stage 3)",
+                                 implicit="salmonn-omni implicit thinking (stage 2)")
         if self.doc:
             import shutil
 
