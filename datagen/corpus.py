@@ -257,6 +257,26 @@ class Corpus:
             yield from read_shard(shard, channels)
 
 
+def tts_reuse(dialogues: list[Dialogue]) -> dict[str, Any]:
+    """The TTS cache's hit rate over the corpus as a cache empty at the start of the run sees it: one request per
+    rendered turn (its voice and the full text synthesised), hits = requests whose (voice, text) came before.
+    Computed from the records, so it is the same whatever the workers or earlier runs (hits on entries earlier
+    runs left on disk are not in stats.json: ``generate`` reports them)."""
+    keys = [(t.voice, t.full_text or t.text) for d in dialogues for t in d.turns]
+    n, distinct = len(keys), len(set(keys))
+    by_speaker: dict[str, list[int]] = {}
+    seen: set = set()
+    for d in dialogues:
+        for t in d.turns:
+            k = (t.voice, t.full_text or t.text)
+            counts = by_speaker.setdefault(t.speaker, [0, 0])
+            counts[0] += 1
+            counts[1] += k in seen
+            seen.add(k)
+    return {"requests": n, "distinct": distinct, "hit_rate": round(1 - distinct / n, 4) if n else 0.0,
+            "hit_rate_by_speaker": {s: round(h / r, 4) for s, (r, h) in sorted(by_speaker.items())}}
+
+
 def finalize(out: str | Path, config: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Rebuild manifest.jsonl and stats.json from the shards (deterministically: shard order, sorted keys)."""
     from datagen import __version__
@@ -285,6 +305,7 @@ def finalize(out: str | Path, config: Mapping[str, Any], extra: Mapping[str, Any
         "event_counts": dict(sorted(events.items())),
         "timing": corpus_timing(dialogues),
         "config": dict(config),
+        "tts_cache": tts_reuse(dialogues),
     }
     stats.update(extra or {})
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=1, sort_keys=True))

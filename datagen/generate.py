@@ -138,6 +138,7 @@ class Resources:
     config: GeneratorConfig
     speak_user: Callable
     speak_other: Callable
+    speak_assistant: Callable
     user_voices: list[str]
     third_voices: list[str]
     assistant_voice: str
@@ -154,6 +155,14 @@ class Resources:
 
     def tts_cpu_seconds(self) -> float:
         return float(sum(getattr(b, "cpu_seconds", 0.0) for b in self.tts_backends))
+
+    def tts_counts(self) -> dict[str, int]:
+        """Cache hits in memory and on disk and misses (synthesised), summed over the backends."""
+        total = {"hits": 0, "disk_hits": 0, "misses": 0}
+        for b in self.tts_backends:
+            for k, v in b.counts().items():
+                total[k] += v
+        return total
 
 
 _RESOURCES: dict[str, Resources] = {}
@@ -181,13 +190,20 @@ def _build_resources(config: GeneratorConfig, split: str | None = None) -> Resou
         user_opts = dict(config.user_tts)
         user_backend = tts.CachedTTS(tts.get_backend(user_opts.pop("backend"), **user_opts))
         backends.append(user_backend)
+    assistant_backend = main_backend
+    assistant_spec = None if config.voices == "fast" else config.assistant_tts
+    if assistant_spec:
+        opts = dict(assistant_spec)
+        assistant_backend = tts.CachedTTS(tts.get_backend(opts.pop("backend"), **opts))
+        backends.append(assistant_backend)
     user_voices = list(config.user_voices or (user_backend.voices() if config.user_tts else tts.USER_VOICES))
     known = set(user_backend.voices())
     for v in user_voices:
         if v not in known:
             raise ConfigError(f"user_voices: unknown voice {v!r} for backend {getattr(user_backend, 'name', '?')}")
-    assistant_voice = config.assistant_voice or tts.ASSISTANT_VOICE
-    if assistant_voice not in set(main_backend.voices()):
+    default_voice = assistant_backend.voices()[0] if assistant_spec else tts.ASSISTANT_VOICE
+    assistant_voice = config.assistant_voice or default_voice
+    if assistant_voice not in set(assistant_backend.voices()):
         raise ConfigError(f"assistant_voice: unknown voice {assistant_voice!r}")
     if assistant_voice in user_voices:
         raise ConfigError(f"user_voices: {assistant_voice!r} is the assistant's voice; users must sound different")
@@ -216,6 +232,7 @@ def _build_resources(config: GeneratorConfig, split: str | None = None) -> Resou
         config=config,
         speak_user=user_backend.synthesize,
         speak_other=main_backend.synthesize,
+        speak_assistant=assistant_backend.synthesize,
         user_voices=user_voices,
         third_voices=third_voices,
         assistant_voice=assistant_voice,
@@ -259,7 +276,7 @@ def build_dialogue(plan_: RunPlan, index: int, res: Resources) -> tuple[Dialogue
     third_pool = [v for v in res.third_voices if v != user_voice and v != res.assistant_voice] or res.third_voices
     voices = Voices(user=user_voice, assistant=res.assistant_voice, third=_choice(rng, third_pool))
     scene = sample_scene(rng, res.acoustics, res.bank, res.rooms)
-    builder = DialogueBuilder(res.speak_user, res.speak_other, voices, rng, res.timing)
+    builder = DialogueBuilder(res.speak_user, res.speak_other, voices, rng, res.timing, res.speak_assistant)
     t0 = seconds_to_samples(rng.uniform(*cfg.lead_in_s))
     plan(scenario, builder, res.source, res.ctx, t0, t0 + seconds_to_samples(plan_.targets_s[index]))
     num_samples = pad_to_frames(builder.end() + seconds_to_samples(rng.uniform(*cfg.tail_s)))
@@ -286,13 +303,14 @@ class ShardResult:
     audio_s: float
     cpu_s: float
     tts_cpu_s: float
+    tts_counts: dict[str, int] = field(default_factory=dict)
 
 
 def generate_shard(out_dir: str | Path, plan_: RunPlan, shard: int) -> ShardResult:
     """Render one shard and write it atomically; safe to call again for the same shard."""
     cpu0 = time.process_time()
     res = resources_for(plan_.config, plan_.split)
-    tts0 = res.tts_cpu_seconds()
+    tts0, counts0 = res.tts_cpu_seconds(), res.tts_counts()
     items = [build_dialogue(plan_, i, res) for i in plan_.shard_range(shard)]
     corpus.write_shard(Path(out_dir) / "data" / corpus.shard_name(shard), items, plan_.digest())
     return ShardResult(
@@ -301,6 +319,7 @@ def generate_shard(out_dir: str | Path, plan_: RunPlan, shard: int) -> ShardResu
         audio_s=sum(d.duration_s for d, _ in items),
         cpu_s=time.process_time() - cpu0,
         tts_cpu_s=res.tts_cpu_seconds() - tts0,
+        tts_counts={k: v - counts0[k] for k, v in res.tts_counts().items()},
     )
 
 
@@ -385,5 +404,6 @@ def generate(
         "worker_cpu_s": sum(r.cpu_s for r in results),
         "tts_cpu_s": sum(r.tts_cpu_s for r in results),
         "audio_s": sum(r.audio_s for r in results),
+        "tts_cache": {k: sum(r.tts_counts.get(k, 0) for r in results) for k in ("hits", "disk_hits", "misses")},
     }
     return stats
