@@ -26,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_commands(sub)
+    validate = sub.choices.get("validate")
+    if validate is not None:  # datagen never imports the benchmark: its ASR check is added here
+        validate.add_argument("--asr", default="whisper",
+                              help="ASR for the per-voice WER check of rendered turns ('none' to skip)")
+        validate.set_defaults(func=cmd_validate)
     p = sub.add_parser("demo", help="the quick start: a small corpus, what is in it, and baselines scored on it")
     p.add_argument("--out", default=DEMO_DIR)
     p.add_argument("--minutes", type=float, default=4.0)
@@ -41,6 +46,22 @@ DEMO_DIR = "demo-corpus"
 DEMO_MODELS: tuple[tuple[str, dict], ...] = (("oracle", {}), ("vad_cascade", {}), ("salmonn-omni", {}))
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    """datagen's checks (labels, stems, VAD), then the benchmark ASR's per-voice WER of the rendered turns."""
+    from datagen.validate import validate_corpus
+
+    report = validate_corpus(args.dir, vad=not args.no_vad, max_dialogues=args.max_dialogues)
+    print(report.format())
+    ok = report.ok
+    if args.asr != "none":
+        from benchmark.asr.intelligibility import check_intelligibility
+
+        intel = check_intelligibility(args.dir, asr_name=args.asr, max_dialogues=args.max_dialogues)
+        print(intel.format())
+        ok = ok and intel.ok
+    return 0 if ok else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """End to end on the embedded defaults: generate, inspect, plot, validate, then score baselines closed loop."""
     from pathlib import Path
@@ -48,6 +69,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from datagen.cli import demo_corpus
 
     ok = demo_corpus(args.out, args.minutes, args.workers)
+    from benchmark.asr.intelligibility import check_intelligibility
+
+    intel = check_intelligibility(args.out, max_dialogues=2)
+    print(intel.format())
+    ok = ok and intel.ok
     if args.no_bench:
         return 0 if ok else 1
     from benchmark.report import compare_table

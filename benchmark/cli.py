@@ -33,7 +33,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", action="append", default=[], metavar="KEY=VALUE",
                    help="metric setting, e.g. stop_window_s=1.5 (see benchmark/metrics.py)")
     p.add_argument("--step-timeout", type=float, default=30.0, help="seconds a model may take for one step")
-    p.add_argument("--asr", default="pocketsphinx", help="ASR for S2S answers ('none' to skip)")
+    p.add_argument("--asr", default="whisper", help="ASR for S2S answers: whisper | pocketsphinx | whisper-hf ('none' to skip)")
     p.add_argument("--open-loop", action="store_true", help="replay fixed inputs (FDB style): the model does not "
                    "hear itself and probes play at the corpus's times")
     p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
