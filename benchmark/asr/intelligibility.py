@@ -5,7 +5,8 @@ the console script runs it after datagen's own checks).
 Assistant turns are cut from the ``assistant`` channel (what was played, dry).  User and third-speaker turns are
 heard in the corpus only after the room, where every ASR fails (WER >= 0.7 on reverberant speech), so they are
 synthesised again, dry, by the corpus's own TTS config (``stats.json``; deterministic, and the on-disk cache makes
-it cheap): the same audio the renderer placed before the room.  A voice whose WER exceeds ``max_wer`` is flagged.
+it cheap): the same audio the renderer placed before the room.  A voice whose WER exceeds ``max_wer`` is flagged.  Backchannel turns ("mhm", "uh-huh") are
+left out: no ASR agrees on how to spell them.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def check_intelligibility(root: str | Path, asr: Any = None, asr_name: str = "wh
         if max_dialogues is not None and i >= max_dialogues:
             break
         for t in d.turns:
-            if not t.text.strip():
+            if not t.text.strip() or t.kind == "backchannel":  # "mhm", "uh-huh": no words an ASR agrees on
                 continue
             if t.speaker == "assistant":
                 clip = audio["assistant"][t.start:t.end]
