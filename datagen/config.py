@@ -36,6 +36,8 @@ class GeneratorConfig:
     assistant_tts: dict[str, Any] | None = field(default_factory=lambda: {"backend": "piper"})
     # "default" | "fast": fast ignores assistant_tts and speaks every line with espeak (maximum throughput).
     voices: str = "default"
+    # How shards store audio: flac (16-bit FLAC) or wav (16-bit PCM, zstd-1 in parquet: cheaper to write, larger).
+    audio_format: str = "flac"
     # Optional separate backend for user turns (e.g. {"backend": "recordings", "manifest": "rec.jsonl"}).
     user_tts: dict[str, Any] | None = None
     user_voices: list[str] | None = None  # None: the backend's default user pool
@@ -104,6 +106,8 @@ class GeneratorConfig:
                 raise ConfigError(f"{prob}: expected a probability in [0, 1], got {value!r}")
         if self.voices not in VOICE_PRESETS:
             raise ConfigError(f"voices: expected one of {', '.join(VOICE_PRESETS)}, got {self.voices!r}")
+        if self.audio_format not in ("flac", "wav"):
+            raise ConfigError(f"audio_format: expected flac or wav, got {self.audio_format!r}")
         for name in ("tts", "user_tts", "assistant_tts"):
             spec = getattr(self, name)
             if spec is not None and (not isinstance(spec, Mapping) or "backend" not in spec):

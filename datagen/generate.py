@@ -312,7 +312,8 @@ def generate_shard(out_dir: str | Path, plan_: RunPlan, shard: int) -> ShardResu
     res = resources_for(plan_.config, plan_.split)
     tts0, counts0 = res.tts_cpu_seconds(), res.tts_counts()
     items = [build_dialogue(plan_, i, res) for i in plan_.shard_range(shard)]
-    corpus.write_shard(Path(out_dir) / "data" / corpus.shard_name(shard), items, plan_.digest())
+    corpus.write_shard(Path(out_dir) / "data" / corpus.shard_name(shard), items, plan_.digest(),
+                       plan_.config.audio_format)
     return ShardResult(
         shard=shard,
         dialogues=len(items),
