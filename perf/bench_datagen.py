@@ -1,6 +1,6 @@
 """Generator speed, both voice presets (``voices: fast``, all espeak; the default, Piper for the assistant), with the
 on-disk TTS cache cold (a fresh cache folder) and warm (the same run again): audio seconds per CPU second, and the
-total cost over the TTS cost alone.
+total cost over the TTS cost alone (synthesis plus the cache's disk reads and writes: what speech cost).
 
 Run with ``make bench``.  One worker, so CPU seconds are one core's.  Before timing, each preset builds its
 resources (TTS load, RIR bank from its cache, content) and renders a small warm-up corpus with another seed, so
@@ -47,10 +47,11 @@ def main() -> int:
                 t = run(preset, args.minutes, args.seed, cache, fmt)
                 cpu, tts = t["worker_cpu_s"], t["tts_cpu_s"]
                 c = t["tts_cache"]
+                ratio = f"{cpu / tts:.2f}x" if c["misses"] else "n/a (nothing synthesised)"
                 print(f"voices={preset:7s} {fmt}  {label}: {t['audio_s']:.0f} s of audio in {cpu:.2f} CPU s -> "
-                      f"{t['audio_s'] / cpu:.0f}x real time per core; TTS {tts:.2f} s, total/TTS "
-                      f"{cpu / max(tts, 1e-9):.2f}x; cache {c['hits']} memory + {c['disk_hits']} disk hits, "
-                      f"{c['misses']} synthesised", flush=True)
+                      f"{t['audio_s'] / cpu:.0f}x real time per core; TTS {tts:.2f} s (incl. cache IO), total/TTS "
+                      f"{ratio}; cache {c['hits']} memory + {c['disk_hits']} disk hits, {c['misses']} synthesised",
+                      flush=True)
             print(f"  (warm-up incl. loads: {setup:.1f} s wall)")
     print(f"goals: voices=fast >= 300x and total/TTS <= 2x; default total/TTS <= 2x; "
           f"load average after: {os.getloadavg()[0]:.2f}")

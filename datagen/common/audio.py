@@ -65,8 +65,13 @@ def encode_flac(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
 def pcm16(audio: np.ndarray) -> np.ndarray:
     """Little-endian int16 samples of float ``audio`` clipped to [-1, 1], converted exactly as libsndfile writes a
     16-bit WAV (scaled to 32 bits, rounded, shifted right by 16), so both give the same bytes."""
-    v = np.rint(np.clip(np.asarray(audio, np.float32), -1.0, 1.0).astype(np.float64) * 2147483648.0)
-    return (np.clip(v, -2147483648, 2147483647).astype(np.int64) >> 16).astype("<i2")
+    # float32 is exact here: scaling by 2**31 only moves the exponent, and 1.0 is clipped to the float just below it
+    # (libsndfile clips it to 32767 as well), so every product fits an int32.
+    x = np.clip(np.asarray(audio, np.float32), np.float32(-1.0), _BELOW_ONE)
+    return (np.rint(x * np.float32(2147483648.0)).astype(np.int32) >> 16).astype("<i2")
+
+
+_BELOW_ONE = np.nextafter(np.float32(1.0), np.float32(0.0))
 
 
 def encode_wav(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:

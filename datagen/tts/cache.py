@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class CachedTTS:
         self.hits = 0
         self.disk_hits = 0
         self.misses = 0
+        self.io_seconds = 0.0  # CPU time reading and writing cache entries (part of what speech costs)
         self._cache: OrderedDict[tuple[str, str], Utterance] = OrderedDict()
         bkey = backend_key(backend)
         root = (disk_cache_root() if disk is True else Path(disk)) if disk and bkey is not None else None
@@ -63,7 +65,8 @@ class CachedTTS:
 
     @property
     def cpu_seconds(self) -> float:
-        return self.backend.cpu_seconds
+        """What speech cost: the backend's synthesis plus this cache's disk reads and writes."""
+        return self.backend.cpu_seconds + self.io_seconds
 
     def voices(self) -> list[str]:
         return self.backend.voices()
@@ -77,15 +80,19 @@ class CachedTTS:
             self.hits += 1
             self._cache.move_to_end(key)
             return self._cache[key]
+        t0 = time.process_time()
         path = self._path(text, voice)
         utt = _read(path, text, voice) if path is not None else None
+        self.io_seconds += time.process_time() - t0
         if utt is not None:
             self.disk_hits += 1
         else:
             self.misses += 1
             utt = self.backend.synthesize(text, voice)
             if path is not None:
+                t0 = time.process_time()
                 _write(path, utt)
+                self.io_seconds += time.process_time() - t0
         self._cache[key] = utt
         if len(self._cache) > self.max_items:
             self._cache.popitem(last=False)
