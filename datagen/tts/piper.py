@@ -219,7 +219,8 @@ class PiperBackend(TTSBackend):
 
 def _make_deterministic(model) -> list[str]:
     """Replace every ``RandomNormalLike`` node by a slice of a new float input of the same rank; mark the
-    duration (``Ceil``) tensor as an output (piper's alignment patch).  Returns the new inputs' names in graph order."""
+    duration (``Ceil``) tensor as an output (piper's alignment patch).  Returns the new inputs' names: the duration
+    predictor's noise first, then the prior's."""
     from onnx import TensorProto, helper
     from piper.patch_voice_with_alignment import add_alignment_output
 
@@ -227,13 +228,14 @@ def _make_deterministic(model) -> list[str]:
         add_alignment_output(model)
     except ValueError:  # already an output
         pass
-    nodes, names = [], []
+    nodes, names, duration = [], [], []
     for node in model.graph.node:
         if node.op_type != "RandomNormalLike":
             nodes.append(node)
             continue
         name = f"duplexkit_noise_{len(names)}"
         names.append(name)
+        duration.append("/dp/" in node.name)  # the stochastic duration predictor's (its shape: (1, 2, ids))
         model.graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, None, None]))
         shape, zeros = f"{name}_shape", f"{name}_zeros"
         nodes.append(helper.make_node("Shape", [node.input[0]], [shape], name=f"{name}/Shape"))
@@ -243,4 +245,4 @@ def _make_deterministic(model) -> list[str]:
         raise ValueError(f"expected 2 RandomNormalLike nodes (a VITS voice), found {len(names)}")
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-    return names
+    return sorted(names, key=lambda n: not duration[names.index(n)])  # the duration predictor's first
