@@ -75,11 +75,19 @@ class FasterWhisperASR:
         with self._lock:
             segments, _ = self.model.transcribe(np.asarray(audio, np.float32), **self.options())
             raw = [w for seg in segments for w in (seg.words or [])]
-        out: list[WordTiming] = []
+        # Whisper's words start with a space; a piece without one continues the word before it ("5" + ",000"),
+        # so pieces are joined before normalising (else "5,000" would read "five zero").
+        merged: list[list] = []
         for w in raw:
-            end = float(w.end)
-            start = min(max(0.0, float(w.start) - START_CORRECTION_S), end)
-            for token in spoken_words(w.word):
+            if merged and not w.word.startswith(" "):
+                merged[-1][0] += w.word
+                merged[-1][2] = float(w.end)
+            else:
+                merged.append([w.word, float(w.start), float(w.end)])
+        out: list[WordTiming] = []
+        for text, start, end in merged:
+            start = min(max(0.0, start - START_CORRECTION_S), end)
+            for token in spoken_words(text):
                 out.append(WordTiming(token, start, end))
         return out
 
