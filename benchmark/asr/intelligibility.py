@@ -5,7 +5,8 @@ the console script runs it after datagen's own checks).
 Assistant turns are cut from the ``assistant`` channel (what was played, dry).  User and third-speaker turns are
 heard in the corpus only after the room, where every ASR fails (WER >= 0.7 on reverberant speech), so they are
 synthesised again, dry, by the corpus's own TTS config (``stats.json``; deterministic, and the on-disk cache makes
-it cheap): the same audio the renderer placed before the room.  A voice whose WER exceeds ``max_wer`` is flagged.  Backchannel turns ("mhm", "uh-huh") are
+it cheap): the same audio the renderer placed before the room.  A voice whose WER exceeds ``max_wer`` over at least
+:data:`MIN_WORDS` words, or :data:`BROKEN_WER` over fewer, is flagged.  Backchannel turns ("mhm", "uh-huh") are
 left out: no ASR agrees on how to spell them.
 """
 
@@ -18,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-MAX_VOICE_WER = 0.6  # Whisper tiny.en: dry espeak user voices 0.09-0.40, Piper ~0.05-0.10; broken speech ~1
+MAX_VOICE_WER = 0.6  # Whisper tiny.en: dry espeak user voices 0.09-0.40 (55 words each), Piper ~0.02-0.10
+MIN_WORDS = 40  # below this a voice's WER is too noisy to judge (0.67 on 18 words of a good voice, measured) ...
+BROKEN_WER = 0.9  # ... unless it is this bad (silence, noise or a wrong language read ~1.0)
 
 
 @dataclass
@@ -34,9 +37,11 @@ class IntelligibilityReport:
         return not self.flagged
 
     def format(self) -> str:
-        lines = [f"  ASR ({self.asr}) WER of rendered turns against their text, per voice (flag above {self.max_wer}):"]
+        lines = [f"  ASR ({self.asr}) WER of rendered turns against their text, per voice (flag above {self.max_wer} "
+                 f"with >= {MIN_WORDS} words, above {BROKEN_WER} with fewer):"]
         for voice, v in sorted(self.voices.items(), key=lambda kv: (kv[1]["speaker"], kv[0])):
-            mark = "  <- unintelligible" if voice in self.flagged else ""
+            mark = "  <- unintelligible" if voice in self.flagged else ("" if v["words"] >= MIN_WORDS else
+                                                                          "  (few words)")
             lines.append(f"    {v['speaker']:9s} {voice:28s} WER {v['wer']:.2f} ({v['turns']} turns, "
                          f"{v['words']} words){mark}")
         lines += [f"    note: {n}" for n in self.notes]
@@ -101,6 +106,6 @@ def check_intelligibility(root: str | Path, asr: Any = None, asr_name: str = "wh
         v["errors"] += e
     for voice, v in report.voices.items():
         v["wer"] = v["errors"] / max(v["words"], 1)
-        if v["wer"] > max_wer:
+        if v["wer"] > (max_wer if v["words"] >= MIN_WORDS else BROKEN_WER):
             report.flagged.append(voice)
     return report
