@@ -80,10 +80,12 @@ class CachedTTS:
             self.hits += 1
             self._cache.move_to_end(key)
             return self._cache[key]
-        t0 = time.process_time()
         path = self._path(text, voice)
-        utt = _read(path, text, voice) if path is not None else None
-        self.io_seconds += time.process_time() - t0
+        utt = None
+        if path is not None:
+            t0 = time.process_time()
+            utt = _read(path, text, voice)
+            self.io_seconds += time.process_time() - t0
         if utt is not None:
             self.disk_hits += 1
         else:
