@@ -8,7 +8,7 @@
 ``activity``  the one VAD that measures every model's speech
 ``metrics``   metric definitions on speech timelines, with their sources
 ``tasks``     per-item scoring and per-task aggregates (turn-taking, pauses, backchannels, barge-in, echo, QA)
-``asr``       pluggable ASR for spoken answers (pocketsphinx, Whisper from local weights)
+``asr``       pluggable ASR for spoken answers (Whisper tiny.en by default, pocketsphinx)
 ``runner``    ``bench run``: items -> runs (local or Ray) -> results.json, resumable
 ``report``    report.md / report.html with plots;  ``fdb``: Full-Duplex-Bench v1 scoring;  ``cli``: ``duplexkit bench``
 """

@@ -36,7 +36,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="seconds a model may take for one step (at most 3600)")
     p.add_argument("--start-timeout", type=float, default=600.0,
                    help="seconds an isolated model may take to build, e.g. loading its checkpoint (at most 3600)")
-    p.add_argument("--asr", default="pocketsphinx", help="ASR for S2S answers ('none' to skip)")
+    p.add_argument("--asr", default="whisper",
+                   help="ASR for S2S answers: whisper | pocketsphinx | whisper-hf ('none' to skip)")
     p.add_argument("--open-loop", action="store_true", help="replay fixed inputs (FDB style): the model does not "
                    "hear itself and probes play at the corpus's times")
     p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,

@@ -69,7 +69,7 @@ class RunConfig:
     metrics: dict[str, Any] = field(default_factory=dict)
     step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S  # an isolated model's build (checkpoint load) may take this long
-    asr: str | None = "pocketsphinx"  # for S2S answers and for models without a text stream; None: off
+    asr: str | None = "whisper"  # for S2S answers and for models without a text stream; None: off
     open_loop: bool = False  # replay fixed inputs (no echo of the model, probes at corpus times)
     save_audio: int = 6  # stereo FLAC (mic | model) of this many items per family, for the report and listening
     seed: int = 0
@@ -101,7 +101,8 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("duplexkit", "numpy", "scipy", "torch", "silero-vad", "onnxruntime", "pocketsphinx", "transformers"):
+    for pkg in ("duplexkit", "numpy", "scipy", "torch", "silero-vad", "onnxruntime", "faster-whisper", "ctranslate2",
+                "pocketsphinx", "transformers", "piper-tts"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -13,4 +13,4 @@ Looking at one: ``inspect`` + ``timing_stats`` (summaries, histograms), ``plot``
 (labels vs audio), ``export`` (stereo WAVs, Full-Duplex-Bench folders); ``cli`` is ``duplexkit generate|...``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

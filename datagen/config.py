@@ -19,6 +19,7 @@ from datagen.scenarios import PLANNERS
 
 SCENARIOS: tuple[str, ...] = tuple(PLANNERS.names())
 DEFAULT_MIX: dict[str, float] = {name: 1.0 for name in SCENARIOS}
+VOICE_PRESETS = ("default", "fast")
 MAX_SILENCE_S = 60.0  # lead-in and tail silence per dialogue (a huge value would only fill memory with zeros)
 
 
@@ -29,7 +30,14 @@ class GeneratorConfig:
     # until the target is reached, so real lengths overshoot it by up to one exchange.
     dialogue_seconds: tuple[float, float] = (20.0, 40.0)
     dialogues_per_shard: int = 8
+    # The backend of user and third-speaker voices (and of the assistant when ``assistant_tts`` is null).
     tts: dict[str, Any] = field(default_factory=lambda: {"backend": "espeak"})
+    # The assistant's own backend: Piper's en_US-joe-medium by default; null = the assistant speaks through ``tts``.
+    assistant_tts: dict[str, Any] | None = field(default_factory=lambda: {"backend": "piper"})
+    # "default" | "fast": fast ignores assistant_tts and speaks every line with espeak (maximum throughput).
+    voices: str = "default"
+    # How shards store audio: flac (16-bit FLAC) or wav (16-bit PCM, zstd-1 in parquet: cheaper to write, larger).
+    audio_format: str = "flac"
     # Optional separate backend for user turns (e.g. {"backend": "recordings", "manifest": "rec.jsonl"}).
     user_tts: dict[str, Any] | None = None
     user_voices: list[str] | None = None  # None: the backend's default user pool
@@ -96,7 +104,11 @@ class GeneratorConfig:
             value = getattr(self, prob)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{prob}: expected a probability in [0, 1], got {value!r}")
-        for name in ("tts", "user_tts"):
+        if self.voices not in VOICE_PRESETS:
+            raise ConfigError(f"voices: expected one of {', '.join(VOICE_PRESETS)}, got {self.voices!r}")
+        if self.audio_format not in ("flac", "wav"):
+            raise ConfigError(f"audio_format: expected flac or wav, got {self.audio_format!r}")
+        for name in ("tts", "user_tts", "assistant_tts"):
             spec = getattr(self, name)
             if spec is not None and (not isinstance(spec, Mapping) or "backend" not in spec):
                 raise ConfigError(f"{name}: expected a mapping with a 'backend' key, got {spec!r}")

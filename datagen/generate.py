@@ -140,6 +140,7 @@ class Resources:
     config: GeneratorConfig
     speak_user: Callable
     speak_other: Callable
+    speak_assistant: Callable
     user_voices: list[str]
     third_voices: list[str]
     assistant_voice: str
@@ -156,6 +157,14 @@ class Resources:
 
     def tts_cpu_seconds(self) -> float:
         return float(sum(getattr(b, "cpu_seconds", 0.0) for b in self.tts_backends))
+
+    def tts_counts(self) -> dict[str, int]:
+        """Cache hits in memory and on disk and misses (synthesised), summed over the backends."""
+        total = {"hits": 0, "disk_hits": 0, "misses": 0}
+        for b in self.tts_backends:
+            for k, v in b.counts().items():
+                total[k] += v
+        return total
 
 
 _RESOURCES: dict[str, Resources] = {}
@@ -183,13 +192,20 @@ def _build_resources(config: GeneratorConfig, split: str | None = None) -> Resou
         user_opts = dict(config.user_tts)
         user_backend = tts.CachedTTS(tts.get_backend(user_opts.pop("backend"), **user_opts))
         backends.append(user_backend)
+    assistant_backend = main_backend
+    assistant_spec = None if config.voices == "fast" else config.assistant_tts
+    if assistant_spec:
+        opts = dict(assistant_spec)
+        assistant_backend = tts.CachedTTS(tts.get_backend(opts.pop("backend"), **opts))
+        backends.append(assistant_backend)
     user_voices = list(config.user_voices or (user_backend.voices() if config.user_tts else tts.USER_VOICES))
     known = set(user_backend.voices())
     for v in user_voices:
         if v not in known:
             raise ConfigError(f"user_voices: unknown voice {v!r} for backend {getattr(user_backend, 'name', '?')}")
-    assistant_voice = config.assistant_voice or tts.ASSISTANT_VOICE
-    if assistant_voice not in set(main_backend.voices()):
+    default_voice = assistant_backend.voices()[0] if assistant_spec else tts.ASSISTANT_VOICE
+    assistant_voice = config.assistant_voice or default_voice
+    if assistant_voice not in set(assistant_backend.voices()):
         raise ConfigError(f"assistant_voice: unknown voice {assistant_voice!r}")
     if assistant_voice in user_voices:
         raise ConfigError(f"user_voices: {assistant_voice!r} is the assistant's voice; users must sound different")
@@ -218,6 +234,7 @@ def _build_resources(config: GeneratorConfig, split: str | None = None) -> Resou
         config=config,
         speak_user=user_backend.synthesize,
         speak_other=main_backend.synthesize,
+        speak_assistant=assistant_backend.synthesize,
         user_voices=user_voices,
         third_voices=third_voices,
         assistant_voice=assistant_voice,
@@ -267,7 +284,7 @@ def build_dialogue(
     third_pool = [v for v in res.third_voices if v != user_voice and v != res.assistant_voice] or res.third_voices
     voices = Voices(user=user_voice, assistant=res.assistant_voice, third=_choice(rng, third_pool))
     scene = sample_scene(rng, res.acoustics, res.bank, res.rooms)
-    builder = DialogueBuilder(res.speak_user, res.speak_other, voices, rng, res.timing)
+    builder = DialogueBuilder(res.speak_user, res.speak_other, voices, rng, res.timing, res.speak_assistant)
     t0 = seconds_to_samples(rng.uniform(*cfg.lead_in_s))
     tail = seconds_to_samples(rng.uniform(*cfg.tail_s))
     target = seconds_to_samples(max(MIN_TARGET_S, plan_.targets_s[index] + carry_s))
@@ -296,6 +313,7 @@ class ShardResult:
     audio_s: float
     cpu_s: float
     tts_cpu_s: float
+    tts_counts: dict[str, int] = field(default_factory=dict)
 
 
 def generate_shard(
@@ -309,7 +327,7 @@ def generate_shard(
     dropped (the first is always kept)."""
     cpu0 = time.process_time()
     res = resources_for(plan_.config, plan_.split)
-    tts0 = res.tts_cpu_seconds()
+    tts0, counts0 = res.tts_cpu_seconds(), res.tts_counts()
     items: list[tuple[Dialogue, dict[str, np.ndarray]]] = []
     indices = plan_.shard_range(shard)
     for k, i in enumerate(indices):
@@ -321,13 +339,15 @@ def generate_shard(
             break
         items.append(item)
         carry_s += plan_.targets_s[i] - item[0].duration_s
-    corpus.write_shard(Path(out_dir) / "data" / corpus.shard_name(shard), items, plan_.digest())
+    corpus.write_shard(Path(out_dir) / "data" / corpus.shard_name(shard), items, plan_.digest(),
+                       plan_.config.audio_format)
     return ShardResult(
         shard=shard,
         dialogues=len(items),
         audio_s=sum(d.duration_s for d, _ in items),
         cpu_s=time.process_time() - cpu0,
         tts_cpu_s=res.tts_cpu_seconds() - tts0,
+        tts_counts={k: v - counts0[k] for k, v in res.tts_counts().items()},
     )
 
 
@@ -428,5 +448,6 @@ def generate(
         "worker_cpu_s": sum(r.cpu_s for r in results),
         "tts_cpu_s": sum(r.tts_cpu_s for r in results),
         "audio_s": sum(r.audio_s for r in results),
+        "tts_cache": {k: sum(r.tts_counts.get(k, 0) for r in results) for k in ("hits", "disk_hits", "misses")},
     }
     return stats

@@ -64,6 +64,7 @@ class DialogueBuilder:
     voices: Voices
     rng: np.random.Generator
     timing: dict[str, ClippedNormal]
+    speak_assistant: Speech | None = None  # None: the assistant speaks through speak_other
     turns: list[Turn] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     clips: list[Clip] = field(default_factory=list)
@@ -77,8 +78,9 @@ class DialogueBuilder:
     def synth(self, speaker: str, text: str) -> Utterance:
         if speaker == "user":
             return self.speak_user(text, self.voices.user)
-        voice = self.voices.assistant if speaker == "assistant" else self.voices.third
-        return self.speak_other(text, voice)
+        if speaker == "assistant":
+            return (self.speak_assistant or self.speak_other)(text, self.voices.assistant)
+        return self.speak_other(text, self.voices.third)
 
     def place(
         self,

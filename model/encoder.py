@@ -115,6 +115,37 @@ class EncoderState:
 CHUNK_FRAMES = 16
 
 
+def cache_kwarg(module: nn.Module, old: str) -> str:
+    """The keyword a transformers model takes its cache by: ``cache`` from transformers 5.x on (the old names,
+    ``past_key_values`` / ``cache_params``, still work there but warn that they are deprecated), else ``old``."""
+    import inspect
+
+    try:
+        params = inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return old
+    return "cache" if "cache" in params else old
+
+
+def returned_cache(out):
+    """The cache a forward returned (``out.cache`` in transformers 5.x, ``out.past_key_values`` before)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
+
+
+def quiet_kernel_fallback() -> None:
+    """Silence transformers' one-time notes that the Mamba2 kernels fall back to their PyTorch reference (once,
+    here).  On a CPU that path is the design (ARCHITECTURE.md: mamba-ssm / causal-conv1d are used automatically on a
+    GPU where installed), so the four notes per process are noise; with CUDA present they are left on, since there
+    they say something worth acting on."""
+    import logging
+
+    import torch
+
+    if not torch.cuda.is_available():
+        logging.getLogger("transformers.integrations.hub_kernels").setLevel(logging.ERROR)
+
+
 class StreamingEncoder(nn.Module):
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
@@ -149,6 +180,8 @@ class StreamingEncoder(nn.Module):
         )
         self.mamba = Mamba2Model(self.mamba_config)
         self.mamba.embeddings = None  # inputs_embeds only: no vocabulary
+        self._cache_kw = cache_kwarg(self.mamba, "cache_params")
+        quiet_kernel_fallback()
         self.out_dim = cfg.d_model
 
     def _front(self, mel: torch.Tensor, tails: list | None) -> tuple[torch.Tensor, list]:
@@ -181,6 +214,6 @@ class StreamingEncoder(nn.Module):
             state.mamba_cache = DynamicCache(config=self.mamba_config)
         outs = []
         for t in range(x.shape[1]):
-            out = self.mamba(inputs_embeds=x[:, t : t + 1], cache_params=state.mamba_cache, use_cache=True)
+            out = self.mamba(inputs_embeds=x[:, t : t + 1], **{self._cache_kw: state.mamba_cache}, use_cache=True)
             outs.append(out.last_hidden_state)
         return torch.cat(outs, dim=1)

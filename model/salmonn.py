@@ -28,7 +28,7 @@ from datagen.schema import BLOCK_SAMPLES
 
 from .backbone import StateTokenHead, apply_lora, load_backbone
 from .config import ModelConfig
-from .encoder import EncoderState, StreamingEncoder
+from .encoder import EncoderState, StreamingEncoder, cache_kwarg, returned_cache
 from .synth import CosyVoice2Synth, MelDecoder, StreamingGriffinLim, VocoderState, silence
 from .targets import TASKS, mode_from_tokens, plays_next_block
 from .tokens import SHIFT, THINK, ByteTokenizer
@@ -269,8 +269,9 @@ class SalmonnOmni(nn.Module):
         seq = torch.cat(pieces + [env, ast], 0)[None]
         if st.kv is None:
             st.kv = DynamicCache(config=self.lm.config)
-        out = self.decoder(inputs_embeds=seq, past_key_values=st.kv, use_cache=True, output_hidden_states=True)
-        st.kv = out.past_key_values
+        out = self.decoder(inputs_embeds=seq, **{cache_kwarg(self.decoder, "past_key_values"): st.kv},
+                           use_cache=True, output_hidden_states=True)
+        st.kv = returned_cache(out)
         if k > 0:
             st.conds[k - 1] = (self._hidden(out, self.cfg.synth.hidden_layer)[0, 0] if fed
                                else seq.new_zeros(self.d_llm))

@@ -109,7 +109,10 @@ def test_registry():
     with pytest.raises(ValueError, match="unknown ASR"):
         get_asr("nope")
     with pytest.raises(RuntimeError, match="local weights") as info:
-        get_asr("whisper", model_path="/nonexistent/whisper")
+        get_asr("whisper-hf", model_path="/nonexistent/whisper")
     assert "\n" not in str(info.value)
     with pytest.raises(RuntimeError, match="local weights"):
-        get_asr("whisper")
+        get_asr("whisper-hf")
+    with pytest.raises(RuntimeError, match="local weights only") as info:  # the default Whisper: a bad path
+        get_asr("whisper", model_path="/nonexistent/whisper")
+    assert "\n" not in str(info.value)

@@ -159,7 +159,7 @@ def test_a_run_that_measured_nothing_exits_non_zero(bench_corpus, tmp_path, caps
     assert rc == 1 and "nothing was scored" in err and "ZeroDivisionError" in err
     assert (tmp_path / "b" / "results.json").exists()  # what it recorded is kept for inspection
     rc = main(["bench", "run", "--model", "oracle", "--data", str(bench_corpus), "--out", str(tmp_path / "q"),
-               "--max-items", "1", "--tasks", "qa", "--no-progress", "--asr", "whisper"])
+               "--max-items", "1", "--tasks", "qa", "--no-progress", "--asr", "whisper-hf"])  # no local weights: cannot load
     assert rc == 1 and "S2S accuracy was not computed" in capsys.readouterr().err
 
 

@@ -128,7 +128,7 @@ def test_same_text_same_bytes_whatever_came_before(tts):
 
 
 def test_cache_and_errors(tts):
-    cached = CachedTTS(tts, max_items=2)
+    cached = CachedTTS(tts, max_items=2, disk=False)  # the in-memory LRU (the disk cache: tests/test_piper.py)
     before = tts.cpu_seconds
     a = cached.synthesize("okay", USER_VOICES[0])
     assert cached.synthesize("okay", USER_VOICES[0]) is a and (cached.hits, cached.misses) == (1, 1)
@@ -140,7 +140,7 @@ def test_cache_and_errors(tts):
     assert cached.synthesize("okay", USER_VOICES[0]) is not a and cached.misses == 4
     with pytest.raises(ValueError, match="unknown voice"):
         tts.synthesize("hi", "en-us+nosuchvariant")
-    known = r"\(known: espeak, coqui, recordings\)$"
+    known = r"\(known: espeak, piper, coqui, recordings\)$"
     with pytest.raises(ValueError, match=r"^tts.backend: unknown TTS backend 'festival' " + known):
         get_backend("festival")
     with pytest.raises(ValueError, match="unknown option 'speed'"):

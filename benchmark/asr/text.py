@@ -26,11 +26,23 @@ def spoken_words(text: str) -> list[str]:
     return [w.strip("'") for w in t.split() if w.strip("'")]
 
 
+# Contractions and spellings ASRs choose freely, expanded on both sides of a WER (not in the LM's words).
+_WER_SAME = {
+    "you're": "you are", "it's": "it is", "that's": "that is", "what's": "what is", "i'm": "i am",
+    "don't": "do not", "isn't": "is not", "there's": "there is", "let's": "let us", "we're": "we are",
+    "they're": "they are", "here's": "here is", "i'll": "i will", "you'll": "you will", "can't": "cannot",
+    "litre": "liter", "litres": "liters", "millilitre": "milliliter", "millilitres": "milliliters",
+    "metre": "meter", "metres": "meters", "kilometre": "kilometer", "kilometres": "kilometers",
+    "centimetre": "centimeter", "centimetres": "centimeters", "colour": "color", "okay": "ok",
+}
+
+
 def _wer_tokens(text: str) -> list[str]:
     from datagen.content.numbers import replace_number_words
 
+    words = " ".join(_WER_SAME.get(w, w) for w in spoken_words(text))
     # number words -> digits on both sides, so "one hundred and two" and "one hundred two" agree
-    return replace_number_words(" ".join(spoken_words(text))).split()
+    return replace_number_words(words).split()
 
 
 def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:

@@ -42,6 +42,14 @@ def format_summary(result: Mapping[str, Any]) -> str:
 
 def cmd_fdb(args: argparse.Namespace) -> int:
     asr = _import_callable(args.asr, "asr") if args.asr else None
+    if args.transcribe:
+        from benchmark.asr import get_asr
+        from benchmark.fdb.samples import transcribe_task
+
+        written = transcribe_task(args.task, args.root, get_asr(args.transcribe_asr))
+        if not args.json_only:
+            print(f"transcribed {len(written)} output.wav with {args.transcribe_asr} -> output.json"
+                  + (" (after each interruption's end)" if args.task == L.USER_INTERRUPTION else ""))
     result = score_fdb(args.task, args.root, asr=asr, gt_distribution=args.gt)
     if not args.json_only:
         print(format_summary(result))
@@ -56,6 +64,9 @@ def add_fdb_command(bench_subparsers: argparse._SubParsersAction) -> argparse.Ar
     p.add_argument("--root", required=True, help="the task folder: one directory per sample")
     p.add_argument("--json-only", action="store_true", help="print only the JSON result line")
     p.add_argument("--asr", help="module:callable (audio, sample_rate) -> [(word, start_s, end_s)] for missing output.json")
+    p.add_argument("--transcribe", action="store_true",
+                   help="first write output.json from each output.wav as FDB's ASR step does (replacing any)")
+    p.add_argument("--transcribe-asr", default="whisper", help="the benchmark ASR --transcribe uses (default whisper)")
     p.add_argument("--gt", help=f"backchannel ground truth (default: ROOT/{L.GT_DISTRIBUTION_FILE})")
     p.set_defaults(func=cmd_fdb)
     return p

@@ -112,6 +112,34 @@ def read_sample(directory: str | Path, task: str | None = None, asr: Asr | None 
     return s
 
 
+def transcribe_task(task: str, root: str | Path, asr: Any) -> list[Path]:
+    """Write ``output.json`` from ``output.wav`` in every sample folder of ``root`` as FDB's get_transcript/asr.py
+    does: channels averaged; for user interruption only the audio after the interruption's end
+    (``interrupt.json[0]["timestamp"][1]``, cropped at ``int(end * sr)``) is transcribed and that offset is added
+    back to every time; an existing ``output.json`` is replaced.  ``asr`` is a :mod:`benchmark.asr` backend (or an
+    ``(audio, sr) -> words`` callable).  Folders without ``output.wav`` are skipped; returns the files written."""
+    check_task(task, "--task: ")
+    call = asr.transcribe if hasattr(asr, "transcribe") else asr
+
+    def words(audio: np.ndarray, sr: int) -> list[tuple[str, float, float]]:
+        out = []
+        for w in call(audio, sr):
+            if hasattr(w, "start_s"):
+                out.append((w.word, float(w.start_s), float(w.end_s)))
+            else:
+                out.append(w)
+        return out
+
+    written = []
+    for d in sample_dirs(root):
+        if not (d / L.OUTPUT_WAV).is_file():
+            continue
+        offset = L.read_interrupt(d).end if task == L.USER_INTERRUPTION else 0.0
+        L.write_transcript(d / L.OUTPUT_JSON, _run_asr(words, d / L.OUTPUT_WAV, offset))
+        written.append(d / L.OUTPUT_JSON)
+    return written
+
+
 def sample_dirs(root: str | Path) -> list[Path]:
     """The sample folders of a task folder: every non-hidden subdirectory, sorted by name."""
     r = Path(root)

@@ -8,7 +8,8 @@ Per 80 ms mic block (``session.step``):
    ``min_speech_ms`` (200 ms) of speech and ends after ``min_silence_ms`` (600 ms) of non-speech; ``preroll_ms``
    (300 ms) of audio before the speech is kept; a turn longer than ``max_turn_s`` is cut there.
 2. **At the endpoint block** the heavy work runs inside that ``step``: ASR of the turn (:mod:`benchmark.asr`,
-   pocketsphinx with the bank LM by default), the responder (``llm``), espeak-ng TTS in the assistant voice.  The
+   Whisper tiny.en by default; pocketsphinx with the bank LM as an option), the responder (``llm``), espeak-ng TTS
+   in the assistant voice.  The
    harness measures per-step compute, so the cascade's latency shows up there.  With ``think_blocks=True`` the
    answer is additionally held back ``ceil(compute_s / 0.08)`` blocks (an int holds it back that many blocks), so
    the *media-clock* response latency reflects the compute too (default False: the answer starts in the endpoint
@@ -191,7 +192,7 @@ class VadCascadeModel:
     def __init__(
         self,
         llm: str | Callable[[str], str] = "smollm2",
-        asr: str = "pocketsphinx",
+        asr: str = "whisper",
         asr_options: dict[str, Any] | None = None,
         voice: str | None = None,
         tts: str = "espeak",

@@ -17,11 +17,13 @@ def colored_noise(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
     from scipy.signal import lfilter
 
     if kind == "hum":
-        t = np.arange(n, dtype=np.float64) / SAMPLE_RATE
         f0 = 50.0 if rng.random() < 0.5 else 60.0
         phases = rng.uniform(0, 2 * np.pi, 4)
-        x = sum((0.5**k) * np.sin(2 * np.pi * f0 * (k + 1) * t + phases[k]) for k in range(4))
-        x = x + 0.05 * rng.standard_normal(n)
+        # The harmonics repeat every 320 samples at 50 Hz (800 at 60 Hz): one period, tiled.
+        period = 320 if f0 == 50.0 else 800
+        t = np.arange(period, dtype=np.float64) / SAMPLE_RATE
+        one = sum((0.5**k) * np.sin(2 * np.pi * f0 * (k + 1) * t + phases[k]) for k in range(4))
+        x = np.tile(one, -(-n // period))[:n] + 0.05 * rng.standard_normal(n)
     else:
         x = rng.standard_normal(n)
         if kind == "pink":

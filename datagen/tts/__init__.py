@@ -5,9 +5,10 @@
 ``postprocess``     what every backend shares: tokens, word ends from energy, trimming, level normalisation
 ``espeak_binding``  espeak-ng in process through ctypes (:class:`EspeakEngine`: synthesis and phonemes)
 ``espeak``          the default backend, its voice names and the voice pools (users, assistant, third speakers)
+``piper``           the default assistant voice: Piper's en_US-joe-medium, deterministic by (seed, utterance)
 ``coqui``           optional Coqui TTS from local model files
 ``recordings``      real recordings from a manifest, with a TTS fallback
-``cache``           :class:`CachedTTS`, an LRU over any backend
+``cache``           :class:`CachedTTS`, an LRU and a persistent on-disk cache over any backend
 
 Backends are created by name (:func:`get_backend`); their modules are imported on first use.
 """
@@ -29,6 +30,7 @@ __all__ = [
 
 _ENTRIES = {  # in the order error messages list them
     "espeak": "datagen.tts.espeak:EspeakBackend",
+    "piper": "datagen.tts.piper:PiperBackend",
     "coqui": "datagen.tts.coqui:CoquiBackend",
     "recordings": "datagen.tts.recordings:RecordingsBackend",
 }

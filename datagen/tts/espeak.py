@@ -83,6 +83,16 @@ class EspeakBackend(TTSBackend):
     def voices(self) -> list[str]:
         return list(dict.fromkeys(USER_VOICES + THIRD_VOICES + (ASSISTANT_VOICE,)))
 
+    def cache_key(self) -> dict:
+        """What the audio depends on besides (text, voice): the espeak-ng build (the on-disk cache's key)."""
+        import importlib.metadata as md
+
+        try:
+            version = md.version("espeakng-loader")
+        except md.PackageNotFoundError:
+            version = "?"
+        return {"backend": self.name, "version": f"espeakng-loader {version}"}
+
     def _voice(self, name: str) -> EspeakVoice:
         voice = self._checked.get(name)
         if voice is None:
