@@ -81,14 +81,16 @@ def _schema(run_digest: str | None = None):
     return pa.schema(cols, metadata=meta)
 
 
-def shard_run_digest(path: str | Path) -> str | None:
-    """The run definition digest a shard was written with (None: written without one, or not ours)."""
+def shard_run_digest(path: str | Path, error: type[Exception] = CorpusError,
+                     what: str = "parquet shard") -> str | None:
+    """The run definition digest a shard (of a corpus, or of a pair set) was written with (None: written without
+    one, or not ours); a damaged file is ``error`` naming it."""
     import pyarrow.parquet as pq
 
     try:
         meta = pq.read_schema(path).metadata or {}
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for damaged files
-        raise CorpusError(f"{path}: unreadable parquet shard ({one_line(exc)})") from None
+        raise error(f"{path}: unreadable {what} ({one_line(exc)})") from None
     value = meta.get(RUN_METADATA_KEY)
     return value.decode() if value is not None else None
 

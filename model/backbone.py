@@ -42,6 +42,16 @@ def _tiny_llama_config(b: BackboneConfig, vocab: int):
     )
 
 
+def _byte_tokenizer(b: BackboneConfig) -> ByteTokenizer:
+    """The random backbones' tokenizer: bytes plus the state tokens (a llama_shape vocab puts them at its end)."""
+    tok = ByteTokenizer()
+    vocab = b.vocab_size or tok.base_vocab
+    if b.kind == "llama_shape" and vocab > tok.base_vocab:
+        tok.base_vocab = vocab
+        tok.special = {t: vocab + i for i, t in enumerate(STATE_TOKENS)}
+    return tok
+
+
 def load_backbone(cfg: ModelConfig, meta: bool = False) -> tuple[Any, nn.Module]:
     """(tokenizer, causal LM) for ``cfg.backbone``; ``meta`` builds shapes only (parameter counts, no weights).
 
@@ -54,12 +64,8 @@ def load_backbone(cfg: ModelConfig, meta: bool = False) -> tuple[Any, nn.Module]
     b = cfg.backbone
     dtype = DTYPES[b.dtype]
     if b.kind in ("tiny", "llama_shape"):
-        tok = ByteTokenizer()
-        vocab = b.vocab_size or tok.base_vocab
-        if b.kind == "llama_shape" and vocab > tok.base_vocab:
-            tok.base_vocab = vocab
-            tok.special = {t: vocab + i for i, t in enumerate(STATE_TOKENS)}
-        config = _tiny_llama_config(b, vocab)
+        tok = _byte_tokenizer(b)
+        config = _tiny_llama_config(b, b.vocab_size or tok.base_vocab)
         config._attn_implementation = "sdpa"
         ctx = torch.device("meta") if meta else _nullcontext()
         with ctx:
@@ -97,12 +103,7 @@ def load_tokenizer(cfg: ModelConfig):
     """The tokenizer of ``cfg.backbone`` without building the LM (pair sets are made without a model)."""
     b = cfg.backbone
     if b.kind in ("tiny", "llama_shape"):
-        tok = ByteTokenizer()
-        vocab = b.vocab_size or tok.base_vocab
-        if b.kind == "llama_shape" and vocab > tok.base_vocab:
-            tok.base_vocab = vocab
-            tok.special = {t: vocab + i for i, t in enumerate(STATE_TOKENS)}
-        return tok
+        return _byte_tokenizer(b)
     from datagen.common.llm import offline, smollm2_plain_dir
 
     offline()

@@ -51,6 +51,7 @@ from datagen.schema import BLOCK_MS, BLOCK_SAMPLES
 
 from .config import TrainConfig
 from .data import WindowSampler, audio_seconds, make_train_batch, parse_data_arg
+from .duplex import DuplexRecipe
 
 STAGE = "dpo"
 MODEL_KEYS = ("mic", "assistant", "tokens", "valid", "audible")  # what a pair batch hands the model's forward
@@ -446,19 +447,9 @@ class DpoRecipe:
             batch["replay"] = make_train_batch(r.sources, replay, r.tokenizer, r.think_id, r.shift_id, self.cfg.loss)
         return batch
 
-    def train(self) -> dict[str, Any]:
-        self.result = self.trainer.train()
-        return self.result
-
-    def save(self) -> Path:
-        from model.checkpoint import save_checkpoint
-
-        from .checkpoints import omni_of
-
-        self.final = self.out / "final"
-        if self.trainer.acc.is_main_process:
-            save_checkpoint(omni_of(self.trainer.acc.unwrap_model(self.trainer.model_p)), self.final)
-        return self.final
+    # the loop's train and the final checkpoint are stage 2's, word for word
+    train = DuplexRecipe.train
+    save = DuplexRecipe.save
 
     def cleanup(self) -> dict[str, Any]:
         from .finish import finish_run

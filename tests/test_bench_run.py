@@ -207,7 +207,9 @@ def test_salmonn_omni_checkpoint_is_scored_like_any_model(bench_corpus, tmp_path
     out = tmp_path / "run"
     assert duplexkit_cli.main(["bench", "run", "--model", "salmonn-omni", "--checkpoint", str(ckpt), "--data",
                                str(bench_corpus), "--out", str(out), "--tasks", "turn_taking", "barge_in",
-                               "--max-items", "1", "--asr", "none", "--no-progress"]) == 0
+                               "--max-items", "1", "--asr", "none", "--no-progress", "--model-arg", "threads=1",
+                               # one echo factor each: the sweep is the harness's business, tested with the baselines
+                               "--echo-factors", "turn_taking=[1]", "--echo-factors", "barge_in=[1]"]) == 0
     r = json.loads((out / "results.json").read_text())
     assert r["failures"]["count"] == 0 and r["model"]["text"] and r["model"]["state"]
     assert r["aggregates"]["turn_taking"]["n"] >= 1 and r["rtf"] > 0

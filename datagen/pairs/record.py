@@ -37,12 +37,12 @@ import numpy as np
 from datagen.common.audio import decode_audio, encode_flac
 from datagen.common.errors import DuplexkitError, one_line
 from datagen.common.files import atomic_write_bytes, read_json_object
+from datagen.corpus import RUN_METADATA_KEY, shard_run_digest  # one key and reader for corpus and pair shards
 from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE
 
 PAIRS_VERSION = "1"
 DEFINITION = "pairs.json"
 SHARD_GLOB = "*.parquet"
-RUN_METADATA_KEY = b"duplexkit_run"
 SKIPPED_KEY = b"duplexkit_skipped"  # wrong outcomes of this shard's records that gave no pair, by outcome
 # Decision-point kinds (one vocabulary for both sources); the distractor kinds are datagen.schema.DISTRACTOR_KINDS.
 KINDS: tuple[str, ...] = ("interruption", "user_backchannel", "unrelated_question", "talking_to_others",
@@ -204,14 +204,7 @@ def write_pair_shard(path: str | Path, pairs: Sequence[Pair], run_digest: str,
 
 
 def shard_digest(path: str | Path) -> str | None:
-    import pyarrow.parquet as pq
-
-    try:
-        meta = pq.read_schema(path).metadata or {}
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for damaged files
-        raise PairsError(f"{path}: unreadable pair shard ({one_line(exc)})") from None
-    value = meta.get(RUN_METADATA_KEY)
-    return value.decode() if value is not None else None
+    return shard_run_digest(path, PairsError, "pair shard")
 
 
 def shard_skipped(path: str | Path) -> dict[str, int]:
