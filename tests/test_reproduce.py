@@ -108,7 +108,8 @@ def test_unknown_size_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 14, open: at 40 steps (and at 600, measured) the tiny model's "
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="issue 14, open: at 40 steps (and at 600, measured) the tiny model's "
                    "synthesizer plays loud audio silero-vad does not hear as speech, so take-over stays 0; remove "
                    "this mark when the trained model beats the untrained one (an XPASS fails the suite)")
 def test_smoke_pipeline_end_to_end_beats_the_untrained_model(tmp_path):
