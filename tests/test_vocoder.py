@@ -44,7 +44,7 @@ def test_mel_inverse_is_exact_on_flat_spectra_and_bounded():
     inv = mel_inverse(fb)
     assert (inv >= 0).all()
     flat = np.full(fb.shape[1], 3.0)
-    covered = fb.sum(0) > 0  # every bin but 0 Hz and Nyquist
+    covered = fb.sum(0) > 1e-6 * fb.sum(0).max()  # every bin but the edges (0 Hz, near Nyquist)
     np.testing.assert_allclose(((fb @ flat) @ inv)[covered], flat[covered], rtol=1e-9)
     assert inv.sum(0).max() < 1e3  # no bin amplifies a mel band's error (the pseudo-inverse reached 3e7)
 
