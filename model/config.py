@@ -83,6 +83,19 @@ class SynthConfig:
 
 
 @dataclass
+class DecisionConfig:
+    """Offsets added to the ``<shift>`` logit before the greedy choice: ``start_bias`` while listening (take the
+    turn), ``stop_bias`` while speaking (yield it); 0 is the trained argmax.
+
+    Why: training weighs ``<shift>`` up (it is 1-2% of blocks, and an unweighted loss never predicts it), which also
+    moves the argmax threshold, so a trained model shifts too early and too often.  ``duplexkit calibrate`` sets
+    both on a validation corpus (``recipes/calibrate.py``), never on the test split."""
+
+    start_bias: float = 0.0
+    stop_bias: float = 0.0
+
+
+@dataclass
 class ModelConfig:
     name: str = "tiny"
     seed: int = 0
@@ -98,6 +111,7 @@ class ModelConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
 
     # -- derived ------------------------------------------------------------------------------------------------
     @property
@@ -160,6 +174,9 @@ class ModelConfig:
             raise ConfigError(f"tasks: {self.tasks!r} (expected duplex first, then any of {', '.join(TASKS[1:])})")
         if self.synth_delay_blocks != SYNTH_DELAY_BLOCKS:
             raise ConfigError(f"synth_delay_blocks: {self.synth_delay_blocks} (the corpus contract is {SYNTH_DELAY_BLOCKS})")
+        for name in ("start_bias", "stop_bias"):
+            if not -30.0 <= float(getattr(self.decision, name)) <= 30.0:
+                raise ConfigError(f"decision.{name}: {getattr(self.decision, name)} (expected a logit offset in [-30, 30])")
         if self.backbone.dtype not in ("float32", "bfloat16", "float16"):
             raise ConfigError(f"backbone.dtype: {self.backbone.dtype!r}")
         return self

@@ -128,6 +128,17 @@ class SalmonnOmni(nn.Module):
         """(…,) speaking-mode flags -> (…, V) allowed tokens: only <think>/<shift> while listening."""
         return torch.where(mode_prev[..., None].bool(), self._speak_allowed, self._listen_allowed)
 
+    def decision_logits(self, logits: torch.Tensor, mode_prev: torch.Tensor) -> torch.Tensor:
+        """(…, V) logits -> what the greedy decision takes the argmax of: tokens the mode forbids at -inf and the
+        calibrated ``decision`` offset on ``<shift>`` (``start_bias`` while listening, ``stop_bias`` while
+        speaking).  The one rule of the streaming step and of the teacher-forced decisions."""
+        mode_prev = torch.as_tensor(mode_prev, device=logits.device)
+        d = self.cfg.decision
+        bias = torch.where(mode_prev.bool(), float(d.stop_bias), float(d.start_bias)).to(logits.dtype)
+        out = logits.clone()
+        out[..., self.shift_id] += bias
+        return out.masked_fill(~self.allowed(mode_prev), float("-inf"))
+
     def connect(self, enc: torch.Tensor, stream: int) -> torch.Tensor:
         """(B, T*F, d_enc) -> (B, T, e, d_llm): groups of ``group`` frames concatenated, MLP, plus a stream tag."""
         B, n, de = enc.shape
@@ -238,7 +249,7 @@ class SalmonnOmni(nn.Module):
         logits = self.forward(batch, return_logits=True)["logits"][0]
         mode = mode_from_tokens(tokens, self.shift_id)
         mode_prev = torch.as_tensor(np.concatenate([[0], mode[:-1]]), device=logits.device)
-        return logits.masked_fill(~self.allowed(mode_prev), float("-inf")).argmax(-1).cpu().numpy()
+        return self.decision_logits(logits, mode_prev).argmax(-1).cpu().numpy()
 
     # ---------------------------------------------------------------------------------------------------------
     # streaming
@@ -277,8 +288,7 @@ class SalmonnOmni(nn.Module):
                                else seq.new_zeros(self.d_llm))
         logits = self.token_logits(out.last_hidden_state[0, -1])
         mode_prev = st.modes[-1] if st.modes else 0
-        allowed = self._speak_allowed if mode_prev else self._listen_allowed
-        y = int(logits.masked_fill(~allowed, float("-inf")).argmax()) if force is None else int(force)
+        y = int(self.decision_logits(logits, torch.tensor(mode_prev)).argmax()) if force is None else int(force)
         mode = 1 - mode_prev if y == self.shift_id else mode_prev
         st.modes.append(mode)
         st.tokens.append(y)

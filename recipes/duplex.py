@@ -129,7 +129,7 @@ class DuplexTask:
             valid = torch.as_tensor(b["valid"]).bool()
             mode = torch.as_tensor(b["mode"]).long()
             mode_prev = mode ^ (tokens == self.shift_id).long()
-            logits = out["logits"].float().cpu().masked_fill(~model.allowed(mode_prev).cpu(), float("-inf"))
+            logits = model.decision_logits(out["logits"].float(), mode_prev.to(out["logits"].device)).cpu()
             pred = logits.argmax(-1)
             cls = torch.where(tokens == self.think_id, 0, torch.where(tokens == self.shift_id, 1, 2))
             task = torch.as_tensor(b["task"]) if "task" in b else torch.zeros(len(tokens), dtype=torch.long)

