@@ -22,7 +22,12 @@ from .data import (CorpusSource, WindowSampler, audio_seconds, build_windows, ma
 
 def build_model(cfg: TrainConfig):
     """The model the run trains: ``init_from`` (a previous stage's checkpoint, of the same model config) or a
-    fresh one from ``model`` + ``model_config``."""
+    fresh one from ``model`` + ``model_config``.
+
+    Settings that shape no tensor come from this run's config, not the checkpoint's: ``seed``, ``thinking`` (so both
+    arms of the implicit/explicit ablation start from the same distilled encoder) and the ``decision`` offsets
+    (set after training by ``duplexkit calibrate``).  ``tasks`` may grow by appending (a stage-0 encoder, trained
+    without the transcribe task, starts stage 1; a new task vector starts at zero as in a fresh model)."""
     from model.checkpoint import read_config
     from model.config import config_from_dict
     from model.salmonn import SalmonnOmni
@@ -34,7 +39,8 @@ def build_model(cfg: TrainConfig):
         from .loop import _diff_keys
 
         stored = read_config(cfg.init_from).to_dict()
-        diff = [k for k in _diff_keys(stored, mcfg) if k not in ("seed",)]
+        diff = [k for k in _diff_keys(stored, mcfg) if k not in ("seed", "thinking") and not k.startswith("decision.")
+                and not (k == "tasks" and mcfg["tasks"][: len(stored["tasks"])] == stored["tasks"])]
         if diff:
             raise ConfigError(f"init_from {cfg.init_from!r}: a checkpoint of another model config "
                               f"(differs in {', '.join(diff[:3])})")

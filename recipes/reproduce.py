@@ -133,7 +133,7 @@ class Pipeline:
         self.step("bench-sft", [*bench, *omni, "--checkpoint", sft, "--data", self.p("test"), "--out",
                                 self.p("bench", "sft"), *items])
         # the paper's Table 2 ablation: the same stages and budget with implicit thinking (<think> not fed back)
-        chosen_implicit, _ = self.stages_1_2("-implicit", ["model_config.thinking=implicit"])
+        chosen_implicit, _ = self.stages_1_2("-implicit", ["model_config.thinking=implicit"], init)
         implicit = self.calibrated("s2-implicit", chosen_implicit)
         self.step("bench-implicit", [*bench, *omni, "--checkpoint", implicit, "--data", self.p("test"),
                                      "--out", self.p("bench", "implicit"), *items])

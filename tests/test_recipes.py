@@ -262,3 +262,29 @@ def test_stage0_distils_the_encoder_and_leaves_the_rest(bench_corpus, tmp_path):
     fresh = SalmonnOmni(config_from_dict(model_config_dict(load_train_config("distill", "tiny", FAST)))).state_dict()
     assert all(torch.equal(trained[k], fresh[k]) for k in trained if not k.startswith("encoder."))
     assert any(not torch.equal(trained[k], fresh[k]) for k in trained if k.startswith("encoder."))
+
+
+def test_init_from_takes_a_stage0_encoder_into_stage1_and_refuses_other_shapes(tmp_path):
+    """Stage 0 trains without the transcribe task; stage 1 adds it (its vector starts at zero) and may switch
+    thinking; a checkpoint of other tensor shapes is refused in one line."""
+    import torch
+
+    from datagen.common.config import ConfigError
+    from model.checkpoint import save_checkpoint
+    from model.config import load_config
+    from model.salmonn import SalmonnOmni
+    from recipes.config import load_train_config
+    from recipes.duplex import build_model
+
+    s0 = SalmonnOmni(load_config("tiny"))
+    with torch.no_grad():
+        next(s0.encoder.parameters()).add_(1.0)  # a "distilled" encoder, unlike a fresh one
+    save_checkpoint(s0, tmp_path / "s0")
+    cfg = load_train_config("sft", "tiny", [f"init_from={tmp_path / 's0'}", "model_config.thinking=implicit"])
+    model, mcfg = build_model(cfg)
+    assert mcfg["tasks"] == ["duplex", "transcribe"] and model.cfg.thinking == "implicit"
+    a, b = next(s0.encoder.parameters()), next(model.encoder.parameters())
+    assert torch.equal(a, b) and not model.task_embed.any()
+    wide = load_train_config("sft", "tiny", [f"init_from={tmp_path / 's0'}", "model_config.backbone.hidden_size=128"])
+    with pytest.raises(ConfigError, match="another model config .differs in backbone.hidden_size"):
+        build_model(wide)
