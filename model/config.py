@@ -88,8 +88,8 @@ class DecisionConfig:
     turn), ``stop_bias`` while speaking (yield it); 0 is the trained argmax.
 
     Why: training weighs ``<shift>`` up (it is 1-2% of blocks, and an unweighted loss never predicts it), which also
-    moves the argmax threshold, so a trained model shifts too early and too often.  ``duplexkit calibrate`` sets
-    both on a validation corpus (``recipes/calibrate.py``), never on the test split."""
+    moves the argmax threshold; an offset moves it back without retraining.  Choose them on a validation corpus,
+    never on the test split (e.g. ``bench run ... --model-arg overrides=decision.start_bias=-1`` on val)."""
 
     start_bias: float = 0.0
     stop_bias: float = 0.0

@@ -130,7 +130,7 @@ class SalmonnOmni(nn.Module):
 
     def decision_logits(self, logits: torch.Tensor, mode_prev: torch.Tensor) -> torch.Tensor:
         """(…, V) logits -> what the greedy decision takes the argmax of: tokens the mode forbids at -inf and the
-        calibrated ``decision`` offset on ``<shift>`` (``start_bias`` while listening, ``stop_bias`` while
+        configured ``decision`` offset on ``<shift>`` (``start_bias`` while listening, ``stop_bias`` while
         speaking).  The one rule of the streaming step and of the teacher-forced decisions."""
         mode_prev = torch.as_tensor(mode_prev, device=logits.device)
         d = self.cfg.decision

