@@ -7,12 +7,13 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
    for on-policy failures) and ``test`` (``--split test``: unseen lines, voices and rooms);
 2. stages 0-2 (stage 0 only when the Whisper teacher is installed); stage 2 keeps its checkpoints, and the one with
    the lowest validation token loss is selected (never the test corpus);;
-3. the selected stage-2 model is benchmarked on ``test`` (``sft``) and on ``pairs-src``; the same stages 1-2 with
-   ``thinking: implicit`` (the paper's Table 2 ablation, same budget) are trained and benchmarked on ``test``;
+3. the selected stage-2 model is benchmarked on ``test`` (``sft``) and on ``pairs-src``;
 4. on-policy pairs from the ``pairs-src`` run plus static pairs from its labels;
 5. stage 3 (DPO) from the selected stage-2 policy, then benchmarked on ``test`` (``dpo``);
 6. baselines on ``test``: silent, always_talk, vad_cascade, turn_classifier (trained on train, chosen on val), oracle;
-7. ``DIR/results.md`` (and, with ``--doc``, a copy at that path) from the results files.
+7. the same stages 1-2 with ``thinking: implicit`` (the paper's Table 2 ablation, same budget), benchmarked on
+   ``test``;
+8. ``DIR/results.md`` (and, with ``--doc``, a copy at that path) from the results files.
 """
 
 from __future__ import annotations
@@ -132,11 +133,6 @@ class Pipeline:
         omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
         self.step("bench-sft", [*bench, *omni, "--checkpoint", sft, "--data", self.p("test"), "--out",
                                 self.p("bench", "sft"), *items])
-        # the paper's Table 2 ablation: the same stages and budget with implicit thinking (<think> not fed back)
-        chosen_implicit, _ = self.stages_1_2("-implicit", ["model_config.thinking=implicit"], init)
-        implicit = str(chosen_implicit)
-        self.step("bench-implicit", [*bench, *omni, "--checkpoint", implicit, "--data", self.p("test"),
-                                     "--out", self.p("bench", "implicit"), *items])
         self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", sft, "--data",
                                              self.p("pairs-src"), "--out", self.p("bench", "sft-on-pairs-src"), *items])
         self.step("pairs", ["pairs", "--data", self.p("pairs-src"), "--out", self.p("pairs"), "--from-run",
@@ -144,7 +140,7 @@ class Pipeline:
         self.step("train-3", ["train", "3", "--config", s.model, "--data", self.p("pairs"), "--data",
                               self.p("train"), "--eval-data", self.p("val"), "--out", self.p("runs", "s3"),
                               f"max_steps={s.steps['dpo']}", f"init_from={chosen}", "eval.bench=false",
-                              "dpo.bench_every=0", "--quiet"])
+                              f"dpo.bench_every={max(1, s.steps['dpo'] // 4)}", "--quiet"])
         dpo = self.p("runs", "s3", "final")
         self.step("bench-dpo", [*bench, *omni, "--checkpoint", dpo, "--data",
                                 self.p("test"), "--out", self.p("bench", "dpo"), *items])
@@ -154,6 +150,11 @@ class Pipeline:
             extra = ["--model-arg", f"path={self.p('runs', 'turn_classifier')}"] if name == "turn_classifier" else []
             self.step(f"bench-{name}", [*bench, "--model", name, *extra, "--data", self.p("test"), "--out",
                                         self.p("bench", name), *items])
+        # the paper's Table 2 ablation, last (the longest step; the rest of the page does not wait for it): the
+        # same stages and budget with implicit thinking (<think> not fed back)
+        chosen_implicit, _ = self.stages_1_2("-implicit", ["model_config.thinking=implicit"], init)
+        self.step("bench-implicit", [*bench, *omni, "--checkpoint", str(chosen_implicit), "--data", self.p("test"),
+                                     "--out", self.p("bench", "implicit"), *items])
         if self.checkpoints:
             self.export_checkpoints(Path(self.checkpoints), why)
         return self.write_doc(why)
@@ -214,7 +215,10 @@ class Pipeline:
                                    "minutes": round(st["total_seconds"] / 60, 2)} for n, st in stats.items()},
                    "stage2_selection (validation token loss)": selection,
                    "bench": "closed loop, --asr none" + (f", {self.spec.bench_items} items per family"
-                                                         if self.spec.bench_items else ", every item")}
+                                                         if self.spec.bench_items else ", every item"),
+                   "salmonn-omni voice": "piper (the adapter speaks the model's text; benchmark/models/salmonn_omni.py)",
+                   "mel synthesizer, teacher-forced on val": mel_synth_check(selection.get("selected") or
+                                                                             self.p("runs", "s2", "final"), self.p("val"))}
         train_runs = {f"stage{k}": self.p("runs", f"s{k}") for k in range(4) if Path(self.p("runs", f"s{k}")).is_dir()}
         page = write_results_doc(self.p("results.md"), runs, context, train_runs,
                                  sft="salmonn-omni SFT (stage 2)", dpo="salmonn-omni DPO (stage 3)",
@@ -230,6 +234,47 @@ class Pipeline:
                 shutil.copytree(assets, target.with_suffix(""), dirs_exist_ok=True)
         print(f"[reproduce] {self.steps_done} steps in {time.perf_counter() - self.t0:.0f} s; results: {page}")
         return page
+
+
+def mel_synth_check(checkpoint: str | Path, corpus: str | Path, dialogues: int = 4) -> dict[str, Any]:
+    """How much of the codec-free mel synthesizer's output silero-vad calls speech, teacher-forced on the text of
+    ``dialogues`` dialogues of ``corpus`` (vocoded only where the assistant is audible), against the reference
+    assistant channel: the number behind the adapter's ``voice=piper`` default."""
+    import numpy as np
+    import torch
+
+    from benchmark.activity import speech_segments
+    from datagen.corpus import Corpus
+    from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE
+    from model.checkpoint import load_checkpoint
+    from model.targets import make_batch
+
+    model = load_checkpoint(checkpoint)
+    if model.synth is None:
+        return {"skipped": "no mel synthesizer"}
+    ref_s = pred_s = audible_s = 0.0
+    seconds = lambda x: sum(e - s for s, e in speech_segments(x)) / SAMPLE_RATE  # noqa: E731
+    for i, (dlg, audio) in enumerate(Corpus(Path(corpus)).iter_audio(channels=("mic", "assistant"))):
+        if i >= dialogues:
+            break
+        batch = make_batch([(dlg, audio)], model.tokenizer)
+        got: dict[str, torch.Tensor] = {}
+        hook = model.synth.register_forward_hook(lambda mod, inp, out: got.__setitem__("mel", out[0]))
+        with torch.no_grad():
+            model(batch)
+        hook.remove()
+        mel, audible = got["mel"][0].numpy(), batch["audible"][0]
+        st = model.vocoder.new_state(0)
+        out = np.zeros(len(audible) * BLOCK_SAMPLES, np.float32)
+        for k in range(len(audible) - 1):  # step k's frames are block k+1's audio
+            if audible[k + 1]:
+                out[(k + 1) * BLOCK_SAMPLES:(k + 2) * BLOCK_SAMPLES] = model.vocoder.step(mel[k], st)
+            else:
+                st.silence()
+        ref = np.where(np.repeat(audible, BLOCK_SAMPLES) > 0, batch["assistant"][0], 0.0).astype(np.float32)
+        ref_s, pred_s, audible_s = ref_s + seconds(ref), pred_s + seconds(out), audible_s + audible.sum() * BLOCK_SAMPLES / SAMPLE_RATE
+    return {"dialogues": min(dialogues, i + 1), "audible_s": round(float(audible_s), 1),
+            "reference_speech_s": round(ref_s, 1), "synthesized_speech_s": round(pred_s, 1)}
 
 
 def _run_cli(argv: Sequence[str]) -> int:

@@ -85,18 +85,20 @@ def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
     with pytest.raises(ReproduceError, match="step 'pairs' failed .exit 3.; rerun it by hand with: duplexkit pairs"):
         pipe.run()
     names = [c[0] + (f" {c[1]}" if c[0] in ("train", "bench") else "") for c in calls]
-    assert names == ["generate"] * 4 + ["train 1", "train 2", "bench run", "train 1", "train 2", "bench run",
-                                        "bench run", "pairs"]
-    assert "model_config.thinking=implicit" in calls[7] and "model_config.thinking=implicit" in calls[8]
+    assert names == ["generate"] * 4 + ["train 1", "train 2", "bench run", "bench run", "pairs"]
     test_corpus = calls[3]
     assert test_corpus[test_corpus.index("--split") + 1] == "test"
     assert all("--split" not in c or c[c.index("--split") + 1] == "train" for c in calls[:3])
     # the benchmarks that train or select never see the test corpus; the SFT model is scored on it once
     assert str(tmp_path / "test") not in " ".join(" ".join(c) for c in calls[4:6] + calls[7:9])
     calls.clear()
+    Pipeline("smoke", tmp_path, runner=lambda argv: calls.append(argv) or 0).stages_1_2(
+        "-implicit", ["model_config.thinking=implicit"])  # the ablation arm: the same stages, implicit thinking
+    assert all("model_config.thinking=implicit" in c for c in calls) and len(calls) == 2
+    calls.clear()
     with pytest.raises(ReproduceError):
         Pipeline("smoke", tmp_path, runner=fake).run()
-    assert [c[0] for c in calls] == ["pairs"]  # everything before it was done
+    assert [c[0] for c in calls] == ["pairs"]  # everything before it was done (the ablation arm's markers too)
     assert set(BASELINES) >= {"silent", "oracle", "turn_classifier", "vad_cascade", "always_talk"}
 
 
