@@ -466,3 +466,9 @@ def test_every_verb_names_what_is_wrong(argv, needle, bench_corpus, tmp_path, ca
     _fails_on_one_line(argv.format(**names).split(), capsys, needle.format(**names))
     assert _digest(bench_corpus) == before
     assert not any((tmp_path / d).exists() for d in ("r", "b", "i", "x"))
+
+
+def test_salmonn_omni_unknown_voice_is_one_line(checkpoint, tmp_path, capsys, bench_corpus):
+    _fails_on_one_line(["bench", "run", "--model", "salmonn-omni", "--checkpoint", str(checkpoint), "--model-arg",
+                        "voice=opera", "--data", str(bench_corpus), "--out", str(tmp_path / "run"), "--max-items", "1",
+                        "--tasks", "turn_taking", "--asr", "none"], capsys, "salmonn-omni: voice 'opera' (known: piper, mel)")
