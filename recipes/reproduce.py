@@ -222,7 +222,14 @@ class Pipeline:
         train_runs = {f"stage{k}": self.p("runs", f"s{k}") for k in range(4) if Path(self.p("runs", f"s{k}")).is_dir()}
         page = write_results_doc(self.p("results.md"), runs, context, train_runs,
                                  sft="salmonn-omni SFT (stage 2)", dpo="salmonn-omni DPO (stage 3)",
-                                 implicit="salmonn-omni implicit thinking (stage 2)")
+                                 implicit="salmonn-omni implicit thinking (stage 2)", notes=[
+            "salmonn-omni rows are scored with `--model-arg voice=piper`: the adapter speaks the model's own text "
+            "stream with the assistant's Piper voice and stops where the model's <shift> stops it; the decisions "
+            "and the text are the model's. The tiny mel synthesizer's own output is not speech to silero-vad (see "
+            "`mel synthesizer, teacher-forced on val` above), so `voice=mel` would score 0 everywhere.",
+            f"Score the exported checkpoints without training: `duplexkit bench run --model salmonn-omni "
+            f"--checkpoint {self.checkpoints or 'DIR'}/dpo --data TEST --out OUT` (and `.../sft`).",
+            "Checkpoints and settings are chosen on `val` (another seed of the train split); `test` is only scored."])
         if self.doc:
             import shutil
 
