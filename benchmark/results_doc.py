@@ -142,8 +142,12 @@ def failures(res: Mapping[str, Any], limit: int = 12) -> list[str]:
 
 def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], context: Mapping[str, Any],
                       train_runs: Mapping[str, str | Path] | None = None, sft: str | None = None,
-                      dpo: str | None = None, notes: Sequence[str] = (), implicit: str | None = None) -> Path:
-    """Write the page and copy the training plots into ``<out_md stem>/``; returns the page path."""
+                      dpo: str | None = None, notes: Sequence[str] = (), implicit: str | None = None,
+                      explicit: str | None = None) -> Path:
+    """Write the page and copy the training plots into ``<out_md stem>/``; returns the page path.  ``sft``/``dpo``:
+    the rows compared per barge-in subset and held to the targets; ``implicit`` is compared with ``explicit``
+    (default ``sft``): the ablation's two arms under the same decision settings."""
+    explicit = explicit or sft
     out_md = Path(out_md)
     assets = out_md.with_suffix("")
     assets.mkdir(parents=True, exist_ok=True)
@@ -167,10 +171,10 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
     if sft and dpo and sft in loaded and dpo in loaded:
         parts += ["", f"## SFT -> DPO per barge-in subset ({sft} -> {dpo}, echo factor 1)", "",
                   subset_table(loaded[sft], loaded[dpo])]
-    if sft in loaded and implicit in loaded:
+    if explicit in loaded and implicit in loaded:
         parts += ["", "## Explicit vs implicit thinking at the same budget (paper Table 2)", "",
                   "Explicit: the state token of each block is fed back; implicit: `<think>` is not.", "",
-                  headline_table({f"{sft} (explicit)": loaded[sft], implicit: loaded[implicit]})]
+                  headline_table({f"{explicit} (explicit)": loaded[explicit], implicit: loaded[implicit]})]
     target_model = dpo if dpo in loaded else sft
     if target_model in loaded:
         parts += ["", f"## Targets ({target_model})", "", targets_table(loaded[target_model])]

@@ -7,9 +7,12 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
    for on-policy failures) and ``test`` (``--split test``: unseen lines, voices and rooms);
 2. stages 0-2 (stage 0 only when the Whisper teacher is installed); stage 2 keeps its checkpoints, and the one with
    the lowest validation token loss is selected (never the test corpus);;
-3. the selected stage-2 model is benchmarked on ``test`` (``sft``) and on ``pairs-src``;
+3. the selected stage-2 model is benchmarked on ``test`` (``sft``, the trained argmax); its ``<shift>`` offsets
+   (``decision.start_bias`` / ``stop_bias``) are swept closed loop on ``val`` (``OFFSET_GRID``, ``val_score``)
+   and it is scored again on ``test`` with the chosen ones (``sft-tuned``), then run on ``pairs-src``;
 4. on-policy pairs from the ``pairs-src`` run plus static pairs from its labels;
-5. stage 3 (DPO) from the selected stage-2 policy, then benchmarked on ``test`` (``dpo``);
+5. stage 3 (DPO) from the selected stage-2 policy, then benchmarked on ``test`` with no offsets (``dpo``) and with
+   the SFT's val-chosen ones (``dpo-tuned``);
 6. baselines on ``test``: silent, always_talk, vad_cascade, turn_classifier (trained on train, chosen on val), oracle;
 7. the same stages 1-2 with ``thinking: implicit`` (the paper's Table 2 ablation, same budget), benchmarked on
    ``test``;
@@ -49,6 +52,31 @@ SIZES: dict[str, Size] = {
 }
 SEEDS = {"train": (1, "train"), "val": (3, "train"), "pairs-src": (4, "train"), "test": (2, "test")}
 BASELINES = ("silent", "always_talk", "vad_cascade", "turn_classifier", "oracle")
+# (start_bias, stop_bias) logit offsets on <shift> tried on val (model.config.DecisionConfig); (0, 0) is the trained
+# argmax.  Small on purpose: each point is a closed-loop benchmark of the validation corpus.
+OFFSET_GRID: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 2.0), (2.0, 4.0))
+# What the sweep maximises: the mean of these val metrics at echo factor 1 (lower-is-better ones as 1 - value).
+VAL_OBJECTIVE: tuple[tuple[str, str, bool], ...] = (
+    ("turn_taking", "takeover_rate", False), ("pause_handling", "takeover_rate", True),
+    ("backchannel", "continue_rate", False), ("barge_in", "f1", False), ("echo", "self_interruption_rate", True))
+
+
+def offset_args(start: float, stop: float) -> list[str]:
+    """The adapter options that set the <shift> offsets (none for the trained argmax, so that run is the plain one)."""
+    if start == 0 and stop == 0:
+        return []
+    return ["--model-arg", f"overrides=[decision.start_bias={start:g},decision.stop_bias={stop:g}]"]
+
+
+def val_score(results: dict[str, Any]) -> float:
+    """The sweep's objective on one val run (a missing metric counts as the worst value)."""
+    from benchmark.results_doc import metric
+
+    total = 0.0
+    for task, key, lower in VAL_OBJECTIVE:
+        v = metric(results, task, key, "1")[0]
+        total += (1.0 - v if lower else v) if v is not None else 0.0
+    return total / len(VAL_OBJECTIVE)
 
 
 class ReproduceError(ConfigError):
@@ -133,6 +161,10 @@ class Pipeline:
         omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
         self.step("bench-sft", [*bench, *omni, "--checkpoint", sft, "--data", self.p("test"), "--out",
                                 self.p("bench", "sft"), *items])
+        offsets = self.tune_offsets(sft, [*bench, *omni])
+        tuned = offset_args(*offsets)
+        self.step("bench-sft-tuned", [*bench, *omni, *tuned, "--checkpoint", sft, "--data", self.p("test"), "--out",
+                                      self.p("bench", "sft-tuned"), *items])
         self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", sft, "--data",
                                              self.p("pairs-src"), "--out", self.p("bench", "sft-on-pairs-src"), *items])
         self.step("pairs", ["pairs", "--data", self.p("pairs-src"), "--out", self.p("pairs"), "--from-run",
@@ -144,6 +176,8 @@ class Pipeline:
         dpo = self.p("runs", "s3", "final")
         self.step("bench-dpo", [*bench, *omni, "--checkpoint", dpo, "--data",
                                 self.p("test"), "--out", self.p("bench", "dpo"), *items])
+        self.step("bench-dpo-tuned", [*bench, *omni, *tuned, "--checkpoint", dpo, "--data", self.p("test"), "--out",
+                                      self.p("bench", "dpo-tuned"), *items])
         self.step("train-classifier", ["bench", "train-classifier", "--data", self.p("train"), "--val-data",
                                        self.p("val"), "--out", self.p("runs", "turn_classifier"), "--quiet"])
         for name in BASELINES:
@@ -183,6 +217,23 @@ class Pipeline:
                 (tmp / "provenance.json").write_text(json.dumps(prov, indent=1))
         print(f"[reproduce] checkpoints: {target / 'sft'}, {target / 'dpo'}")
 
+    def tune_offsets(self, checkpoint: str, bench: Sequence[str]) -> tuple[float, float]:
+        """The ``OFFSET_GRID`` point with the best :func:`val_score`, each scored closed loop on ``val`` (never
+        ``test``); the sweep is written to ``runs/offsets.json``."""
+        rows = []
+        for start, stop in OFFSET_GRID:
+            out = self.p("bench", "val-offsets", f"start{start:g}-stop{stop:g}")
+            self.step(f"bench-val-offsets-{start:g}-{stop:g}", [
+                *bench, *offset_args(start, stop), "--checkpoint", checkpoint, "--data", self.p("val"), "--out", out])
+            res = json.loads(Path(out, "results.json").read_text())
+            rows.append({"start_bias": start, "stop_bias": stop, "val_score": round(val_score(res), 4)})
+        best = max(rows, key=lambda r: (r["val_score"], -abs(r["start_bias"]) - abs(r["stop_bias"])))
+        Path(self.p("runs")).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(self.p("runs", "offsets.json")), json.dumps(
+            {"objective": [f"{'1 - ' if low else ''}{t}.{k} (ef1)" for t, k, low in VAL_OBJECTIVE], "grid": rows,
+             "chosen": best}, indent=1))
+        return best["start_bias"], best["stop_bias"]
+
     def stages_1_2(self, tag: str, extra: Sequence[str], init: Sequence[str] = ()) -> tuple[Path, dict[str, Any]]:
         """Stages 1 and 2 into ``runs/s1{tag}``, ``runs/s2{tag}`` (``extra``: overrides for both; ``init``: stage 1's
         starting point, e.g. the distilled encoder), then the stage-2
@@ -204,7 +255,8 @@ class Pipeline:
     def write_doc(self, selection: dict[str, Any]) -> Path:
         from benchmark.results_doc import write_results_doc
 
-        labels = {"salmonn-omni SFT (stage 2)": "sft", "salmonn-omni DPO (stage 3)": "dpo",
+        labels = {"salmonn-omni SFT (stage 2)": "sft", "salmonn-omni SFT, val-tuned offsets": "sft-tuned",
+                  "salmonn-omni DPO (stage 3)": "dpo", "salmonn-omni DPO, val-tuned offsets": "dpo-tuned",
                   "salmonn-omni implicit thinking (stage 2)": "implicit",
                   **{name: name for name in BASELINES}}
         runs = {label: self.p("bench", d, "results.json") for label, d in labels.items()
@@ -214,6 +266,8 @@ class Pipeline:
                    "corpora": {n: {"split": st.get("split"), "seed": st["run"]["seed"], "dialogues": st["num_dialogues"],
                                    "minutes": round(st["total_seconds"] / 60, 2)} for n, st in stats.items()},
                    "stage2_selection (validation token loss)": selection,
+                   "<shift> offsets swept on val": (json.loads(Path(self.p("runs", "offsets.json")).read_text())
+                                                    if Path(self.p("runs", "offsets.json")).is_file() else None),
                    "bench": "closed loop, --asr none" + (f", {self.spec.bench_items} items per family"
                                                          if self.spec.bench_items else ", every item"),
                    "salmonn-omni voice": "piper (the adapter speaks the model's text; benchmark/models/salmonn_omni.py)",
@@ -221,8 +275,9 @@ class Pipeline:
                                                                              self.p("runs", "s2", "final"), self.p("val"))}
         train_runs = {f"stage{k}": self.p("runs", f"s{k}") for k in range(4) if Path(self.p("runs", f"s{k}")).is_dir()}
         page = write_results_doc(self.p("results.md"), runs, context, train_runs,
-                                 sft="salmonn-omni SFT (stage 2)", dpo="salmonn-omni DPO (stage 3)",
-                                 implicit="salmonn-omni implicit thinking (stage 2)", notes=[
+                                 sft="salmonn-omni SFT, val-tuned offsets", dpo="salmonn-omni DPO, val-tuned offsets",
+                                 implicit="salmonn-omni implicit thinking (stage 2)",
+                                 explicit="salmonn-omni SFT (stage 2)", notes=[
             "salmonn-omni rows are scored with `--model-arg voice=piper`: the adapter speaks the model's own text "
             "stream with the assistant's Piper voice and stops where the model's <shift> stops it; the decisions "
             "and the text are the model's. The tiny mel synthesizer's own output is not speech to silero-vad (see "
