@@ -51,6 +51,7 @@ SIZES: dict[str, Size] = {
                   {"distill": 300, "sft": 600, "duplex": 2000, "dpo": 60}, None, 250, model="small"),
 }
 SEEDS = {"train": (1, "train"), "val": (3, "train"), "pairs-src": (4, "train"), "test": (2, "test")}
+MODEL_FILES = ("config.yaml", "model.safetensors", "meta.json")  # what model.checkpoint writes and reads
 BASELINES = ("silent", "always_talk", "vad_cascade", "turn_classifier", "oracle")
 # (start_bias, stop_bias) logit offsets on <shift> tried on val (model.config.DecisionConfig); (0, 0) is the trained
 # argmax.  Small on purpose: each point is a closed-loop benchmark of the validation corpus.
@@ -207,9 +208,9 @@ class Pipeline:
         for name, origin in (("sft", selection.get("selected", self.p("runs", "s2", "final"))),
                              ("dpo", self.p("runs", "s3", "final"))):
             with atomic_directory(target / name, replace=True) as tmp:
-                for f in Path(origin).iterdir():
-                    if f.is_file():
-                        shutil.copyfile(f, tmp / f.name)
+                for name_ in MODEL_FILES:  # the model only: a step checkpoint's optimizer and RNG states stay behind
+                    if (Path(origin) / name_).is_file():
+                        shutil.copyfile(Path(origin) / name_, tmp / name_)
                 prov = {"command": f"duplexkit reproduce --size {self.size} --out OUT", "size": self.size,
                         "steps": self.spec.steps, "checkpoint": rel(origin), "selected_on": rel(self.p("val")),
                         "corpora": corpora, **({"selection": {k: v for k, v in selection.items() if k != "candidates"}}

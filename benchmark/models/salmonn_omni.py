@@ -86,11 +86,11 @@ def _piper_voice() -> TextVoice:
 
 
 class SalmonnOmniSession:
-    def __init__(self, model, info: SessionInfo, voice: str = "piper") -> None:
+    def __init__(self, model, info: SessionInfo, voice: "TextVoice | None" = None) -> None:
         self.model = model
         self.info = info
         self.state = model.new_state(seed=int(info.seed))
-        self.voice = _piper_voice() if voice == "piper" else None
+        self.voice = voice  # None: play the model's own synthesizer
         self.last_out = np.zeros(BLOCK_SAMPLES, np.float32)
         self.closed = False
 
@@ -170,6 +170,5 @@ class SalmonnOmniModel:
         )
 
     def open_session(self, info: SessionInfo) -> SalmonnOmniSession:
-        if self.voice == "piper":
-            _piper_voice()  # load it here, where a missing backend is one line, not inside the first step
-        return SalmonnOmniSession(self.model, info, self.voice)
+        # built here, where a missing backend is one line, not inside the first step
+        return SalmonnOmniSession(self.model, info, _piper_voice() if self.voice == "piper" else None)
