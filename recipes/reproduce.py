@@ -6,13 +6,13 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
 1. corpora: ``train`` and ``val`` (``--split train``, other seeds), ``pairs-src`` (``--split train``, a third seed,
    for on-policy failures) and ``test`` (``--split test``: unseen lines, voices and rooms);
 2. stages 0-2 (stage 0 only when the Whisper teacher is installed); stage 2 keeps its checkpoints, and the one with
-   the lowest validation token loss is selected (never the test corpus);;
+   the lowest validation token loss is selected (never the test corpus);
 3. the selected stage-2 model is benchmarked on ``test`` (``sft``, the trained argmax); its ``<shift>`` offsets
-   (``decision.start_bias`` / ``stop_bias``) are swept closed loop on ``val`` (``OFFSET_GRID``, ``val_score``)
-   and it is scored again on ``test`` with the chosen ones (``sft-tuned``), then run on ``pairs-src``;
+   (``decision.start_bias`` / ``stop_bias``) are searched closed loop on ``val`` (``START_GRID`` then ``STOP_GRID``,
+   ``val_score``) and it is scored again on ``test`` with the chosen ones (``sft-tuned``), then run on ``pairs-src``;
 4. on-policy pairs from the ``pairs-src`` run plus static pairs from its labels;
 5. stage 3 (DPO) from the selected stage-2 policy, then benchmarked on ``test`` with no offsets (``dpo``) and with
-   the SFT's val-chosen ones (``dpo-tuned``);
+   its own offsets, searched on ``val`` the same way (``dpo-tuned``);
 6. baselines on ``test``: silent, always_talk, vad_cascade, turn_classifier (trained on train, chosen on val), oracle;
 7. the same stages 1-2 with ``thinking: implicit`` (the paper's Table 2 ablation, same budget), benchmarked on
    ``test``;
@@ -45,17 +45,21 @@ SIZES: dict[str, Size] = {
     "smoke": Size({"train": 3.0, "val": 1.5, "pairs-src": 1.5, "test": 2.0},
                   {"distill": 0, "sft": 20, "duplex": 40, "dpo": 10}, 2, 20),
     # the documented tiny run: about 90 minutes on a 2-core CPU
-    "tiny": Size({"train": 30.0, "val": 8.0, "pairs-src": 8.0, "test": 12.0},
-                 {"distill": 200, "sft": 400, "duplex": 1500, "dpo": 40}, None, 300),
+    # (stage 2 overfit 30 min of train by step 600 of 1500, measured: more data, fewer steps)
+    "tiny": Size({"train": 45.0, "val": 8.0, "pairs-src": 8.0, "test": 12.0},
+                 {"distill": 200, "sft": 400, "duplex": 1050, "dpo": 40}, None, 150),
     "small": Size({"train": 60.0, "val": 10.0, "pairs-src": 10.0, "test": 20.0},
                   {"distill": 300, "sft": 600, "duplex": 2000, "dpo": 60}, None, 250, model="small"),
 }
 SEEDS = {"train": (1, "train"), "val": (3, "train"), "pairs-src": (4, "train"), "test": (2, "test")}
 MODEL_FILES = ("config.yaml", "model.safetensors", "meta.json")  # what model.checkpoint writes and reads
 BASELINES = ("silent", "always_talk", "vad_cascade", "turn_classifier", "oracle")
-# (start_bias, stop_bias) logit offsets on <shift> tried on val (model.config.DecisionConfig); (0, 0) is the trained
-# argmax.  Small on purpose: each point is a closed-loop benchmark of the validation corpus.
-OFFSET_GRID: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 2.0), (2.0, 4.0))
+# Logit offsets on <shift> tried on val, per model (model.config.DecisionConfig): start_bias at stop_bias 0 first,
+# then stop_bias at the best start (coordinate search: start moves take-over, latency and pauses; stop moves
+# self-interruption, backchannels and barge-ins).  (0, 0) is the trained argmax.  Small on purpose: each point is a
+# closed-loop benchmark of the validation corpus.
+START_GRID: tuple[float, ...] = (0.0, 1.0, 2.0)
+STOP_GRID: tuple[float, ...] = (-2.0, 0.0, 2.0)
 # What the sweep maximises: the mean of these val metrics at echo factor 1 (lower-is-better ones as 1 - value).
 VAL_OBJECTIVE: tuple[tuple[str, str, bool], ...] = (
     ("turn_taking", "takeover_rate", False), ("pause_handling", "takeover_rate", True),
@@ -162,10 +166,9 @@ class Pipeline:
         omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
         self.step("bench-sft", [*bench, *omni, "--checkpoint", sft, "--data", self.p("test"), "--out",
                                 self.p("bench", "sft"), *items])
-        offsets = self.tune_offsets(sft, [*bench, *omni])
-        tuned = offset_args(*offsets)
-        self.step("bench-sft-tuned", [*bench, *omni, *tuned, "--checkpoint", sft, "--data", self.p("test"), "--out",
-                                      self.p("bench", "sft-tuned"), *items])
+        sft_offsets = offset_args(*self.tune_offsets("sft", sft, [*bench, *omni]))
+        self.step("bench-sft-tuned", [*bench, *omni, *sft_offsets, "--checkpoint", sft, "--data", self.p("test"),
+                                      "--out", self.p("bench", "sft-tuned"), *items])
         self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", sft, "--data",
                                              self.p("pairs-src"), "--out", self.p("bench", "sft-on-pairs-src"), *items])
         self.step("pairs", ["pairs", "--data", self.p("pairs-src"), "--out", self.p("pairs"), "--from-run",
@@ -177,8 +180,9 @@ class Pipeline:
         dpo = self.p("runs", "s3", "final")
         self.step("bench-dpo", [*bench, *omni, "--checkpoint", dpo, "--data",
                                 self.p("test"), "--out", self.p("bench", "dpo"), *items])
-        self.step("bench-dpo-tuned", [*bench, *omni, *tuned, "--checkpoint", dpo, "--data", self.p("test"), "--out",
-                                      self.p("bench", "dpo-tuned"), *items])
+        dpo_offsets = offset_args(*self.tune_offsets("dpo", dpo, [*bench, *omni]))  # its own: SFT's do not carry over
+        self.step("bench-dpo-tuned", [*bench, *omni, *dpo_offsets, "--checkpoint", dpo, "--data", self.p("test"),
+                                      "--out", self.p("bench", "dpo-tuned"), *items])
         self.step("train-classifier", ["bench", "train-classifier", "--data", self.p("train"), "--val-data",
                                        self.p("val"), "--out", self.p("runs", "turn_classifier"), "--quiet"])
         for name in BASELINES:
@@ -218,22 +222,30 @@ class Pipeline:
                 (tmp / "provenance.json").write_text(json.dumps(prov, indent=1))
         print(f"[reproduce] checkpoints: {target / 'sft'}, {target / 'dpo'}")
 
-    def tune_offsets(self, checkpoint: str, bench: Sequence[str]) -> tuple[float, float]:
-        """The ``OFFSET_GRID`` point with the best :func:`val_score`, each scored closed loop on ``val`` (never
-        ``test``); the sweep is written to ``runs/offsets.json``."""
-        rows = []
-        for start, stop in OFFSET_GRID:
-            out = self.p("bench", "val-offsets", f"start{start:g}-stop{stop:g}")
-            self.step(f"bench-val-offsets-{start:g}-{stop:g}", [
-                *bench, *offset_args(start, stop), "--checkpoint", checkpoint, "--data", self.p("val"), "--out", out])
-            res = json.loads(Path(out, "results.json").read_text())
-            rows.append({"start_bias": start, "stop_bias": stop, "val_score": round(val_score(res), 4)})
-        best = max(rows, key=lambda r: (r["val_score"], -abs(r["start_bias"]) - abs(r["stop_bias"])))
+    def tune_offsets(self, tag: str, checkpoint: str, bench: Sequence[str]) -> tuple[float, float]:
+        """The best :func:`val_score` of a coordinate search over ``START_GRID`` then ``STOP_GRID`` for one model
+        (``tag``: sft, dpo), each point scored closed loop on ``val`` (never ``test``); the sweep is written to
+        ``runs/offsets-{tag}.json``."""
+        scores: dict[tuple[float, float], float] = {}
+
+        def score(start: float, stop: float) -> float:
+            if (start, stop) not in scores:
+                out = self.p("bench", f"val-offsets-{tag}", f"start{start:g}-stop{stop:g}")
+                self.step(f"bench-val-offsets-{tag}-{start:g}-{stop:g}", [
+                    *bench, *offset_args(start, stop), "--checkpoint", checkpoint, "--data", self.p("val"), "--out",
+                    out])
+                scores[(start, stop)] = round(val_score(json.loads(Path(out, "results.json").read_text())), 4)
+            return scores[(start, stop)]
+
+        best = lambda points: max(points, key=lambda pt: (score(*pt), -abs(pt[0]) - abs(pt[1])))  # noqa: E731
+        start, _ = best([(a, 0.0) for a in START_GRID])
+        chosen = best([(start, b) for b in STOP_GRID])
+        rows = [{"start_bias": a, "stop_bias": b, "val_score": v} for (a, b), v in scores.items()]
         Path(self.p("runs")).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(self.p("runs", "offsets.json")), json.dumps(
+        atomic_write_text(Path(self.p("runs", f"offsets-{tag}.json")), json.dumps(
             {"objective": [f"{'1 - ' if low else ''}{t}.{k} (ef1)" for t, k, low in VAL_OBJECTIVE], "grid": rows,
-             "chosen": best}, indent=1))
-        return best["start_bias"], best["stop_bias"]
+             "chosen": {"start_bias": chosen[0], "stop_bias": chosen[1], "val_score": scores[chosen]}}, indent=1))
+        return chosen
 
     def stages_1_2(self, tag: str, extra: Sequence[str], init: Sequence[str] = ()) -> tuple[Path, dict[str, Any]]:
         """Stages 1 and 2 into ``runs/s1{tag}``, ``runs/s2{tag}`` (``extra``: overrides for both; ``init``: stage 1's
@@ -267,8 +279,9 @@ class Pipeline:
                    "corpora": {n: {"split": st.get("split"), "seed": st["run"]["seed"], "dialogues": st["num_dialogues"],
                                    "minutes": round(st["total_seconds"] / 60, 2)} for n, st in stats.items()},
                    "stage2_selection (validation token loss)": selection,
-                   "<shift> offsets swept on val": (json.loads(Path(self.p("runs", "offsets.json")).read_text())
-                                                    if Path(self.p("runs", "offsets.json")).is_file() else None),
+                   **{f"<shift> offsets swept on val ({tag})": json.loads(Path(self.p("runs", f"offsets-{tag}.json"))
+                                                                          .read_text())
+                      for tag in ("sft", "dpo") if Path(self.p("runs", f"offsets-{tag}.json")).is_file()},
                    "bench": "closed loop, --asr none" + (f", {self.spec.bench_items} items per family"
                                                          if self.spec.bench_items else ", every item"),
                    "salmonn-omni voice": "piper (the adapter speaks the model's text; benchmark/models/salmonn_omni.py)",

@@ -79,26 +79,39 @@ def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
 
     def fake(argv):
         calls.append(argv)
-        if "val-offsets" in " ".join(argv):  # the offset sweep reads what its val runs wrote
+        if "val-offsets" in " ".join(argv):  # the offset search reads what its val runs wrote
             out = Path(argv[argv.index("--out") + 1])
             out.mkdir(parents=True, exist_ok=True)
-            (out / "results.json").write_text(json.dumps({"aggregates": {}}))
+            start, stop = (float(x) for x in out.name.replace("start", "").split("-stop"))
+            # a val landscape whose best point is (1, -2): take the turn sooner, yield it later
+            take, selfint = min(1.0, 0.4 + 0.4 * start) - 0.3 * max(0.0, start - 1), 0.5 + 0.2 * stop
+            at = lambda sec: {"by_echo_factor": {"1": sec}}  # noqa: E731
+            (out / "results.json").write_text(json.dumps({"aggregates": {
+                "turn_taking": at({"takeover_rate": take}), "echo": at({"self_interruption_rate": selfint})}}))
         return 0 if argv[0] != "pairs" else 3
 
     pipe = Pipeline("smoke", tmp_path, runner=fake)
     with pytest.raises(ReproduceError, match="step 'pairs' failed .exit 3.; rerun it by hand with: duplexkit pairs"):
         pipe.run()
     names = [c[0] + (f" {c[1]}" if c[0] in ("train", "bench") else "") for c in calls]
-    assert names == ["generate"] * 4 + ["train 1", "train 2"] + ["bench run"] * 6 + ["pairs"]
-    sweep = calls[7:10]  # the <shift> offsets are swept on val, never on test, and the chosen ones scored on test
+    assert names == ["generate"] * 4 + ["train 1", "train 2"] + ["bench run"] * 8 + ["pairs"]
+    # the <shift> offsets are searched on val, never on test (start first, then stop at the best start; the
+    # point both passes share runs once), and the chosen ones scored on test
+    sweep = calls[7:12]
     assert all(c[c.index("--data") + 1] == str(tmp_path / "val") for c in sweep)
-    assert calls[10][calls[10].index("--data") + 1] == str(tmp_path / "test") and "overrides" not in " ".join(calls[10])
-    assert json.loads((tmp_path / "runs" / "offsets.json").read_text())["chosen"]["start_bias"] == 0.0
+    assert [Path(c[c.index("--out") + 1]).name for c in sweep] == [
+        "start0-stop0", "start1-stop0", "start2-stop0", "start1-stop-2", "start1-stop2"]
+    tuned = calls[12]
+    assert tuned[tuned.index("--data") + 1] == str(tmp_path / "test")
+    assert "overrides=[decision.start_bias=1,decision.stop_bias=-2]" in tuned
+    assert "overrides" not in " ".join(calls[6])  # the trained argmax, scored as it is
+    chosen = json.loads((tmp_path / "runs" / "offsets-sft.json").read_text())["chosen"]
+    assert (chosen["start_bias"], chosen["stop_bias"]) == (1.0, -2.0)
     test_corpus = calls[3]
     assert test_corpus[test_corpus.index("--split") + 1] == "test"
     assert all("--split" not in c or c[c.index("--split") + 1] == "train" for c in calls[:3])
-    # the benchmarks that train or select never see the test corpus; the SFT model is scored on it once
-    assert str(tmp_path / "test") not in " ".join(" ".join(c) for c in calls[4:6] + calls[7:10] + calls[11:12])
+    # the benchmarks that train or select never see the test corpus; the SFT model is scored on it twice
+    assert str(tmp_path / "test") not in " ".join(" ".join(c) for c in calls[4:6] + calls[7:12] + calls[13:15])
     calls.clear()
     Pipeline("smoke", tmp_path, runner=lambda argv: calls.append(argv) or 0).stages_1_2(
         "-implicit", ["model_config.thinking=implicit"])  # the ablation arm: the same stages, implicit thinking
