@@ -94,14 +94,15 @@ def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
     with pytest.raises(ReproduceError, match="step 'pairs' failed .exit 3.; rerun it by hand with: duplexkit pairs"):
         pipe.run()
     names = [c[0] + (f" {c[1]}" if c[0] in ("train", "bench") else "") for c in calls]
-    assert names == ["generate"] * 4 + ["train 1", "train 2"] + ["bench run"] * 8 + ["pairs"]
+    assert names == ["generate"] * 4 + ["train 1", "train 2"] + ["bench run"] * 6 + ["pairs"]
     # the <shift> offsets are searched on val, never on test (start first, then stop at the best start; the
     # point both passes share runs once), and the chosen ones scored on test
-    sweep = calls[7:12]
+    sweep = calls[7:10]
     assert all(c[c.index("--data") + 1] == str(tmp_path / "val") for c in sweep)
     assert [Path(c[c.index("--out") + 1]).name for c in sweep] == [
-        "start0-stop0", "start1-stop0", "start2-stop0", "start1-stop-2", "start1-stop2"]
-    tuned = calls[12]
+        "start0-stop0", "start1-stop0", "start1-stop-2"]
+    assert all("--echo-factors" in c and "qa" not in c for c in sweep)  # only what the objective reads
+    tuned = calls[10]
     assert tuned[tuned.index("--data") + 1] == str(tmp_path / "test")
     assert "overrides=[decision.start_bias=1,decision.stop_bias=-2]" in tuned
     assert "overrides" not in " ".join(calls[6])  # the trained argmax, scored as it is
@@ -111,7 +112,7 @@ def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
     assert test_corpus[test_corpus.index("--split") + 1] == "test"
     assert all("--split" not in c or c[c.index("--split") + 1] == "train" for c in calls[:3])
     # the benchmarks that train or select never see the test corpus; the SFT model is scored on it twice
-    assert str(tmp_path / "test") not in " ".join(" ".join(c) for c in calls[4:6] + calls[7:12] + calls[13:15])
+    assert str(tmp_path / "test") not in " ".join(" ".join(c) for c in calls[4:6] + calls[7:10] + calls[11:12])
     calls.clear()
     Pipeline("smoke", tmp_path, runner=lambda argv: calls.append(argv) or 0).stages_1_2(
         "-implicit", ["model_config.thinking=implicit"])  # the ablation arm: the same stages, implicit thinking
