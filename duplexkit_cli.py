@@ -44,9 +44,6 @@ DEMO_DIR = "demo-corpus"
 # Models the demo scores, with their options: the oracle bounds every metric, the cascade is a real half-duplex
 # system (SmolLM2), salmonn-omni an untrained tiny checkpoint (what `duplexkit model init` writes; train it next).
 DEMO_MODELS: tuple[tuple[str, dict], ...] = (("oracle", {}), ("vad_cascade", {}), ("salmonn-omni", {}))
-# The cascade's endpoint step runs Whisper and SmolLM2 inside one step: 3-5 s on an idle 2-core machine, 10-30 s
-# when other jobs share the cores (measured), so the demo gives its steps more than the default limit.
-DEMO_STEP_TIMEOUT_S = {"vad_cascade": 120.0}
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -82,6 +79,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ok = intel.ok
     if args.no_bench:
         return 0 if ok else 1
+    from benchmark.models import STEP_TIMEOUT_S
     from benchmark.report import compare_table
     from benchmark.runner import RunConfig, run_bench
 
@@ -100,7 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 init_checkpoint("tiny", str(ckpt))
             options["checkpoint"] = str(ckpt)
         print(f"\nscoring {name} (closed loop, 1 item per kind; the full set: duplexkit bench run ...)")
-        extra = {"step_timeout_s": DEMO_STEP_TIMEOUT_S[name]} if name in DEMO_STEP_TIMEOUT_S else {}
+        extra = {"step_timeout_s": STEP_TIMEOUT_S[name]} if name in STEP_TIMEOUT_S else {}
         results.append(run_bench(RunConfig(model=name, data=args.out, out=str(runs / name), model_options=options,
                                            max_items=1, workers=args.workers, save_audio=2, **extra)))
     print("\n" + compare_table(results))

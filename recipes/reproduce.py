@@ -190,8 +190,11 @@ class Pipeline:
                                       "--out", self.p("bench", "dpo-tuned"), *items])
         self.step("train-classifier", ["bench", "train-classifier", "--data", self.p("train"), "--val-data",
                                        self.p("val"), "--out", self.p("runs", "turn_classifier"), "--quiet"])
+        from benchmark.models import STEP_TIMEOUT_S
+
         for name in BASELINES:
             extra = ["--model-arg", f"path={self.p('runs', 'turn_classifier')}"] if name == "turn_classifier" else []
+            extra += ["--step-timeout", f"{STEP_TIMEOUT_S[name]:g}"] if name in STEP_TIMEOUT_S else []
             self.step(f"bench-{name}", [*bench, "--model", name, *extra, "--data", self.p("test"), "--out",
                                         self.p("bench", name), *items])
         if self.checkpoints:

@@ -27,6 +27,11 @@ UnknownModel = UnknownName
 # Adapters that are pure Python/NumPy (no long C calls, no threads): safe and fastest in process, so a bench run
 # isolates every other model by default (benchmark.isolation) and not these.
 IN_PROCESS_SAFE = ("benchmark.models.baselines", "benchmark.models.files")
+# Per-step limits above the runner's default (30 s) for adapters whose step can legitimately take longer: the
+# cascade's endpoint step runs Whisper and SmolLM2 inside one step, 3-5 s on an idle 2-core machine, 10-30 s when
+# other jobs share the cores, and over 30 s once (measured: a reproduce smoke run beside a tiny one).  The demo and
+# `duplexkit reproduce` pass these.
+STEP_TIMEOUT_S: dict[str, float] = {"vad_cascade": 120.0}
 
 
 class ModelError(DuplexkitError, RuntimeError, ValueError):
