@@ -11,8 +11,9 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
    (``decision.start_bias`` / ``stop_bias``) are searched closed loop on ``val`` (``START_GRID`` then ``STOP_GRID``,
    ``val_score``) and it is scored again on ``test`` with the chosen ones (``sft-tuned``), then run on ``pairs-src``;
 4. on-policy pairs from the ``pairs-src`` run plus static pairs from its labels;
-5. stage 3 (DPO) from the selected stage-2 policy, then benchmarked on ``test`` with no offsets (``dpo``) and with
-   its own offsets, searched on ``val`` the same way (``dpo-tuned``);
+5. stage 3 (DPO) from the selected stage-2 policy, then benchmarked on ``test`` with its own offsets, searched on
+   ``val`` the same way (``dpo-tuned``), and, after the baselines, with none (``dpo``); a test run whose command
+   equals one already made (the search kept the argmax) is copied, not rerun;
 6. baselines on ``test``: silent, always_talk, vad_cascade, turn_classifier (trained on train, chosen on val), oracle;
 7. the same stages 1-2 with ``thinking: implicit`` (the paper's Table 2 ablation, same budget), benchmarked on
    ``test``;
@@ -169,11 +170,10 @@ class Pipeline:
         items = ["--max-items", str(s.bench_items)] if s.bench_items else []
         bench = ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
         omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
-        self.step("bench-sft", [*bench, *omni, "--checkpoint", sft, "--data", self.p("test"), "--out",
-                                self.p("bench", "sft"), *items])
+        test = lambda name, args, same_as=None: self.bench_test(name, [*bench, *omni, *args, *items], same_as)  # noqa: E731
+        test("sft", ["--checkpoint", sft])
         sft_offsets = offset_args(*self.tune_offsets("sft", sft, [*bench, *omni]))
-        self.step("bench-sft-tuned", [*bench, *omni, *sft_offsets, "--checkpoint", sft, "--data", self.p("test"),
-                                      "--out", self.p("bench", "sft-tuned"), *items])
+        test("sft-tuned", [*sft_offsets, "--checkpoint", sft], None if sft_offsets else "sft")
         self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", sft, "--data",
                                              self.p("pairs-src"), "--out", self.p("bench", "sft-on-pairs-src"), *items])
         self.step("pairs", ["pairs", "--data", self.p("pairs-src"), "--out", self.p("pairs"), "--from-run",
@@ -183,11 +183,8 @@ class Pipeline:
                               f"max_steps={s.steps['dpo']}", f"init_from={chosen}", "eval.bench=false",
                               f"dpo.bench_every={max(1, s.steps['dpo'] // 4)}", "--quiet"])
         dpo = self.p("runs", "s3", "final")
-        self.step("bench-dpo", [*bench, *omni, "--checkpoint", dpo, "--data",
-                                self.p("test"), "--out", self.p("bench", "dpo"), *items])
         dpo_offsets = offset_args(*self.tune_offsets("dpo", dpo, [*bench, *omni]))  # its own: SFT's do not carry over
-        self.step("bench-dpo-tuned", [*bench, *omni, *dpo_offsets, "--checkpoint", dpo, "--data", self.p("test"),
-                                      "--out", self.p("bench", "dpo-tuned"), *items])
+        test("dpo-tuned", [*dpo_offsets, "--checkpoint", dpo])
         self.step("train-classifier", ["bench", "train-classifier", "--data", self.p("train"), "--val-data",
                                        self.p("val"), "--out", self.p("runs", "turn_classifier"), "--quiet"])
         from benchmark.models import STEP_TIMEOUT_S
@@ -200,12 +197,28 @@ class Pipeline:
         if self.checkpoints:
             self.export_checkpoints(Path(self.checkpoints), why)
         self.write_doc(why)  # the page without the ablation: a run stopped during it still has every other result
+        test("dpo", ["--checkpoint", dpo], None if dpo_offsets else "dpo-tuned")  # the DPO model's trained argmax
+        self.write_doc(why)
         # the paper's Table 2 ablation, last (the longest step): the same stages and budget with implicit thinking
         # (<think> not fed back); the page is written again with it
         chosen_implicit, _ = self.stages_1_2("-implicit", ["model_config.thinking=implicit"], init)
         self.step("bench-implicit", [*bench, *omni, "--checkpoint", str(chosen_implicit), "--data", self.p("test"),
                                      "--out", self.p("bench", "implicit"), *items])
         return self.write_doc(why)
+
+    def bench_test(self, name: str, argv: Sequence[str], same_as: str | None = None) -> None:
+        """Score ``argv`` (a ``bench run`` without data and out) on ``test`` into ``bench/{name}``; with ``same_as``
+        (a run of the same command, e.g. when the val search kept the argmax) its results are copied instead."""
+        import shutil
+
+        src = Path(self.p("bench", same_as or "", "results.json"))
+        if same_as and src.is_file() and not (self.state / f"bench-{name}.done").exists():
+            shutil.copytree(src.parent, self.p("bench", name), dirs_exist_ok=True)
+            print(f"[reproduce] bench-{name}: the same command as bench-{same_as}, its results copied")
+            self.state.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.state / f"bench-{name}.done", json.dumps({"same_as": same_as}))
+            return
+        self.step(f"bench-{name}", [*argv, "--data", self.p("test"), "--out", self.p("bench", name)])
 
     def export_checkpoints(self, target: Path, selection: dict[str, Any]) -> None:
         """Copy the selected SFT (stage 2) and the DPO (stage 3) checkpoints to ``target/{sft,dpo}`` (atomically) with

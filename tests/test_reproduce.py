@@ -124,6 +124,26 @@ def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
     assert set(BASELINES) >= {"silent", "oracle", "turn_classifier", "vad_cascade", "always_talk"}
 
 
+def test_a_test_run_the_val_search_made_redundant_is_copied_not_rerun(tmp_path):
+    calls: list[list[str]] = []
+
+    def fake(argv):  # every point scores the same: the search keeps the trained argmax (0, 0)
+        calls.append(argv)
+        if "--out" in argv:
+            out = Path(argv[argv.index("--out") + 1])
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "results.json").write_text(json.dumps({"aggregates": {}, "out": str(out)}))
+        return 0 if argv[0] != "pairs" else 3
+
+    with pytest.raises(ReproduceError):
+        Pipeline("smoke", tmp_path, runner=fake).run()
+    outs = [c[c.index("--out") + 1] for c in calls if c[:2] == ["bench", "run"]]
+    assert str(tmp_path / "bench" / "sft") in outs and str(tmp_path / "bench" / "sft-tuned") not in outs
+    copied = json.loads((tmp_path / "bench" / "sft-tuned" / "results.json").read_text())
+    assert copied["out"] == str(tmp_path / "bench" / "sft")  # the argmax run's own file
+    assert (tmp_path / ".reproduce" / "bench-sft-tuned.done").is_file()
+
+
 def test_unknown_size_is_one_line(tmp_path):
     from datagen.common.config import ConfigError
 
