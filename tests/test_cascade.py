@@ -131,7 +131,7 @@ def test_think_blocks_delays_the_answer(question):
     assert _active_blocks(b)[0] == _active_blocks(a)[0] + 5
     auto = VadCascadeModel(llm="echo", think_blocks=True)
     s = auto.open_session(SessionInfo("t", "test"))
-    c, _, _ = run_blocks(s, mic)
+    c, _, _ = run_blocks(s, _mic(question, tail_s=20.0))  # room for a loaded machine's delay
     delay = s.turns[0].delay_blocks
     assert delay == int(np.ceil(s.turns[0].compute_s / 0.08)) and delay >= 1
     assert _active_blocks(c)[0] == _active_blocks(a)[0] + delay
