@@ -46,7 +46,7 @@ SIZES: dict[str, Size] = {
     # minutes, for the slow test: shows the pipeline runs and the trained model moves, not the targets
     "smoke": Size({"train": 3.0, "val": 1.5, "pairs-src": 1.5, "test": 2.0},
                   {"distill": 0, "sft": 20, "duplex": 40, "dpo": 10}, 2, 20),
-    # the documented tiny run: about 90 minutes on a 2-core CPU
+    # the documented tiny run: 1.5-2 h on a 2-core CPU
     # 2026-12-02: chosen on val over the first run's 30 min / 1500 steps (selected at 600): closed loop on val at the
     # trained argmax, val_score 0.76 against 0.66 (take-over 1.0 vs 0.48), though its val token loss is 1.99 vs 1.88
     "tiny": Size({"train": 45.0, "val": 8.0, "pairs-src": 8.0, "test": 12.0},
@@ -68,9 +68,9 @@ VAL_OBJECTIVE: tuple[tuple[str, str, bool], ...] = (
     ("turn_taking", "takeover_rate", False), ("pause_handling", "takeover_rate", True),
     ("backchannel", "continue_rate", False), ("barge_in", "f1", False), ("echo", "self_interruption_rate", True))
 # so a sweep point benchmarks only what the objective reads: its tasks at echo factor 1 (a third of the items)
-SWEEP_ARGS: tuple[str, ...] = ("--tasks", *dict.fromkeys(t for t, _, _ in VAL_OBJECTIVE),
-                               *(a for t in dict.fromkeys(t for t, _, _ in VAL_OBJECTIVE)
-                                 for a in ("--echo-factors", f"{t}=1")))
+_SWEEP_TASKS = tuple(dict.fromkeys(t for t, _, _ in VAL_OBJECTIVE))
+SWEEP_ARGS: tuple[str, ...] = ("--tasks", *_SWEEP_TASKS,
+                               *(a for t in _SWEEP_TASKS for a in ("--echo-factors", f"{t}=1")))
 
 
 def offset_args(start: float, stop: float) -> list[str]:
@@ -137,6 +137,11 @@ class Pipeline:
     def p(self, *parts: str) -> str:
         return str(self.out.joinpath(*parts))
 
+    def mark_done(self, name: str, record: dict[str, Any]) -> None:
+        """The marker that makes a rerun skip step ``name``."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.state / f"{name}.done", json.dumps(record))
+
     def step(self, name: str, argv: Sequence[str]) -> None:
         marker = self.state / f"{name}.done"
         self.steps_done += 1
@@ -148,8 +153,7 @@ class Pipeline:
         if rc != 0:
             raise ReproduceError(f"reproduce: step {name!r} failed (exit {rc}); rerun it by hand with: "
                                  f"duplexkit {' '.join(argv)}")
-        self.state.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(marker, json.dumps({"argv": list(argv)}))
+        self.mark_done(name, {"argv": list(argv)})
 
     def run(self) -> Path:
         s = self.spec
@@ -197,9 +201,8 @@ class Pipeline:
                                         self.p("bench", name), *items])
         if self.checkpoints:
             self.export_checkpoints(Path(self.checkpoints), why)
-        self.write_doc(why)  # the page without the ablation: a run stopped during it still has every other result
         test("dpo", ["--checkpoint", dpo], None if dpo_offsets else "dpo-tuned")  # the DPO model's trained argmax
-        self.write_doc(why)
+        self.write_doc(why)  # the page without the ablation: a run stopped during it still has every other result
         # the paper's Table 2 ablation, last (the longest step): the same stages and budget with implicit thinking
         # (<think> not fed back); the page is written again with it
         chosen_implicit, _ = self.stages_1_2("-implicit", ["model_config.thinking=implicit"], init)
@@ -216,8 +219,7 @@ class Pipeline:
         if same_as and src.is_file() and not (self.state / f"bench-{name}.done").exists():
             shutil.copytree(src.parent, self.p("bench", name), dirs_exist_ok=True)
             print(f"[reproduce] bench-{name}: the same command as bench-{same_as}, its results copied")
-            self.state.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.state / f"bench-{name}.done", json.dumps({"same_as": same_as}))
+            self.mark_done(f"bench-{name}", {"same_as": same_as})
             return
         self.step(f"bench-{name}", [*argv, "--data", self.p("test"), "--out", self.p("bench", name)])
 
