@@ -118,11 +118,13 @@ class DuplexTask:
     @torch.no_grad()
     def evaluate(self, model, batches: Sequence[dict[str, Any]]) -> dict[str, float]:
         """Weighted token loss and synth loss as in training, plus per-class accuracy of the greedy decision under
-        the listening/speaking mask (``acc_shift`` is the recall of ``<shift>``) and how many ``<shift>`` the
-        model predicts per target ``<shift>``, on duplex rows; on ``transcribe`` rows ``transcribe_acc_text`` /
+        the listening/speaking mask (``acc_shift`` is the recall of ``<shift>``; ``acc_shift_start`` and
+        ``acc_shift_stop`` split it into listen->speak and speak->listen, because stops are rare and a model can
+        take every turn while never stopping) and how many ``<shift>`` the model predicts per target ``<shift>``,
+        on duplex rows; on ``transcribe`` rows ``transcribe_acc_text`` /
         ``transcribe_acc_think``: the greedy token among text and ``<think>`` (teacher-forced history)."""
         ce = wsum = l1 = n_l1 = 0.0
-        hit = {"think": [0, 0], "shift": [0, 0], "text": [0, 0]}
+        hit = {"think": [0, 0], "shift": [0, 0], "text": [0, 0], "shift_start": [0, 0], "shift_stop": [0, 0]}
         tr_hit = {"think": [0, 0], "text": [0, 0]}
         pred_shift = 0
         for b in batches:
@@ -140,8 +142,9 @@ class DuplexTask:
             cls = torch.where(tokens == self.think_id, 0, torch.where(tokens == self.shift_id, 1, 2))
             task = torch.as_tensor(b["task"]) if "task" in b else torch.zeros(len(tokens), dtype=torch.long)
             dup = valid & (task == 0)[:, None]
-            for c, name in enumerate(hit):
-                sel = dup & (cls == c)
+            for name, sel in (("think", cls == 0), ("shift", cls == 1), ("text", cls == 2),
+                              ("shift_start", (cls == 1) & (mode_prev == 0)), ("shift_stop", (cls == 1) & (mode_prev == 1))):
+                sel = dup & sel
                 hit[name][0] += int((pred[sel] == tokens[sel]).sum())
                 hit[name][1] += int(sel.sum())
             pred_shift += int(((pred == self.shift_id) & dup).sum())

@@ -288,3 +288,31 @@ def test_init_from_takes_a_stage0_encoder_into_stage1_and_refuses_other_shapes(t
     wide = load_train_config("sft", "tiny", [f"init_from={tmp_path / 's0'}", "model_config.backbone.hidden_size=128"])
     with pytest.raises(ConfigError, match="another model config .differs in backbone.hidden_size"):
         build_model(wide)
+
+
+def test_eval_splits_shift_recall_into_starts_and_stops():
+    """A model that takes every turn but never stops scores acc_shift 0.5: the split shows which half it misses."""
+    from types import SimpleNamespace
+
+    from recipes.duplex import DuplexTask
+
+    think, shift, text = 0, 1, 2
+    tokens = np.array([[think, shift, text, text, shift, think]])
+    pred = np.array([[think, shift, text, text, text, think]])  # starts, never stops
+    logits = torch.full((1, 6, 3), -5.0)
+    logits[0, np.arange(6), pred[0]] = 5.0
+    class Fake:
+        synth, cfg, think_id, shift_id = None, SimpleNamespace(), think, shift
+
+        def __call__(self, batch, return_logits=False):
+            return {"token_ce_sum": torch.tensor(0.0), "token_weight_sum": torch.tensor(1.0), "logits": logits}
+
+        def decision_logits(self, lg, mode_prev):
+            return lg
+
+    task = DuplexTask(SimpleNamespace(loss=SimpleNamespace(token=1.0, synth=0.0)), Fake())
+    batch = {"tokens": tokens, "valid": np.ones_like(tokens, bool), "mode": np.array([[0, 1, 1, 1, 0, 0]]),
+             "audible": np.zeros_like(tokens), "weight": np.ones_like(tokens, np.float32)}
+    m = task.evaluate(Fake(), [batch])
+    assert (m["acc_shift"], m["acc_shift_start"], m["acc_shift_stop"]) == (0.5, 1.0, 0.0)
+    assert m["shift_pred_per_target"] == 0.5
