@@ -52,6 +52,7 @@ class LossConfig:
 
     think: float = 0.2  # the majority class (listening, and between words)
     shift: float = 5.0  # the rare turn boundaries
+    stop: float | None = None  # a speak->listen <shift> (barge-ins and natural ends); None: the same as `shift`
     text: float = 1.0
     token: float = 1.0  # weight of the token loss in the total
     synth: float = 1.0  # weight of the synthesizer's L1 loss (0: off)
@@ -128,9 +129,11 @@ class TrainConfig:
             raise ConfigError(f"trainable: unknown group {bad[0]!r} (known: {', '.join(GROUPS)})")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ConfigError(f"mixed_precision: {self.mixed_precision!r} (expected no, bf16 or fp16)")
-        for key in ("think", "shift", "text", "token", "synth"):
-            if getattr(self.loss, key) < 0:
-                raise ConfigError(f"loss.{key}: must be >= 0")
+        for key in ("think", "shift", "text", "token", "synth", "stop"):
+            value = getattr(self.loss, key)
+            if value is not None and (not isinstance(value, (int, float)) or value < 0):
+                raise ConfigError(f"loss.{key}: must be a number >= 0{' or null' if key == 'stop' else ''}, "
+                                  f"got {value!r}")
         from model.targets import TASKS
 
         for task, weight in self.data.tasks.items():

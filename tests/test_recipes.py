@@ -316,3 +316,18 @@ def test_eval_splits_shift_recall_into_starts_and_stops():
     m = task.evaluate(Fake(), [batch])
     assert (m["acc_shift"], m["acc_shift_start"], m["acc_shift_stop"]) == (0.5, 1.0, 0.0)
     assert m["shift_pred_per_target"] == 0.5
+
+
+def test_stop_weight_applies_to_speak_to_listen_shifts_only():
+    from types import SimpleNamespace
+
+    from recipes.data import token_weights
+
+    think, shift, text = 0, 1, 2
+    tokens = np.array([[think, shift, text, shift, think]])
+    mode = np.array([[0, 1, 1, 0, 0]])
+    valid = np.ones_like(tokens, bool)
+    w = SimpleNamespace(think=0.2, shift=5.0, text=1.0, stop=20.0)
+    assert np.allclose(token_weights(tokens, valid, think, shift, w, mode), [[0.2, 5.0, 1.0, 20.0, 0.2]])
+    w.stop = None  # the default: every <shift> weighs `shift`
+    assert np.allclose(token_weights(tokens, valid, think, shift, w, mode), [[0.2, 5.0, 1.0, 5.0, 0.2]])
