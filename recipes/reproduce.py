@@ -240,10 +240,17 @@ class Pipeline:
                 for name_ in MODEL_FILES:  # the model only: a step checkpoint's optimizer and RNG states stay behind
                     if (Path(origin) / name_).is_file():
                         shutil.copyfile(Path(origin) / name_, tmp / name_)
+                offsets = Path(self.p("runs", f"offsets-{name}.json"))
+                chosen = json.loads(offsets.read_text())["chosen"] if offsets.is_file() else None
                 prov = {"command": f"duplexkit reproduce --size {self.size} --out OUT", "size": self.size,
                         "steps": self.spec.steps, "checkpoint": rel(origin), "selected_on": rel(self.p("val")),
                         "corpora": corpora, **({"selection": {k: v for k, v in selection.items() if k != "candidates"}}
-                                               if name == "sft" else {})}
+                                               if name == "sft" else {}),
+                        # the checkpoint's own config decides at offset 0 (the trained argmax); the val-tuned row of
+                        # results.md is scored with these
+                        **({"decision_offsets_chosen_on_val": chosen, "score_tuned_with": " ".join(
+                            offset_args(chosen["start_bias"], chosen["stop_bias"])) or "(no options: offset 0)"}
+                           if chosen else {})}
                 (tmp / "provenance.json").write_text(json.dumps(prov, indent=1))
         print(f"[reproduce] checkpoints: {target / 'sft'}, {target / 'dpo'}")
 

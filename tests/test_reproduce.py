@@ -144,6 +144,25 @@ def test_a_test_run_the_val_search_made_redundant_is_copied_not_rerun(tmp_path):
     assert (tmp_path / ".reproduce" / "bench-sft-tuned.done").is_file()
 
 
+def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_val(tmp_path):
+    pipe = Pipeline("smoke", tmp_path / "out", checkpoints=str(tmp_path / "ckpt"))
+    for name, seed in (("train", 1), ("val", 3)):
+        Path(pipe.p(name)).mkdir(parents=True)
+        Path(pipe.p(name, "stats.json")).write_text(json.dumps({"run": {"seed": seed}, "split": "train",
+                                                               "total_seconds": 60.0}))
+    for origin in ("s2/final", "s3/final"):
+        Path(pipe.p("runs", origin)).mkdir(parents=True)
+        Path(pipe.p("runs", origin, "config.yaml")).write_text("model: tiny\n")
+        Path(pipe.p("runs", origin, "trainer.pt")).write_text("not exported")
+    Path(pipe.p("runs", "offsets-dpo.json")).write_text(json.dumps({"chosen": {"start_bias": 1.0, "stop_bias": -2.0}}))
+    pipe.export_checkpoints(tmp_path / "ckpt", {"selected": pipe.p("runs", "s2", "final"), "step": 600})
+    dpo = json.loads((tmp_path / "ckpt" / "dpo" / "provenance.json").read_text())
+    assert dpo["score_tuned_with"] == "--model-arg overrides=[decision.start_bias=1,decision.stop_bias=-2]"
+    assert dpo["checkpoint"] == "runs/s3/final" and "decision_offsets_chosen_on_val" not in json.loads(
+        (tmp_path / "ckpt" / "sft" / "provenance.json").read_text())  # no sweep file for sft here
+    assert sorted(p.name for p in (tmp_path / "ckpt" / "dpo").iterdir()) == ["config.yaml", "provenance.json"]
+
+
 def test_unknown_size_is_one_line(tmp_path):
     from datagen.common.config import ConfigError
 
