@@ -331,3 +331,18 @@ def test_stop_weight_applies_to_speak_to_listen_shifts_only():
     assert np.allclose(token_weights(tokens, valid, think, shift, w, mode), [[0.2, 5.0, 1.0, 20.0, 0.2]])
     w.stop = None  # the default: every <shift> weighs `shift`
     assert np.allclose(token_weights(tokens, valid, think, shift, w, mode), [[0.2, 5.0, 1.0, 5.0, 0.2]])
+
+
+def test_stop_probe_counts_every_block_once_and_every_barge_in_decision(bench_corpus, tmp_path):
+    from datagen.corpus import Corpus
+    from model.checkpoint import save_checkpoint
+    from model.config import load_config
+    from model.salmonn import SalmonnOmni
+    from recipes.stop_probe import KINDS, stop_probe
+
+    save_checkpoint(SalmonnOmni(load_config("tiny")).eval(), tmp_path / "ck")
+    res = stop_probe(tmp_path / "ck", bench_corpus, max_dialogues=8)
+    dialogues = list(Corpus(bench_corpus).dialogues)[:8]
+    assert sum(res[k]["n"] for k in KINDS) == sum(d.num_frames for d in dialogues)
+    assert res["barge_in_stop"]["n"] == sum(e.decision is not None for d in dialogues for e in d.events) > 0
+    assert all(0.0 <= res[k]["mean"] <= 1.0 for k in KINDS if res[k]["n"])
