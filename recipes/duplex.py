@@ -143,7 +143,8 @@ class DuplexTask:
             task = torch.as_tensor(b["task"]) if "task" in b else torch.zeros(len(tokens), dtype=torch.long)
             dup = valid & (task == 0)[:, None]
             for name, sel in (("think", cls == 0), ("shift", cls == 1), ("text", cls == 2),
-                              ("shift_start", (cls == 1) & (mode_prev == 0)), ("shift_stop", (cls == 1) & (mode_prev == 1))):
+                              ("shift_start", (cls == 1) & (mode_prev == 0)),
+                              ("shift_stop", (cls == 1) & (mode_prev == 1))):
                 sel = dup & sel
                 hit[name][0] += int((pred[sel] == tokens[sel]).sum())
                 hit[name][1] += int(sel.sum())
