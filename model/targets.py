@@ -88,6 +88,12 @@ def audible_from_mode(mode: np.ndarray, delay: int = SYNTH_DELAY_BLOCKS) -> np.n
     return out
 
 
+def stop_shifts(tokens, mode, shift_id: int):
+    """Where the speak->listen ``<shift>`` tokens are (a ``<shift>`` after which the model listens), as a mask of
+    ``tokens``' shape; numpy arrays or tensors.  The start/stop split of the loss weights, eval and probes."""
+    return (tokens == shift_id) & (mode == 0)
+
+
 def plays_next_block(modes: Sequence[int], delay: int = SYNTH_DELAY_BLOCKS) -> bool:
     """The streaming side of :func:`audible_from_mode`: given the modes so far, is the next block audible?"""
     return len(modes) >= delay and all(modes[-delay:])

@@ -195,7 +195,9 @@ def token_weights(tokens: np.ndarray, valid: np.ndarray, think_id: int, shift_id
     w = np.where(tokens == think_id, weights.think, np.where(tokens == shift_id, weights.shift, weights.text))
     stop = getattr(weights, "stop", None)
     if stop is not None and mode is not None:
-        w = np.where((tokens == shift_id) & (np.asarray(mode) == 0), stop, w)  # a <shift> that ends in listening
+        from model.targets import stop_shifts
+
+        w = np.where(stop_shifts(tokens, np.asarray(mode), shift_id), stop, w)
     return (w * valid).astype(np.float32)
 
 

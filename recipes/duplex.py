@@ -123,6 +123,8 @@ class DuplexTask:
         take every turn while never stopping) and how many ``<shift>`` the model predicts per target ``<shift>``,
         on duplex rows; on ``transcribe`` rows ``transcribe_acc_text`` /
         ``transcribe_acc_think``: the greedy token among text and ``<think>`` (teacher-forced history)."""
+        from model.targets import stop_shifts
+
         ce = wsum = l1 = n_l1 = 0.0
         hit = {"think": [0, 0], "shift": [0, 0], "text": [0, 0], "shift_start": [0, 0], "shift_stop": [0, 0]}
         tr_hit = {"think": [0, 0], "text": [0, 0]}
@@ -142,9 +144,9 @@ class DuplexTask:
             cls = torch.where(tokens == self.think_id, 0, torch.where(tokens == self.shift_id, 1, 2))
             task = torch.as_tensor(b["task"]) if "task" in b else torch.zeros(len(tokens), dtype=torch.long)
             dup = valid & (task == 0)[:, None]
+            stop = stop_shifts(tokens, mode, self.shift_id)
             for name, sel in (("think", cls == 0), ("shift", cls == 1), ("text", cls == 2),
-                              ("shift_start", (cls == 1) & (mode_prev == 0)),
-                              ("shift_stop", (cls == 1) & (mode_prev == 1))):
+                              ("shift_start", (cls == 1) & ~stop), ("shift_stop", stop)):
                 sel = dup & sel
                 hit[name][0] += int((pred[sel] == tokens[sel]).sum())
                 hit[name][1] += int(sel.sum())

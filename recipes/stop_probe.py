@@ -33,11 +33,11 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
     from datagen.corpus import Corpus
     from datagen.schema import frame_of
     from model.checkpoint import load_checkpoint
-    from model.targets import make_batch
+    from model.targets import make_batch, stop_shifts
 
     model = load_checkpoint(checkpoint)
     model.eval()
-    probs: dict[str, list[float]] = {k: [] for k in KINDS}
+    probs: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}
     hits: list[bool] = []
     for i, (dlg, audio) in enumerate(Corpus(Path(corpus)).iter_audio(channels=("mic", "assistant"))):
         if max_dialogues is not None and i >= max_dialogues:
@@ -48,21 +48,21 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
         tokens, mode = batch["tokens"][0], batch["mode"][0]
         prev = np.concatenate([[0], mode[:-1]])
         p = torch.softmax(model.decision_logits(logits.float(), torch.as_tensor(prev)), -1)[:, model.shift_id].numpy()
-        decisions = {frame_of(e.decision) for e in dlg.events if e.decision is not None}
-        for k, tok in enumerate(tokens):
-            if tok == model.shift_id and prev[k]:
-                kind = "barge_in_stop" if k in decisions else "natural_stop"
-                if kind == "barge_in_stop":
-                    span = [j for j in range(max(0, k - window + 1), k + 1) if prev[j]]
-                    hits.append(bool((p[span] > 0.5).any()))
-            elif tok == model.shift_id:
-                kind = "start"
-            else:
-                kind = "speaking_other" if prev[k] else "listening_other"
-            probs[kind].append(float(p[k]))
+        shift, stop = tokens == model.shift_id, stop_shifts(tokens, mode, model.shift_id)
+        decided = [frame_of(e.decision) for e in dlg.events if e.decision is not None]
+        barge_in = np.zeros(len(tokens), bool)
+        barge_in[[k for k in decided if k < len(tokens)]] = True
+        barge_in &= stop
+        masks = {"barge_in_stop": barge_in, "natural_stop": stop & ~barge_in, "start": shift & ~stop,
+                 "speaking_other": ~shift & (prev == 1), "listening_other": ~shift & (prev == 0)}
+        for kind, m in masks.items():
+            probs[kind].append(p[m])
+        for k in np.flatnonzero(barge_in):
+            span = [j for j in range(max(0, k - window + 1), k + 1) if prev[j]]
+            hits.append(bool((p[span] > 0.5).any()))
     out: dict[str, Any] = {"checkpoint": str(checkpoint), "corpus": str(corpus), "window": window}
     for kind, values in probs.items():
-        v = np.asarray(values)
+        v = np.concatenate(values) if values else np.zeros(0)
         out[kind] = {"n": int(v.size), "mean": round(float(v.mean()), 4) if v.size else None,
                      "above_half": round(float((v > 0.5).mean()), 4) if v.size else None}
     out["barge_in_stop"]["hit_window"] = round(float(np.mean(hits)), 4) if hits else None

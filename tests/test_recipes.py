@@ -301,6 +301,7 @@ def test_eval_splits_shift_recall_into_starts_and_stops():
     pred = np.array([[think, shift, text, text, text, think]])  # starts, never stops
     logits = torch.full((1, 6, 3), -5.0)
     logits[0, np.arange(6), pred[0]] = 5.0
+
     class Fake:
         synth, cfg, think_id, shift_id = None, SimpleNamespace(), think, shift
 
