@@ -63,7 +63,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "labels (model and thresholds selected on --val-data); then: bench run --model turn_classifier "
                         "--model-arg path=OUT")
     p.add_argument("--data", required=True, help="a --split train corpus")
-    p.add_argument("--val-data", required=True, help="another --split train corpus (another seed) for selection")
+    p.add_argument("--val-data", required=True, help="a --split val corpus (unseen lines, voices, rooms) for selection")
     p.add_argument("--out", required=True, help="the model folder to write (replaced atomically)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train_classifier)

@@ -231,7 +231,7 @@ def train_classifier(data: str | Path, val_data: str | Path, out: str | Path, pr
     from sklearn.metrics import average_precision_score
 
     if Path(data).resolve() == Path(val_data).resolve():
-        raise ClassifierError("--val-data: must be another corpus than --data (another seed of the train split)")
+        raise ClassifierError("--val-data: must be another corpus than --data (a --split val corpus)")
     for role, path in (("--data", data), ("--val-data", val_data)):
         if _corpus_id(path)["split"] == "test":
             raise ClassifierError(f"{role} {path}: a --split test corpus; train and select on the train split only")

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from datagen.common.jobs import ENGINES
+from datagen.splits import SPLITS
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -23,9 +24,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=ENGINES, default="local")
     p.add_argument("--ray-address", default=None, help="address of an existing Ray cluster (default: start locally)")
     p.add_argument("--config", default=None, help="YAML/JSON generator config (see datagen/configs/default.yaml)")
-    p.add_argument("--split", choices=("train", "test"), default=None,
+    p.add_argument("--split", choices=SPLITS, default=None,
                    help="draw lines, QA items, topics, voices and rooms from one side of the held-out partition "
-                        "(datagen/splits.py); default: everything")
+                        "(datagen/splits.py: val is for choosing checkpoints and settings); default: everything")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="dotted config overrides applied after --config, e.g. acoustics.echo_factor=0")

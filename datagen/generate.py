@@ -8,7 +8,7 @@ Resumability: shards are written atomically (temp file + rename), so a shard fil
 all; a restarted run skips the shards that exist.  The run state (``.duplexkit/run.json``) pins the plan, and a
 restart with a different seed/minutes/config/split is refused instead of mixing two corpora.
 
-Held-out splits (``split="train"|"test"``, :mod:`datagen.splits`): the resources are cut to one side (lexicon lines,
+Held-out splits (``split="train"|"val"|"test"``, :mod:`datagen.splits`): the resources are cut to one side (lexicon lines,
 QA items, topics, user and third voices, rooms); the plan and the dialogues' random streams are the same, and with
 no split nothing is cut and nothing is added to the files.
 """

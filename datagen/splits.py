@@ -1,5 +1,10 @@
-"""Held-out splits: ``generate --split train|test`` draws every pool of content, voices and rooms from one side
-of a fixed partition, so a test corpus shares no line, QA item, topic, voice or room with a train corpus.
+"""Held-out splits: ``generate --split train|val|test`` draws every pool of content, voices and rooms from one side
+of a fixed partition, so a test corpus shares no line, QA item, topic, voice or room with a train corpus, and a
+validation corpus shares none with either (where the pool is big enough, see 4 below).
+
+Why a ``val`` side and not another seed of the train split: a seed of the train split repeats the train corpus's
+phrasings (9 of the 11 context-independent interruption lines of such a corpus also occurred in train), so choosing
+checkpoints and decision offsets on it rewards memorised lines, while the test split asks for unseen ones.
 
 Why a hash and not a permutation of the run's seed: the side of an item must not depend on the run (a train
 corpus of seed 0 and a test corpus of seed 5 never share anything), nor on which other items a pool holds (a
@@ -10,10 +15,16 @@ The rule, for an item of a ``kind`` (``line``, ``qa``, ``topic``, ``dialogue``, 
 index in the bank):
 
 1. ``u = int(sha256(f"duplexkit-split-v1|{kind}|{key}")[:8]) / 2**64``, a number in [0, 1);
-2. the item is in ``test`` when ``u < TEST_FRACTION`` (0.25), else in ``train``;
+2. the item is in ``test`` when ``u < TEST_FRACTION`` (0.25), else on the train side;
 3. a pool of two or more items always has both sides: if the rule leaves one empty, the item with the smallest
-   ``u`` goes to ``test`` (or the one with the largest ``u`` to ``train``).  A pool of one item cannot be split
-   (:class:`SplitError`).
+   ``u`` goes to ``test`` (or the one with the largest ``u`` to the train side).  A pool of one item cannot be
+   split (:class:`SplitError`);
+4. the train side is cut again: an item with ``u < VAL_CUT`` (0.50) is in ``val``, the rest in ``train`` (with the
+   same repair as in 3, so a train side of two or more items gives both non-empty).  A train side of one item is
+   shared by ``train`` and ``val`` (only a tiny pool, such as a 2-room test bank, hits this).
+
+Step 4 came after 1-3 (``duplexkit-split-v1``) and left them alone: the test side of every pool is what it was, so
+old test corpora stay held out from new train corpora.  The train side of v1 is now ``train`` + ``val``.
 
 Lines are one kind whatever their pool, so a text in two pools (``"mm-hmm"`` is a user and an assistant
 backchannel) lies on the same side in both.  No split (``None``) keeps every pool whole, exactly as before.
@@ -26,8 +37,9 @@ from typing import Callable, Sequence, TypeVar
 
 from datagen.common.config import ConfigError
 
-SPLITS: tuple[str, ...] = ("train", "test")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
 TEST_FRACTION = 0.25
+VAL_CUT = 0.50
 RULE_VERSION = "duplexkit-split-v1"
 
 T = TypeVar("T")
@@ -54,16 +66,28 @@ def unit(kind: str, key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
+def _cut(us: Sequence[float], idx: list[int], cut: float) -> tuple[list[int], list[int]]:
+    """``idx`` split into (u < cut, the rest), both non-empty when ``idx`` has two or more items."""
+    low = [i for i in idx if us[i] < cut]
+    high = [i for i in idx if us[i] >= cut]
+    if len(idx) >= 2 and not low:
+        low = [min(high, key=us.__getitem__)]
+        high.remove(low[0])
+    elif len(idx) >= 2 and not high:
+        high = [max(low, key=us.__getitem__)]
+        low.remove(high[0])
+    return low, high
+
+
 def partition(items: Sequence[T], kind: str, key: Callable[[T], str] = str) -> dict[str, list[T]]:
-    """``{"train": [...], "test": [...]}`` of ``items`` (order kept) by the rule above; both sides non-empty for
-    two or more items."""
+    """``{"train": [...], "val": [...], "test": [...]}`` of ``items`` (order kept) by the rule above."""
     us = [unit(kind, key(it)) for it in items]
-    test = [u < TEST_FRACTION for u in us]
-    if len(items) >= 2 and not any(test):
-        test[min(range(len(us)), key=us.__getitem__)] = True
-    elif len(items) >= 2 and all(test):
-        test[max(range(len(us)), key=us.__getitem__)] = False
-    return {"train": [it for it, t in zip(items, test) if not t], "test": [it for it, t in zip(items, test) if t]}
+    test, rest = _cut(us, list(range(len(items))), TEST_FRACTION)
+    val, train = _cut(us, rest, VAL_CUT)
+    if len(rest) == 1:
+        val = train = rest
+    sides = {"train": set(train), "val": set(val), "test": set(test)}
+    return {s: [it for i, it in enumerate(items) if i in sides[s]] for s in SPLITS}
 
 
 def select(items: Sequence[T], split: str | None, kind: str, pool: str, key: Callable[[T], str] = str) -> list[T]:

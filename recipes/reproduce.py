@@ -3,8 +3,9 @@
 Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a finished step leaves a marker under
 ``DIR/.reproduce/`` and is skipped when the command is run again):
 
-1. corpora: ``train`` and ``val`` (``--split train``, other seeds), ``pairs-src`` (``--split train``, a third seed,
-   for on-policy failures) and ``test`` (``--split test``: unseen lines, voices and rooms);
+1. corpora: ``train`` (``--split train``), ``val`` (``--split val``: lines, voices and rooms that neither train nor
+   test has, so choices made on it reward generalising, not memorised phrasings), ``pairs-src`` (``--split train``,
+   another seed, for on-policy failures) and ``test`` (``--split test``: unseen lines, voices and rooms);
 2. stages 0-2 (stage 0 only when the Whisper teacher is installed); stage 2 keeps its checkpoints, and the one with
    the lowest validation token loss is selected (never the test corpus);
 3. the selected stage-2 model is benchmarked on ``test`` (``sft``, the trained argmax); its ``<shift>`` offsets
@@ -55,7 +56,7 @@ SIZES: dict[str, Size] = {
     "small": Size({"train": 60.0, "val": 10.0, "pairs-src": 10.0, "test": 20.0},
                   {"distill": 300, "sft": 600, "duplex": 2000, "dpo": 60}, None, 250, model="small"),
 }
-SEEDS = {"train": (1, "train"), "val": (3, "train"), "pairs-src": (4, "train"), "test": (2, "test")}
+SEEDS = {"train": (1, "train"), "val": (3, "val"), "pairs-src": (4, "train"), "test": (2, "test")}
 MODEL_FILES = ("config.yaml", "model.safetensors", "meta.json")  # what model.checkpoint writes and reads
 BASELINES = ("silent", "always_talk", "vad_cascade", "turn_classifier", "oracle")
 # Logit offsets on <shift> tried on val, per model (model.config.DecisionConfig): start_bias at stop_bias 0 first,
@@ -331,7 +332,8 @@ class Pipeline:
             "`mel synthesizer, teacher-forced on val` above), so `voice=mel` would score 0 everywhere.",
             f"Score the exported checkpoints without training: `duplexkit bench run --model salmonn-omni "
             f"--checkpoint {self.checkpoints or 'DIR'}/dpo --data TEST --out OUT` (and `.../sft`).",
-            "Checkpoints and settings are chosen on `val` (another seed of the train split); `test` is only scored."])
+            "Checkpoints and settings are chosen on `val` (`--split val`: its own lines, voices and rooms, seen by neither "
+            "train nor test); `test` is only scored."])
         if self.doc:
             import shutil
 

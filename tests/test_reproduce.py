@@ -110,7 +110,9 @@ def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
     assert (chosen["start_bias"], chosen["stop_bias"]) == (1.0, -2.0)
     test_corpus = calls[3]
     assert test_corpus[test_corpus.index("--split") + 1] == "test"
-    assert all("--split" not in c or c[c.index("--split") + 1] == "train" for c in calls[:3])
+    splits = {c[c.index("--out") + 1]: c[c.index("--split") + 1] for c in calls[:3]}
+    assert splits == {str(tmp_path / "train"): "train", str(tmp_path / "val"): "val",
+                      str(tmp_path / "pairs-src"): "train"}  # selection sees lines that train does not
     # the benchmarks that train or select never see the test corpus; the SFT model is scored on it twice
     assert str(tmp_path / "test") not in " ".join(" ".join(c) for c in calls[4:6] + calls[7:10] + calls[11:12])
     calls.clear()

@@ -1,5 +1,5 @@
-"""Held-out splits: every pool partitions (train + test = all, nothing in both, neither empty), the partition does
-not move between processes or seeds, and a train and a test corpus share no line, QA item, topic, voice or room.
+"""Held-out splits: every pool partitions (train + val + test = all, nothing in two, none empty), the partition does
+not move between processes or seeds, and train, val and test corpora share no line, QA item, topic, voice or room.
 Also the ``lexicons`` config section (a team's own lines) and its one-line errors."""
 
 from __future__ import annotations
@@ -42,26 +42,28 @@ def _pools() -> dict[str, tuple[list, str, object]]:
 
 
 def _sizes() -> dict[str, list[int]]:
-    return {name: [len(partition(items, kind, key)[s]) for s in ("train", "test")]
+    return {name: [len(partition(items, kind, key)[s]) for s in ("train", "val", "test")]
             for name, (items, kind, key) in _pools().items()}
 
 
 # The partition is part of what a corpus is: a change here would let a new train corpus see an old test set.
+# The test sides are those of the two-way rule (v1): val only cut its train side.
 SIZES = {
-    "interruptions": [27, 19], "user_backchannels": [10, 8], "assistant_backchannels": [11, 6],
-    "talking_to_others": [24, 4], "background_speech": [24, 4], "unrelated_questions": [10, 2],
-    "long_turns": [22, 6], "qa_items": [489, 149], "topics": [13, 2], "user_voices": [8, 4], "third_voices": [3, 1],
-    "rooms": [8, 8], "rooms_small": [1, 1],
+    "interruptions": [39, 22, 30], "user_backchannels": [7, 3, 8], "assistant_backchannels": [8, 3, 6],
+    "talking_to_others": [16, 8, 4], "background_speech": [15, 9, 4], "unrelated_questions": [8, 2, 2],
+    "long_turns": [15, 7, 6], "qa_items": [326, 163, 149], "topics": [8, 5, 2], "user_voices": [6, 2, 4],
+    "third_voices": [2, 1, 1], "rooms": [7, 1, 8], "rooms_small": [1, 1, 1],
 }
 
 
 def test_every_pool_partitions_and_both_sides_are_non_empty():
     for name, (items, kind, key) in _pools().items():
         parts = partition(items, kind, key)
-        train, test = ({key(x) for x in parts[s]} for s in ("train", "test"))
-        assert train and test, name
-        assert not train & test, name
-        assert train | test == {key(x) for x in items}, name
+        train, val, test = ({key(x) for x in parts[s]} for s in ("train", "val", "test"))
+        assert train and val and test, name
+        assert not train & test and not val & test, name
+        assert not train & val or train == val, name  # a train side of one item is shared (the 2-room bank)
+        assert train | val | test == {key(x) for x in items}, name
         assert select(items, None, kind, name, key) == list(items)  # no split: the pool as it is
     assert _sizes() == SIZES
 
@@ -71,7 +73,8 @@ def test_a_pool_of_one_cannot_be_split_and_small_pools_get_both_sides():
         select(["only"], "test", "voice", "user_voices")
     for n in (2, 3, 4):
         parts = partition([str(i) for i in range(n)], "room")
-        assert parts["train"] and parts["test"]
+        assert parts["train"] and parts["val"] and parts["test"]
+        assert n < 3 or not set(parts["train"]) & set(parts["val"])
     with pytest.raises(SplitError, match="split"):
         select(["a", "b"], "dev", "voice", "user_voices")
 
@@ -110,7 +113,7 @@ def small_config(**kw) -> GeneratorConfig:
 @pytest.fixture(scope="module")
 def split_corpora(tmp_path_factory) -> dict[str, Path]:
     out = {}
-    for split, seed in (("train", 1), ("test", 5)):
+    for split, seed in (("train", 1), ("val", 3), ("test", 5)):
         out[split] = tmp_path_factory.mktemp(f"corpus-{split}")
         generate(out[split], 6.0, seed=seed, config=small_config(dialogue_seconds=[14.0, 18.0]), progress=False,
                  split=split)
@@ -161,17 +164,18 @@ def _seen(corpus: Path) -> dict[str, set[str]]:
     return seen
 
 
-def test_train_and_test_corpora_share_nothing(split_corpora):
+def test_train_val_and_test_corpora_share_nothing(split_corpora):
     seen = {s: _seen(p) for s, p in split_corpora.items()}
     pools = _pools()
-    for name, train in seen["train"].items():
-        test = seen["test"][name]
-        assert not train & test, (name, train & test)
+    for name in seen["train"]:
+        for a, b in (("train", "test"), ("val", "test"), ("train", "val")):
+            if (a, b) != ("train", "val") or name != "rooms":  # the 2-room bank's train side is one room: shared
+                assert not seen[a][name] & seen[b][name], (name, a, b, seen[a][name] & seen[b][name])
         items, kind, key = pools["rooms_small" if name == "rooms" else name]  # the corpora use the small bank
-        for s in ("train", "test"):  # and each corpus drew only from its own side
+        for s in seen:  # and each corpus drew only from its own side
             assert seen[s][name] <= {str(key(x)) for x in partition(items, kind, key)[s]}, (name, s)
     backchannels = {s: seen[s]["user_backchannels"] | seen[s]["assistant_backchannels"] for s in seen}
-    assert not backchannels["train"] & backchannels["test"]
+    assert not backchannels["train"] & backchannels["test"] and not backchannels["val"] & backchannels["train"]
     for s in seen:  # the check looked at something in every kind of pool
         for name in ("interruptions", "user_backchannels", "assistant_backchannels", "background_speech", "qa_items",
                      "topics", "long_turns", "user_voices", "third_voices", "rooms"):
@@ -247,7 +251,7 @@ def test_lexicon_files_replace_extend_and_split(tmp_path):
     assert whole.TALKING_TO_OTHERS == L.TALKING_TO_OTHERS + tuple(OWN)
     assert whole.LONG_USER_TURNS[0].clauses == ("so I was thinking,", "about a trip,", "where to?")
     assert whole.USER_BACKCHANNELS == L.USER_BACKCHANNELS
-    for s in ("train", "test"):
+    for s in ("train", "val", "test"):
         lex = build_lexicon(cfg.lexicons, s)
         assert lex.INTERRUPTIONS_INDEPENDENT == tuple(partition(OWN, "line", normalize_line)[s])
         builtin = partition(list(L.TALKING_TO_OTHERS), "line", normalize_line)[s]

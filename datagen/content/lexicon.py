@@ -29,6 +29,18 @@ INTERRUPTIONS_INDEPENDENT: tuple[str, ...] = (
     "hang on a sec", "excuse me", "wait, wait, let me think", "okay, stop, I've heard enough",
     "sorry, can I jump in here?", "hold it right there", "one moment please", "no, wait", "hey, listen",
     "okay, let me stop you", "all right, that's plenty",
+    # More ways of saying "stop", so a model must learn the act, not a few dozen strings (added after a tiny model
+    # stopped for every train phrasing and for none of the test ones).
+    "hold up", "whoa, slow down", "stop stop stop", "wait, one moment", "sorry, quick interruption",
+    "okay, no need to go on", "can I say something?", "let me stop you right there", "sorry, I have to cut you off",
+    "just stop for a sec", "hey hey, hold on", "okay thanks, I'm good", "that's all I needed", "hang on, hang on",
+    "pause please", "wait a sec", "could you stop there?", "alright, stop", "okay, you can stop now",
+    "no need, thanks", "hold on please", "excuse me, can I interrupt?", "sorry, one thing", "wait, let me ask you",
+    "one second please", "okay, that's plenty, thanks", "hmm, wait", "stop, I get it", "yeah okay, stop there",
+    "please hold on", "sorry, wait", "enough for now", "give me a second", "not now, please",
+    "okay, I understand, you can stop", "hey, can you pause?", "sorry, can you stop for a moment?",
+    "wait, I want to say something", "hold your horses", "okay, I'll stop you there", "that'll do, thanks",
+    "stop for a moment please", "hey, one sec", "sorry, hold on a moment", "wait, wait",
 )
 TALKING_TO_OTHERS: tuple[str, ...] = (
     "honey, can you close the door?", "I'll be there in a minute!", "can you turn the TV down a bit?",
