@@ -4,15 +4,17 @@
 (``jsonl: path``) and a local Hugging Face QA dataset (``hf: {path: ..., question_field: ..., answer_field: ...}``).
 Broken user items are skipped and counted (they end up in ``stats.json`` under ``skipped``), never fatal.
 With a held-out split (:mod:`datagen.splits`) every pool is cut to one side: QA items by their question, topics
-by their name, user dialogues by their id; long turns come from the run's lexicon, already cut.
+by their name, user dialogues by their id; long turns come from the run's lexicon, already cut.  Follow-up lines
+that many items share are cut as lines (:func:`datagen.splits.cut_shared_lines`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 from datagen.scenarios import ExchangeSource
-from datagen.splits import normalize_line, select
+from datagen.splits import cut_shared_lines, normalize_line, select
 from datagen.timeline import Exchange
 
 
@@ -40,10 +42,13 @@ def exchange_source(spec: Mapping[str, Any], lexicon: Any = None, split: str | N
     long_turns: list[Exchange] = []
     skipped: dict[str, Any] = {}
     if spec.get("builtin", True):
+        whole = [*content.question_bank(), *(it for t in content.topics() for it in t.items)]
+        followups = dict(zip((id(it) for it in whole), cut_shared_lines([it.followups for it in whole], split)))
+        own = lambda it: replace(it, followups=followups[id(it)])  # noqa: E731
         bank = select(content.question_bank(), split, "qa", "qa_items", _question)
         topics = select(content.topics(), split, "topic", "topics", lambda t: t.name)
-        items += [_from_item(it) for it in bank]
-        sessions += [[_from_item(it) for it in topic.items] for topic in topics]
+        items += [_from_item(own(it)) for it in bank]
+        sessions += [[_from_item(own(it)) for it in topic.items] for topic in topics]
     if spec.get("builtin", True) or own_long_turns:
         long_turns += [
             Exchange(question=" ".join(lt.clauses), response=lt.response, clauses=tuple(lt.clauses))

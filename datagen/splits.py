@@ -102,3 +102,22 @@ def select(items: Sequence[T], split: str | None, kind: str, pool: str, key: Cal
 def select_lines(lines: Sequence[str], split: str | None, pool: str) -> tuple[str, ...]:
     """Lexicon lines of ``split``, keyed by their normalised text."""
     return tuple(select(lines, split, "line", pool, normalize_line))
+
+
+def cut_shared_lines(groups: Sequence[Sequence[str]], split: str | None) -> list[tuple[str, ...]]:
+    """Each group's lines, less the shared ones (a line in two or more groups) that lie on another side than ``split``.
+
+    Why: QA items are split by their question, but their follow-ups (the context-dependent barge-ins) are partly
+    templates every item of a category carries ("hold on, how did you get that?"), so a test item would repeat
+    phrasings train items taught.  Shared lines are split as a pool of lines; a line only its own item has goes
+    where the item goes.  ``groups`` must be the whole pool (not one side), so the cut does not depend on the split.
+    """
+    if check_split(split) is None:
+        return [tuple(g) for g in groups]
+    seen: dict[str, int] = {}
+    for g in groups:
+        for key in {normalize_line(x) for x in g}:
+            seen[key] = seen.get(key, 0) + 1
+    shared = [k for k, n in seen.items() if n > 1]
+    other = set(shared) - set(partition(shared, "line")[split]) if len(shared) >= 2 else set()
+    return [tuple(x for x in g if normalize_line(x) not in other) for g in groups]

@@ -307,3 +307,26 @@ def test_lexicons_take_dotted_overrides(tmp_path):
     with pytest.raises(SplitError, match="lexicons.interruptions"):
         one = _write(tmp_path / "one.txt", "just one line\n")
         build_lexicon(load_generator_config(None, [f"lexicons.interruptions={one}"]).lexicons, "train")
+
+
+def test_follow_up_templates_lie_on_one_side():
+    """Context-dependent barge-ins: a follow-up many QA items share ("hold on, how did you get that?") is in one
+    split only; a follow-up of one item goes with its item."""
+    from collections import Counter
+
+    from datagen.splits import cut_shared_lines
+
+    groups = [it.followups for it in [*question_bank(), *(it for t in topics() for it in t.items)]]
+    count = Counter(normalize_line(x) for g in groups for x in set(g))
+    shared = {k for k, n in count.items() if n > 1}
+    cut = {s: cut_shared_lines(groups, s) for s in ("train", "val", "test")}
+    kept = {s: {normalize_line(x) for g in c for x in g} & shared for s, c in cut.items()}
+    assert kept["train"] and kept["val"] and kept["test"]
+    assert not kept["train"] & kept["test"] and not kept["val"] & kept["test"] and not kept["train"] & kept["val"]
+    assert kept["train"] | kept["val"] | kept["test"] == shared
+    for name in ("hold on, how did you get that?", "sorry, can you say more about that?"):
+        assert sum(name in kept[s] for s in kept) == 1
+    for c in cut.values():  # an item's own lines are never cut
+        assert all([x for x in g if count[normalize_line(x)] == 1] == [x for x in k if count[normalize_line(x)] == 1]
+                   for g, k in zip(groups, c))
+    assert cut_shared_lines(groups, None) == [tuple(g) for g in groups]
