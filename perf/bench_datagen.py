@@ -1,6 +1,8 @@
 """Generator speed, both voice presets (``voices: fast``, all espeak; the default, Piper for the assistant), with the
-on-disk TTS cache cold (a fresh cache folder) and warm (the same run again): audio seconds per CPU second, and the
-total cost over the TTS cost alone (synthesis plus the cache's disk reads and writes: what speech cost).
+on-disk TTS cache cold (a fresh cache folder), steady (the cache holding what a corpus of another seed said: the
+marginal cost once a long run is under way, since bank answers, backchannels and interruptions repeat) and warm (the
+same run again, an upper bound): audio seconds per CPU second, and the total cost over the TTS cost alone (synthesis
+plus the cache's disk reads and writes: what speech cost).
 
 Run with ``make bench``.  One worker, so CPU seconds are one core's.  Before timing, each preset builds its
 resources (TTS load, RIR bank from its cache, content) and renders a small warm-up corpus with another seed, so
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -33,6 +36,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--steady-minutes", type=float, default=20.0,
+                    help="minutes of another seed rendered into a fresh cache before the steady run (0: skip it)")
     ap.add_argument("--presets", default="fast,fast+wav,default", help="voices preset[+audio_format], comma-separated")
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
@@ -43,12 +48,20 @@ def main() -> int:
             t0 = time.perf_counter()
             run(preset, 0.3, args.seed + 1000, cache, fmt)  # warm-up: imports, model loads, first calls
             setup = time.perf_counter() - t0
-            for label in ("cold", "warm"):
-                t = run(preset, args.minutes, args.seed, cache, fmt)
+            labels = ["cold", "warm"]
+            if args.steady_minutes > 0:
+                labels.insert(1, "steady")
+            for label in labels:
+                if label == "steady":
+                    steady_cache = tempfile.mkdtemp(prefix="bench-steady-")
+                    run(preset, args.steady_minutes, args.seed + 2000, steady_cache, fmt)
+                t = run(preset, args.minutes, args.seed, steady_cache if label == "steady" else cache, fmt)
+                if label == "steady":
+                    shutil.rmtree(steady_cache, ignore_errors=True)
                 cpu, tts = t["worker_cpu_s"], t["tts_cpu_s"]
                 c = t["tts_cache"]
                 ratio = f"{cpu / tts:.2f}x" if c["misses"] else "n/a (nothing synthesised)"
-                print(f"voices={preset:7s} {fmt}  {label}: {t['audio_s']:.0f} s of audio in {cpu:.2f} CPU s -> "
+                print(f"voices={preset:7s} {fmt}  {label:6s}: {t['audio_s']:.0f} s of audio in {cpu:.2f} CPU s -> "
                       f"{t['audio_s'] / cpu:.0f}x real time per core; TTS {tts:.2f} s (incl. cache IO), total/TTS "
                       f"{ratio}; cache {c['hits']} memory + {c['disk_hits']} disk hits, {c['misses']} synthesised",
                       flush=True)
