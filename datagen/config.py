@@ -36,7 +36,7 @@ class GeneratorConfig:
     assistant_tts: dict[str, Any] | None = field(default_factory=lambda: {"backend": "piper"})
     # "default" | "fast": fast ignores assistant_tts and speaks every line with espeak (maximum throughput).
     voices: str = "default"
-    # How shards store audio: flac (16-bit FLAC) or wav (16-bit PCM, zstd-1 in parquet: cheaper to write, larger).
+    # How shards store audio: flac (16-bit FLAC) or wav (16-bit PCM, lz4 in parquet: cheaper to write, larger).
     audio_format: str = "flac"
     # Optional separate backend for user turns (e.g. {"backend": "recordings", "manifest": "rec.jsonl"}).
     user_tts: dict[str, Any] | None = None

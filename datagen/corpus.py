@@ -107,7 +107,7 @@ def write_shard(path: str | Path, items: Sequence[tuple[Dialogue, Mapping[str, n
     shard was made with: a resumed run checks it, so a shard of another corpus is never merged in).
 
     ``audio_format``: ``flac`` (16-bit FLAC bytes, stored uncompressed by parquet) or ``wav`` (16-bit PCM WAV
-    bytes, zstd level 1 in parquet: ~4x cheaper to write, ~1.5x the bytes; both decode with soundfile and
+    bytes, lz4 in parquet: much cheaper to write, about twice the bytes; both decode with soundfile and
     ``datasets.Audio``)."""
     if audio_format not in AUDIO_FORMATS:
         raise CorpusError(f"audio_format: expected one of {', '.join(AUDIO_FORMATS)}, got {audio_format!r}")
@@ -128,12 +128,14 @@ def write_shard(path: str | Path, items: Sequence[tuple[Dialogue, Mapping[str, n
         rows["labels"].append({k: v.tolist() for k, v in frame_labels(dialogue).items()})
     table = pa.Table.from_pydict(rows, schema=_schema(run_digest))
     buf = pa.BufferOutputStream()
-    # FLAC is compressed already: compressing it again costs time and saves nothing; PCM gets zstd's fastest level.
+    # FLAC is compressed already: compressing it again costs time and saves nothing.  PCM gets lz4: on a 4-minute
+    # shard (7 audio columns, mostly silent stems) zstd-1 took 0.18 CPU s for 24.0 MB, lz4 0.04 s for 29.7 MB, and
+    # no compression 0.12 s for 47.6 MB (perf/bench_datagen.py is the throughput option's benchmark).
     if audio_format == "flac":
         codecs = {name: ("zstd" if name in ("id", "meta", "labels") else "none") for name in table.column_names}
         pq.write_table(table, buf, compression=codecs, row_group_size=max(1, len(items)))
-    else:  # zstd's fastest level for every column
-        pq.write_table(table, buf, compression="zstd", compression_level=1, row_group_size=max(1, len(items)))
+    else:
+        pq.write_table(table, buf, compression="lz4", row_group_size=max(1, len(items)))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buf.getvalue().to_pybytes())
 

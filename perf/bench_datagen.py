@@ -36,7 +36,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--steady-minutes", type=float, default=20.0,
+    ap.add_argument("--steady-minutes", type=float, default=10.0,
                     help="minutes of another seed rendered into a fresh cache before the steady run (0: skip it)")
     ap.add_argument("--presets", default="fast,fast+wav,default", help="voices preset[+audio_format], comma-separated")
     args = ap.parse_args()
