@@ -41,6 +41,9 @@ class Size:
     bench_items: int | None  # items per family in the test benchmark (None: all)
     every: int  # stage-2 eval/save interval (checkpoints kept for selection)
     model: str = "tiny"
+    # DPO loss weight per pair kind (``duplexkit pairs --weight``): the on-policy failures of a model that stops too
+    # often are mostly "keep talking" pairs (echo, backchannels), which, unweighted, teach it never to stop
+    pair_weights: tuple[tuple[str, float], ...] = ()
 
 
 SIZES: dict[str, Size] = {
@@ -53,8 +56,11 @@ SIZES: dict[str, Size] = {
     # 2026-12-02: 45 min / 600 steps chosen on val over 30 min / 1500 steps (val_score 0.76 against 0.66).
     # 2026-12-04: 150 min of train with the stage-2 stop weight (configs/tiny/duplex.yaml loss.stop 20), chosen on
     # val: val_score 0.84 against 0.76 (barge-in F1 0.67 against 0.27); 150 min alone 0.76, the weight alone 0.71
+    # 2026-12-05: interruption pairs weigh 3 (12 of 117 pairs against 41 echo and 17 backchannel ones), with the
+    # stop weight in the replayed windows (configs/tiny/dpo.yaml), chosen on val: DPO barge-in F1 0.50 against 0.00
     "tiny": Size({"train": 150.0, "val": 8.0, "pairs-src": 8.0, "test": 12.0},
-                 {"distill": 200, "sft": 400, "duplex": 600, "dpo": 40}, None, 150),
+                 {"distill": 200, "sft": 400, "duplex": 600, "dpo": 40}, None, 150,
+                 pair_weights=(("interruption", 3.0),)),
     "small": Size({"train": 60.0, "val": 10.0, "pairs-src": 10.0, "test": 20.0},
                   {"distill": 300, "sft": 600, "duplex": 2000, "dpo": 60}, None, 250, model="small"),
 }
@@ -186,7 +192,8 @@ class Pipeline:
         self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", sft, "--data",
                                              self.p("pairs-src"), "--out", self.p("bench", "sft-on-pairs-src"), *items])
         self.step("pairs", ["pairs", "--data", self.p("pairs-src"), "--out", self.p("pairs"), "--from-run",
-                            self.p("bench", "sft-on-pairs-src"), "--model-config", s.model, "--no-progress"])
+                            self.p("bench", "sft-on-pairs-src"), "--model-config", s.model, "--no-progress",
+                            *(a for kind, w in s.pair_weights for a in ("--weight", f"{kind}={w:g}"))])
         self.step("train-3", ["train", "3", "--config", s.model, "--data", self.p("pairs"), "--data",
                               self.p("train"), "--eval-data", self.p("val"), "--out", self.p("runs", "s3"),
                               f"max_steps={s.steps['dpo']}", f"init_from={chosen}", "eval.bench=false",

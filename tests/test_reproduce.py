@@ -165,6 +165,25 @@ def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_v
     assert sorted(p.name for p in (tmp_path / "ckpt" / "dpo").iterdir()) == ["config.yaml", "provenance.json"]
 
 
+def test_tiny_weighs_its_interruption_pairs(tmp_path):
+    """The tiny recipe's pair set carries its per-kind DPO weights (chosen on val); smoke's has none."""
+    for size, expected in (("tiny", ["--weight", "interruption=3"]), ("smoke", [])):
+        calls: list[list[str]] = []
+
+        def fake(argv):
+            calls.append(argv)
+            if "val-offsets" in " ".join(argv):
+                out = Path(argv[argv.index("--out") + 1])
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "results.json").write_text(json.dumps({"aggregates": {}}))
+            return 0 if argv[0] != "pairs" else 3
+
+        with pytest.raises(ReproduceError, match="step 'pairs' failed"):
+            Pipeline(size, tmp_path / size, runner=fake).run()
+        pairs = calls[-1]
+        assert pairs[0] == "pairs" and pairs[pairs.index("--no-progress") + 1:] == expected
+
+
 def test_unknown_size_is_one_line(tmp_path):
     from datagen.common.config import ConfigError
 
