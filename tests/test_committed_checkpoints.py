@@ -31,4 +31,4 @@ def test_committed_tiny_checkpoint_loads_and_streams(name):
 def test_committed_checkpoints_come_with_their_provenance():
     for name in ("sft", "dpo"):
         prov = json.loads((ROOT / name / "provenance.json").read_text())
-        assert prov["checkpoint"] and prov["selected_on"] == "val" and prov["corpora"]["val"]["split"] == "train"
+        assert prov["checkpoint"] and prov["selected_on"] == "val" and prov["corpora"]["val"]["split"] == "val"
