@@ -48,11 +48,12 @@ class Size:
 
 SIZES: dict[str, Size] = {
     # minutes, for the slow test: shows the pipeline runs and the trained model moves, not the targets.
-    # 2026-12-05: 40 stage-2 steps never took the turn on test; 200 did (take-over 2/2 at step 200, 0/2 at 50 and
-    # 100; about 70 s of training on one thread).  One checkpoint: on 3 minutes of train the val token loss is
-    # lowest at step 50 (it overfits the tokens), which would select a model that has not learned to take the turn
+    # 2026-12-05: 40 stage-2 steps never took the turn on test.  A 400-step run took 2/2 test turns at steps 200,
+    # 300 and 400, a 200-step run 0/2 at its end (its learning rate decays sooner): 400 steps, about 2.5 min on one
+    # thread.  One checkpoint: on 3 minutes of train the val token loss rises from step 50 on (the tokens overfit),
+    # so selecting on it would pick a model that has not learned to take the turn
     "smoke": Size({"train": 3.0, "val": 1.5, "pairs-src": 1.5, "test": 2.0},
-                  {"distill": 0, "sft": 20, "duplex": 200, "dpo": 10}, 2, 200),
+                  {"distill": 0, "sft": 20, "duplex": 400, "dpo": 10}, 2, 400),
     # the documented tiny run: 1.5-2 h on a 2-core CPU
     # 2026-12-02: 45 min / 600 steps chosen on val over 30 min / 1500 steps (val_score 0.76 against 0.66).
     # 2026-12-04: 150 min of train with the stage-2 stop weight (configs/tiny/duplex.yaml loss.stop 20), chosen on

@@ -193,7 +193,7 @@ def test_unknown_size_is_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_pipeline_end_to_end_beats_the_untrained_model(tmp_path):
-    """Minutes of data and 200 stage-2 steps: the trained model must beat an untrained one on the test split's
+    """Minutes of data and 400 stage-2 steps: the trained model must beat an untrained one on the test split's
     turn-taking and barge-in (it need not meet the targets at this size)."""
     from duplexkit_cli import main
 
