@@ -246,7 +246,9 @@ def test_two_gloo_processes_equal_one_at_the_same_global_batch(bench_corpus, tmp
     assert two.returncode == 0, two.stderr[-2000:]
     a, b = _tensors(tmp_path / "one" / "final"), _tensors(tmp_path / "two" / "final")
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
-    assert worst < 1e-5, worst
+    # Equal up to the order of float sums: Adam divides by |g| + eps, so a weight whose gradient is near eps turns
+    # the all-reduce's rounding into ~1e-5 (1.3e-5 measured on 2026-12-05's corpus); a wrong average is ~1e-3
+    assert worst < 5e-5, worst
 
 
 def test_stage0_distils_the_encoder_and_leaves_the_rest(bench_corpus, tmp_path):
