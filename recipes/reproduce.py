@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from datagen.common.config import ConfigError
+from datagen.config import DEFAULT_MIX
 from datagen.common.files import atomic_write_text
 
 
@@ -60,13 +61,21 @@ SIZES: dict[str, Size] = {
     # val: val_score 0.84 against 0.76 (barge-in F1 0.67 against 0.27); 150 min alone 0.76, the weight alone 0.71
     # 2026-12-05: interruption pairs weigh 3 (12 of 117 pairs against 41 echo and 17 backchannel ones), with the
     # stop weight in the replayed windows (configs/tiny/dpo.yaml), chosen on val: DPO barge-in F1 0.50 against 0.00
-    "tiny": Size({"train": 150.0, "val": 8.0, "pairs-src": 8.0, "test": 12.0},
+    # 2026-12-05 (later): val 10 and test 14 min, with EVAL_MIX
+    "tiny": Size({"train": 150.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
                  {"distill": 200, "sft": 400, "duplex": 600, "dpo": 40}, None, 150,
                  pair_weights=(("interruption", 3.0),)),
     "small": Size({"train": 60.0, "val": 10.0, "pairs-src": 10.0, "test": 20.0},
                   {"distill": 300, "sft": 600, "duplex": 2000, "dpo": 60}, None, 250, model="small"),
 }
 SEEDS = {"train": (1, "train"), "val": (3, "val"), "pairs-src": (4, "train"), "test": (2, "test")}
+# The val and test corpora weigh barge-ins (and pauses) up: with the default mix a 12-min test corpus held 8
+# barge-ins, 4 of them dependent (a dependent interruption gives ~1.4 events per dialogue, its answer takes the
+# time; an independent one ~4) and 8 pauses, too few to test an F1 target; and val had no dependent one.
+# (A mix names every scenario: one given in part holds only the scenarios it names.)
+_EVAL_WEIGHTS = {**DEFAULT_MIX, "interruption_dependent": 4.0, "interruption_independent": 1.5, "pause_handling": 2.0}
+EVAL_MIX: dict[str, tuple[str, ...]] = {
+    name: tuple(f"scenario_mix.{k}={w:g}" for k, w in _EVAL_WEIGHTS.items()) for name in ("val", "test")}
 MODEL_FILES = ("config.yaml", "model.safetensors", "meta.json")  # what model.checkpoint writes and reads
 BASELINES = ("silent", "always_talk", "vad_cascade", "turn_classifier", "oracle")
 # Logit offsets on <shift> tried on val, per model (model.config.DecisionConfig): start_bias at stop_bias 0 first,
@@ -74,7 +83,9 @@ BASELINES = ("silent", "always_talk", "vad_cascade", "turn_classifier", "oracle"
 # self-interruption, backchannels and barge-ins).  (0, 0) is the trained argmax.  Small on purpose: each point is a
 # closed-loop benchmark of the validation corpus.
 START_GRID: tuple[float, ...] = (0.0, 1.0)
-STOP_GRID: tuple[float, ...] = (-2.0, 0.0)
+# 2026-12-05: -1 and +1 added; on -2 and 0 alone the SFT model swung from over-stopping to never stopping and
+# the DPO one stopped with precision 1.0 and recall 0.375 on test
+STOP_GRID: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0)
 # What the sweep maximises: the mean of these val metrics at echo factor 1 (lower-is-better ones as 1 - value).
 VAL_OBJECTIVE: tuple[tuple[str, str, bool], ...] = (
     ("turn_taking", "takeover_rate", False), ("pause_handling", "takeover_rate", True),
@@ -173,7 +184,7 @@ class Pipeline:
             seed, split = SEEDS[name]
             self.step(f"corpus-{name}", ["generate", "--out", self.p(name), "--minutes", f"{minutes:g}", "--seed",
                                          str(seed), "--split", split, "--workers", str(self.workers),
-                                         "--no-progress"])
+                                         "--no-progress", *EVAL_MIX.get(name, ())])
         init: list[str] = []
         if s.steps["distill"] and _teacher_available():
             self.step("train-0", ["train", "0", "--config", s.model, "--data", self.p("train"), "--out",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from datagen.config import DEFAULT_MIX
 from benchmark.results_doc import failures, headline_table, metric, subset_table, targets_table, write_results_doc
 from recipes.reproduce import BASELINES, Pipeline, ReproduceError, select_checkpoint
 
@@ -94,15 +95,15 @@ def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
     with pytest.raises(ReproduceError, match="step 'pairs' failed .exit 3.; rerun it by hand with: duplexkit pairs"):
         pipe.run()
     names = [c[0] + (f" {c[1]}" if c[0] in ("train", "bench") else "") for c in calls]
-    assert names == ["generate"] * 4 + ["train 1", "train 2"] + ["bench run"] * 6 + ["pairs"]
+    assert names == ["generate"] * 4 + ["train 1", "train 2"] + ["bench run"] * 8 + ["pairs"]
     # the <shift> offsets are searched on val, never on test (start first, then stop at the best start; the
     # point both passes share runs once), and the chosen ones scored on test
-    sweep = calls[7:10]
+    sweep = calls[7:12]
     assert all(c[c.index("--data") + 1] == str(tmp_path / "val") for c in sweep)
     assert [Path(c[c.index("--out") + 1]).name for c in sweep] == [
-        "start0-stop0", "start1-stop0", "start1-stop-2"]
+        "start0-stop0", "start1-stop0", "start1-stop-2", "start1-stop-1", "start1-stop1"]
     assert all("--echo-factors" in c and "qa" not in c for c in sweep)  # only what the objective reads
-    tuned = calls[10]
+    tuned = calls[12]
     assert tuned[tuned.index("--data") + 1] == str(tmp_path / "test")
     assert "overrides=[decision.start_bias=1,decision.stop_bias=-2]" in tuned
     assert "overrides" not in " ".join(calls[6])  # the trained argmax, scored as it is
@@ -113,8 +114,12 @@ def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
     splits = {c[c.index("--out") + 1]: c[c.index("--split") + 1] for c in calls[:3]}
     assert splits == {str(tmp_path / "train"): "train", str(tmp_path / "val"): "val",
                       str(tmp_path / "pairs-src"): "train"}  # selection sees lines that train does not
+    # val and test weigh barge-ins up, spelling out the whole mix (a mix given in part holds only what it names)
+    mixes = [[a for a in c if a.startswith("scenario_mix.")] for c in calls[:4]]
+    assert not mixes[0] and not mixes[2] and mixes[1] == mixes[3]
+    assert {a.split("=")[0].split(".")[1] for a in mixes[3]} == set(DEFAULT_MIX)
     # the benchmarks that train or select never see the test corpus; the SFT model is scored on it twice
-    assert str(tmp_path / "test") not in " ".join(" ".join(c) for c in calls[4:6] + calls[7:10] + calls[11:12])
+    assert str(tmp_path / "test") not in " ".join(" ".join(c) for c in calls[4:6] + calls[7:12] + calls[13:14])
     calls.clear()
     Pipeline("smoke", tmp_path, runner=lambda argv: calls.append(argv) or 0).stages_1_2(
         "-implicit", ["model_config.thinking=implicit"])  # the ablation arm: the same stages, implicit thinking

@@ -36,7 +36,7 @@ def _pools() -> dict[str, tuple[list, str, object]]:
     out["topics"] = (topics(), "topic", lambda t: t.name)
     out["user_voices"] = (list(USER_VOICES), "voice", str)
     out["third_voices"] = (list(THIRD_VOICES), "voice", str)
-    out["rooms"] = (list(range(16)), "room", str)
+    out["rooms"] = (list(range(24)), "room", str)
     out["rooms_small"] = (list(range(SMALL_ACOUSTICS["bank_size"])), "room", str)
     return out
 
@@ -52,7 +52,7 @@ SIZES = {
     "interruptions": [39, 22, 30], "user_backchannels": [7, 3, 8], "assistant_backchannels": [8, 3, 6],
     "talking_to_others": [16, 8, 4], "background_speech": [15, 9, 4], "unrelated_questions": [8, 2, 2],
     "long_turns": [15, 7, 6], "qa_items": [326, 163, 149], "topics": [8, 5, 2], "user_voices": [6, 2, 4],
-    "third_voices": [2, 1, 1], "rooms": [7, 1, 8], "rooms_small": [1, 1, 1],
+    "third_voices": [2, 1, 1], "rooms": [10, 3, 11], "rooms_small": [1, 1, 1],
 }
 
 
