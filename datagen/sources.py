@@ -42,13 +42,15 @@ def exchange_source(spec: Mapping[str, Any], lexicon: Any = None, split: str | N
     long_turns: list[Exchange] = []
     skipped: dict[str, Any] = {}
     if spec.get("builtin", True):
-        whole = [*content.question_bank(), *(it for t in content.topics() for it in t.items)]
-        followups = dict(zip((id(it) for it in whole), cut_shared_lines([it.followups for it in whole], split)))
-        own = lambda it: replace(it, followups=followups[id(it)])  # noqa: E731
-        bank = select(content.question_bank(), split, "qa", "qa_items", _question)
-        topics = select(content.topics(), split, "topic", "topics", lambda t: t.name)
-        items += [_from_item(own(it)) for it in bank]
-        sessions += [[_from_item(own(it)) for it in topic.items] for topic in topics]
+        all_items, all_topics = content.question_bank(), content.topics()
+        # shared follow-ups are cut over the whole pool (bank and topics), so the cut does not depend on the split
+        cut = iter(cut_shared_lines([it.followups for it in (*all_items, *(i for t in all_topics for i in t.items))],
+                                    split))
+        all_items = [replace(it, followups=next(cut)) for it in all_items]
+        all_topics = [(t.name, [replace(it, followups=next(cut)) for it in t.items]) for t in all_topics]
+        items += [_from_item(it) for it in select(all_items, split, "qa", "qa_items", _question)]
+        sessions += [[_from_item(it) for it in its]
+                     for _, its in select(all_topics, split, "topic", "topics", lambda t: t[0])]
     if spec.get("builtin", True) or own_long_turns:
         long_turns += [
             Exchange(question=" ".join(lt.clauses), response=lt.response, clauses=tuple(lt.clauses))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -53,11 +52,11 @@ def main() -> int:
                 labels.insert(1, "steady")
             for label in labels:
                 if label == "steady":
-                    steady_cache = tempfile.mkdtemp(prefix="bench-steady-")
-                    run(preset, args.steady_minutes, args.seed + 2000, steady_cache, fmt)
-                t = run(preset, args.minutes, args.seed, steady_cache if label == "steady" else cache, fmt)
-                if label == "steady":
-                    shutil.rmtree(steady_cache, ignore_errors=True)
+                    with tempfile.TemporaryDirectory(prefix="bench-steady-") as steady_cache:
+                        run(preset, args.steady_minutes, args.seed + 2000, steady_cache, fmt)
+                        t = run(preset, args.minutes, args.seed, steady_cache, fmt)
+                else:
+                    t = run(preset, args.minutes, args.seed, cache, fmt)
                 cpu, tts = t["worker_cpu_s"], t["tts_cpu_s"]
                 c = t["tts_cache"]
                 ratio = f"{cpu / tts:.2f}x" if c["misses"] else "n/a (nothing synthesised)"
