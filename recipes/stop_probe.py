@@ -39,6 +39,7 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
     model.eval()
     probs: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}
     hits: list[bool] = []
+    window_max: list[float] = []  # per barge-in: the highest p(<shift>) in its window (what a stream would act on)
     for i, (dlg, audio) in enumerate(Corpus(Path(corpus)).iter_audio(channels=("mic", "assistant"))):
         if max_dialogues is not None and i >= max_dialogues:
             break
@@ -60,13 +61,32 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
         for k in np.flatnonzero(barge_in):
             span = [j for j in range(max(0, k - window + 1), k + 1) if prev[j]]
             hits.append(bool((p[span] > 0.5).any()))
+            window_max.append(float(p[span].max()) if span else 0.0)
     out: dict[str, Any] = {"checkpoint": str(checkpoint), "corpus": str(corpus), "window": window}
     for kind, values in probs.items():
         v = np.concatenate(values) if values else np.zeros(0)
         out[kind] = {"n": int(v.size), "mean": round(float(v.mean()), 4) if v.size else None,
                      "above_half": round(float((v > 0.5).mean()), 4) if v.size else None}
     out["barge_in_stop"]["hit_window"] = round(float(np.mean(hits)), 4) if hits else None
+    out["separation"] = separation(np.array(window_max), np.concatenate(probs["speaking_other"] or [np.zeros(0)]))
     return out
+
+
+def separation(barge_in: np.ndarray, speaking: np.ndarray, recall: float = 0.8) -> dict[str, Any]:
+    """How well p(<shift>) tells barge-ins from the other speaking blocks, whatever the threshold (the decision
+    offsets only move the threshold).  ``auc``: the chance that a barge-in's window maximum beats a random other
+    speaking block (ties count half); ``false_stop_blocks_at_recall``: the share of other speaking blocks at or
+    above the threshold that finds ``recall`` of the barge-ins.  Why the second: a stream decides every block, so
+    an answer of 100 speaking blocks stops falsely about once at a per-block share of 1%."""
+    if not barge_in.size or not speaking.size:
+        return {"auc": None, "recall": recall, "false_stop_blocks_at_recall": None}
+    order = np.sort(speaking)
+    below = np.searchsorted(order, barge_in, "left")
+    ties = np.searchsorted(order, barge_in, "right") - below
+    auc = float(np.mean((below + 0.5 * ties) / order.size))
+    threshold = float(np.quantile(barge_in, 1.0 - recall))
+    return {"auc": round(auc, 4), "recall": recall,
+            "false_stop_blocks_at_recall": round(float((speaking >= threshold).mean()), 4)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         r = res[kind]
         extra = f"  found within {a.window} blocks: {r['hit_window']}" if kind == "barge_in_stop" else ""
         print(f"{kind:16s} n={r['n']:6d}  mean p(<shift>)={r['mean']}  share > 0.5={r['above_half']}{extra}")
+    sep = res["separation"]
+    print(f"barge-in vs other speaking blocks: AUC {sep['auc']}; at recall {sep['recall']:g}, "
+          f"{sep['false_stop_blocks_at_recall']} of the other speaking blocks would stop too")
     return 0
 
 

@@ -349,3 +349,17 @@ def test_stop_probe_counts_every_block_once_and_every_barge_in_decision(bench_co
     assert sum(res[k]["n"] for k in KINDS) == sum(d.num_frames for d in dialogues)
     assert res["barge_in_stop"]["n"] == sum(e.decision is not None for d in dialogues for e in d.events) > 0
     assert all(0.0 <= res[k]["mean"] <= 1.0 for k in KINDS if res[k]["n"])
+    assert 0.0 <= res["separation"]["auc"] <= 1.0
+
+
+def test_stop_probe_separation_is_the_rank_statistic_and_the_false_stop_share():
+    from recipes.stop_probe import separation
+
+    speaking = np.array([0.1, 0.2, 0.3, 0.4])
+    assert separation(np.array([0.5, 0.6]), speaking)["auc"] == 1.0  # every barge-in above every other block
+    assert separation(np.array([0.05]), speaking)["auc"] == 0.0
+    assert separation(np.array([0.2]), speaking)["auc"] == 0.375  # above 1 of 4, tied with 1 (half)
+    # recall 0.8 of [0.25, 0.35]: a threshold at 0.27 (the 20% quantile); 2 of the 4 other blocks reach it
+    sep = separation(np.array([0.25, 0.35]), speaking)
+    assert sep["false_stop_blocks_at_recall"] == 0.5 and sep["auc"] == 0.625
+    assert separation(np.zeros(0), speaking)["auc"] is None
