@@ -5,7 +5,8 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
 
 1. corpora: ``train`` (``--split train``), ``val`` (``--split val``: lines, voices and rooms that neither train nor
    test has, so choices made on it reward generalising, not memorised phrasings), ``pairs-src`` (``--split train``,
-   another seed, for on-policy failures) and ``test`` (``--split test``: unseen lines, voices and rooms);
+   another seed, for on-policy failures) and ``test`` (``--split test``: unseen lines, voices and rooms); val and
+   test weigh barge-ins and pauses up (:data:`EVAL_MIX`);
 2. stages 0-2 (stage 0 only when the Whisper teacher is installed); stage 2 keeps its checkpoints, and the one with
    the lowest validation token loss is selected (never the test corpus);
 3. the selected stage-2 model is benchmarked on ``test`` (``sft``, the trained argmax); its ``<shift>`` offsets
@@ -31,8 +32,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from datagen.common.config import ConfigError
-from datagen.config import DEFAULT_MIX
 from datagen.common.files import atomic_write_text
+from datagen.config import DEFAULT_MIX
 
 
 @dataclass(frozen=True)
