@@ -38,7 +38,6 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
     model = load_checkpoint(checkpoint)
     model.eval()
     probs: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}
-    hits: list[bool] = []
     window_max: list[float] = []  # per barge-in: the highest p(<shift>) in its window (what a stream would act on)
     for i, (dlg, audio) in enumerate(Corpus(Path(corpus)).iter_audio(channels=("mic", "assistant"))):
         if max_dialogues is not None and i >= max_dialogues:
@@ -60,15 +59,15 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
             probs[kind].append(p[m])
         for k in np.flatnonzero(barge_in):
             span = [j for j in range(max(0, k - window + 1), k + 1) if prev[j]]
-            hits.append(bool((p[span] > 0.5).any()))
             window_max.append(float(p[span].max()) if span else 0.0)
     out: dict[str, Any] = {"checkpoint": str(checkpoint), "corpus": str(corpus), "window": window}
     for kind, values in probs.items():
         v = np.concatenate(values) if values else np.zeros(0)
         out[kind] = {"n": int(v.size), "mean": round(float(v.mean()), 4) if v.size else None,
                      "above_half": round(float((v > 0.5).mean()), 4) if v.size else None}
-    out["barge_in_stop"]["hit_window"] = round(float(np.mean(hits)), 4) if hits else None
-    out["separation"] = separation(np.array(window_max), np.concatenate(probs["speaking_other"] or [np.zeros(0)]))
+    found = np.array(window_max)
+    out["barge_in_stop"]["hit_window"] = round(float(np.mean(found > 0.5)), 4) if found.size else None
+    out["separation"] = separation(found, np.concatenate(probs["speaking_other"] or [np.zeros(0)]))
     return out
 
 

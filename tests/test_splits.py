@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from datagen.acoustics import AcousticsConfig
 from datagen.common.config import ConfigError
 from datagen.config import GeneratorConfig, load_generator_config
 from datagen.content import lexicon as L
@@ -36,7 +37,7 @@ def _pools() -> dict[str, tuple[list, str, object]]:
     out["topics"] = (topics(), "topic", lambda t: t.name)
     out["user_voices"] = (list(USER_VOICES), "voice", str)
     out["third_voices"] = (list(THIRD_VOICES), "voice", str)
-    out["rooms"] = (list(range(24)), "room", str)
+    out["rooms"] = (list(range(AcousticsConfig().bank_size)), "room", str)  # the default bank
     out["rooms_small"] = (list(range(SMALL_ACOUSTICS["bank_size"])), "room", str)
     return out
 
