@@ -347,6 +347,7 @@ class Pipeline:
                 if Path(self.p("bench", d, "results.json")).is_file()}
         stats = {name: json.loads(Path(self.p(name, "stats.json")).read_text()) for name in self.spec.minutes}
         context = {"size": self.size, "model": self.spec.model, "steps": self.spec.steps,
+                   **({"max_minutes": self.spec.max_minutes} if self.spec.max_minutes else {}),
                    "corpora": {n: {"split": st.get("split"), "seed": st["run"]["seed"], "dialogues": st["num_dialogues"],
                                    "minutes": round(st["total_seconds"] / 60, 2)} for n, st in stats.items()},
                    "stage2_selection (validation token loss)": selection,

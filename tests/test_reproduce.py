@@ -10,7 +10,7 @@ import pytest
 
 from datagen.config import DEFAULT_MIX
 from benchmark.results_doc import failures, headline_table, metric, subset_table, targets_table, write_results_doc
-from recipes.reproduce import BASELINES, Pipeline, ReproduceError, select_checkpoint
+from recipes.reproduce import BASELINES, SIZES, Pipeline, ReproduceError, select_checkpoint
 
 
 def _results(takeover: float, f1: float, items=()) -> dict:
@@ -187,6 +187,17 @@ def test_tiny_weighs_its_interruption_pairs(tmp_path):
             Pipeline(size, tmp_path / size, runner=fake).run()
         pairs = calls[-1]
         assert pairs[0] == "pairs" and pairs[pairs.index("--no-progress") + 1:] == expected
+
+
+def test_small_stages_carry_their_time_caps_and_tiny_runs_to_its_steps(tmp_path):
+    for size, capped in (("small", True), ("tiny", False)):
+        calls: list[list[str]] = []
+        Pipeline(size, tmp_path / size, runner=lambda argv: calls.append(argv) or 0).stages_1_2("", [])
+        spec = SIZES[size]
+        for argv, stage in zip(calls, ("sft", "duplex")):
+            assert f"max_steps={spec.steps[stage]}" in argv
+            caps = [a for a in argv if a.startswith("max_minutes=")]
+            assert caps == ([f"max_minutes={spec.max_minutes[stage]:g}"] if capped else [])
 
 
 def test_unknown_size_is_one_line(tmp_path):
