@@ -46,8 +46,8 @@ class Size:
     # DPO loss weight per pair kind (``duplexkit pairs --weight``): the on-policy failures of a model that stops too
     # often are mostly "keep talking" pairs (echo, backchannels), which, unweighted, teach it never to stop
     pair_weights: tuple[tuple[str, float], ...] = ()
-    # stage -> max_minutes, a wall-clock cap on top of max_steps (the learning rate still decays over max_steps, so
-    # the steps are sized to fit the budget and the cap only stops a slower machine)
+    # stage -> max_minutes, a wall-clock cap on top of max_steps (the learning rate decays over max_steps: a cap that
+    # stops a stage early leaves it undecayed)
     max_minutes: dict[str, float] = field(default_factory=dict)
 
     def budget(self, stage: str) -> list[str]:

@@ -194,6 +194,7 @@ def test_small_stages_carry_their_time_caps_and_tiny_runs_to_its_steps(tmp_path)
         calls: list[list[str]] = []
         Pipeline(size, tmp_path / size, runner=lambda argv: calls.append(argv) or 0).stages_1_2("", [])
         spec = SIZES[size]
+        assert len(calls) == 2
         for argv, stage in zip(calls, ("sft", "duplex")):
             assert f"max_steps={spec.steps[stage]}" in argv
             caps = [a for a in argv if a.startswith("max_minutes=")]
