@@ -77,8 +77,8 @@ SIZES: dict[str, Size] = {
     "tiny": Size({"train": 150.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
                  {"distill": 200, "sft": 400, "duplex": 1200, "dpo": 40}, None, 150,
                  pair_weights=(("interruption", 3.0),)),
-    # the steps are a GPU plan; the caps fit about 2 h of training on a 2-core CPU, where small trains at ~3 audio
-    # seconds per second (tiny ~120): there the learning rate has not decayed when a cap stops a stage
+    # the steps are a GPU plan; the caps (Size.max_minutes) fit about 2 h of training on a 2-core CPU, where small
+    # trains at ~3 audio seconds per second (tiny ~120; docs/training.md "Capacity and steps")
     "small": Size({"train": 60.0, "val": 10.0, "pairs-src": 10.0, "test": 20.0},
                   {"distill": 300, "sft": 600, "duplex": 2000, "dpo": 60}, None, 250, model="small",
                   max_minutes={"distill": 20.0, "sft": 25.0, "duplex": 60.0, "dpo": 15.0}),
