@@ -220,6 +220,29 @@ def test_on_policy_pairs_from_baseline_runs(runs, bench_corpus, tokens, tmp_path
             assert p.chosen[0] == tokens.shift and not p.chosen_assistant.any()
 
 
+def test_an_early_take_over_is_corrected_only_until_the_question_ends(bench_corpus, tokens, tmp_path):
+    """An early take-over's chosen branch holds from the model's first speaking step to the user's end at most:
+    past it, the labelled behaviour is to take the turn, so holding on there would teach answering late."""
+    from benchmark.runner import RunConfig, run_bench
+    from datagen.pairs import PairSet, build_pair_set
+    from datagen.pairs.runs import read_trace
+    from datagen.schema import frame_of
+
+    run = tmp_path / "talker"
+    run_bench(RunConfig(model="always_talk", data=str(bench_corpus), out=str(run), tasks=["turn_taking"],
+                        echo_factors={"turn_taking": [1.0]}, asr=None, save_audio=0, progress=False, isolate=False,
+                        max_items=4))
+    # spans long enough to run past every question's end
+    build_pair_set(bench_corpus, tmp_path / "p", tokens, runs=[run], labels=False, span_blocks=64, progress=False)
+    early = [p for p in PairSet(tmp_path / "p").load() if p.outcome == "early_takeover"]
+    assert early  # always_talk speaks over every question
+    for p in early:
+        q_end = read_trace(run / "traces" / f"{p.meta['run_id'].replace('/', '_')}.npz").meta["question_end"]
+        end = p.meta["divergence_step"] - p.divergence + p.span_end  # the span's end, in the item's steps
+        assert p.divergence < p.span_end and end <= frame_of(int(q_end))
+        assert set(p.chosen) == {tokens.shift} | ({tokens.think} if len(p.chosen) > 1 else set())
+
+
 def test_on_policy_rejected_tokens_are_the_recorded_tokens(runs, bench_corpus, tokens, tmp_path):
     from datagen.pairs import PairSet, build_pair_set
     from datagen.pairs.runs import read_trace

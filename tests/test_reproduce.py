@@ -10,7 +10,7 @@ import pytest
 
 from datagen.config import DEFAULT_MIX
 from benchmark.results_doc import failures, headline_table, metric, subset_table, targets_table, write_results_doc
-from recipes.reproduce import BASELINES, SIZES, Pipeline, ReproduceError, select_checkpoint
+from recipes.reproduce import BASELINES, SIZES, Pipeline, ReproduceError, select_checkpoint, val_score
 
 
 def _results(takeover: float, f1: float, items=()) -> dict:
@@ -199,6 +199,21 @@ def test_small_stages_carry_their_time_caps_and_tiny_runs_to_its_steps(tmp_path)
             assert f"max_steps={spec.steps[stage]}" in argv
             caps = [a for a in argv if a.startswith("max_minutes=")]
             assert caps == ([f"max_minutes={spec.max_minutes[stage]:g}"] if capped else [])
+
+
+def test_the_val_objective_sees_a_late_take_over():
+    """Latency counts in full within the 0.6 s target and as target / latency beyond it: two models alike in every
+    rate, one of them answering after 1.2 s, are told apart."""
+    at = lambda sec: {"by_echo_factor": {"1": sec}}  # noqa: E731
+
+    def run(latency):
+        return {"aggregates": {"turn_taking": at({"takeover_rate": 1.0, "latency_s": latency}),
+                               "pause_handling": at({"takeover_rate": 0.0}), "backchannel": at({"continue_rate": 1.0}),
+                               "barge_in": at({"f1": 1.0}), "echo": at({"self_interruption_rate": 0.0})}}
+
+    assert val_score(run(0.3)) == val_score(run(0.6)) == 1.0
+    assert val_score(run(1.2)) == pytest.approx(1 - 0.5 / 6)
+    assert val_score(run(None)) == pytest.approx(5 / 6)  # no latency measured: that term is the worst
 
 
 def test_unknown_size_is_one_line(tmp_path):

@@ -13,7 +13,7 @@ outcome (record)    kind              divergence ``D``                          
 missed              interruption      the corpus's causal decision after the probe ``<shift>`` (stop)       full
 false_alarm         the probe's kind  the model's closing ``<shift>``              keep talking             1 block
 pause_takeover      pause             its first speaking step in the pause          listen (hold)            full
-early_takeover      end_of_turn       its first speaking step in the question       listen (hold)            full
+early_takeover      end_of_turn       its first speaking step in the question       listen (hold)            to q end
 self_interruption   echo_only         its closing ``<shift>`` after it answered     keep talking             1 block
 no_takeover         end_of_turn       the corpus answer's opening ``<shift>``       ``<shift>``: take turn   <= 4
 =================== ================= ============================================ ======================== ========
@@ -286,7 +286,9 @@ def _pair_of(run: BenchRun, rec: dict[str, Any], outcome: str, corpus: Any, tk: 
         D = next((k for lo, hi in spans for k in [first_speaking(lo, hi)] if k is not None), None)
         if D is None:
             return None
-        E = min(D + W, n)
+        # holding is right only until the user is done: past the question's end the labelled behaviour is to take
+        # the turn, so a chosen branch that held on there would teach answering late
+        E = min(D + W, n, frame_of(int(meta["question_end"])) if outcome == "early_takeover" else n)
         chosen = ([tk.shift] if mode[D - 1] else [tk.think]) + [tk.think] * (E - D - 1)
         ch_audio, rej_audio = listening_audio(D, E), recorded_audio(D, E)
     elif outcome == "no_takeover":
