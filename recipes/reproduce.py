@@ -12,7 +12,8 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
 3. the selected stage-2 model is benchmarked on ``test`` (``sft``, the trained argmax); its ``<shift>`` offsets
    (``decision.start_bias`` / ``stop_bias``) are searched closed loop on ``val`` (``START_GRID`` then ``STOP_GRID``,
    ``val_score``) and it is scored again on ``test`` with the chosen ones (``sft-tuned``), then run on ``pairs-src``;
-4. on-policy pairs from the ``pairs-src`` run plus static pairs from its labels;
+4. on-policy pairs from the ``pairs-src`` run (its wrong outcomes and, as keep pairs, its right ones) plus
+   static pairs from its labels;
 5. stage 3 (DPO) from the selected stage-2 policy, then benchmarked on ``test`` with its own offsets, searched on
    ``val`` the same way (``dpo-tuned``), and, after the baselines, with none (``dpo``); a test run whose command
    equals one already made (the search kept the argmax) is copied, not rerun;
@@ -74,8 +75,10 @@ SIZES: dict[str, Size] = {
     # 2026-12-05 (s22): stage 2 1200 steps, chosen on val over 600 (val_score at the argmax 0.826 against 0.733,
     # barge-in F1 0.68 against 0.15, self-interruption 0.14 against 0.13; val token loss 1.776 against 2.015) and a
     # 128-wide 4-layer backbone at 600 steps (0.634: self-interruption 0.93), docs/training.md "Capacity and steps"
+    # 2026-12-05 (s23): 2400, chosen on val over 1200 (val token loss 1.542 at step 2100 against 1.766 at 1050; best
+    # val_score of the offset sweep 0.828 against 0.815, pause take-over 0.00 against 0.29), docs/training.md
     "tiny": Size({"train": 150.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
-                 {"distill": 200, "sft": 400, "duplex": 1200, "dpo": 40}, None, 150,
+                 {"distill": 200, "sft": 400, "duplex": 2400, "dpo": 40}, None, 150,
                  pair_weights=(("interruption", 3.0),)),
     # the steps are a GPU plan; the caps (Size.max_minutes) fit about 2 h of training on a 2-core CPU, where small
     # trains at ~3 audio seconds per second (tiny ~120; docs/training.md "Capacity and steps")
@@ -236,8 +239,12 @@ class Pipeline:
         test("sft-tuned", [*sft_offsets, "--checkpoint", sft], None if sft_offsets else "sft")
         self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", sft, "--data",
                                              self.p("pairs-src"), "--out", self.p("bench", "sft-on-pairs-src"), *items])
+        # --keep: the run's right outcomes too.  Without them every on-policy "hold" pair (early take-overs) sits 2-3 s
+        # into a clip that starts at 0, against no "take the turn" pair there, and DPO learned to wait that long: on
+        # val its take-over latency was 1.4 s (seed 0) and 1.9 s (seed 1) at the argmax, 0.69 s and 0.27 s with keep
+        # pairs (docs/training.md, s23)
         self.step("pairs", ["pairs", "--data", self.p("pairs-src"), "--out", self.p("pairs"), "--from-run",
-                            self.p("bench", "sft-on-pairs-src"), "--model-config", s.model, "--no-progress",
+                            self.p("bench", "sft-on-pairs-src"), "--keep", "--model-config", s.model, "--no-progress",
                             *(a for kind, w in s.pair_weights for a in ("--weight", f"{kind}={w:g}"))])
         self.step("train-3", ["train", "3", "--config", s.model, "--data", self.p("pairs"), "--data",
                               self.p("train"), "--eval-data", self.p("val"), "--out", self.p("runs", "s3"),

@@ -171,7 +171,8 @@ def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_v
 
 
 def test_tiny_weighs_its_interruption_pairs(tmp_path):
-    """The tiny recipe's pair set carries its per-kind DPO weights (chosen on val); smoke's has none."""
+    """The tiny recipe's pair set carries its per-kind DPO weights (chosen on val); smoke's has none; both keep the
+    run's right outcomes."""
     for size, expected in (("tiny", ["--weight", "interruption=3"]), ("smoke", [])):
         calls: list[list[str]] = []
 
@@ -187,6 +188,7 @@ def test_tiny_weighs_its_interruption_pairs(tmp_path):
             Pipeline(size, tmp_path / size, runner=fake).run()
         pairs = calls[-1]
         assert pairs[0] == "pairs" and pairs[pairs.index("--no-progress") + 1:] == expected
+        assert "--keep" in pairs  # right outcomes too: every size's on-policy pairs are balanced
 
 
 def test_small_stages_carry_their_time_caps_and_tiny_runs_to_its_steps(tmp_path):
