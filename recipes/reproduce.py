@@ -306,7 +306,8 @@ class Pipeline:
                 offsets = Path(self.p("runs", f"offsets-{name}.json"))
                 chosen = json.loads(offsets.read_text())["chosen"] if offsets.is_file() else None
                 prov = {"command": f"duplexkit reproduce --size {self.size} --out OUT", "size": self.size,
-                        "steps": self.spec.steps, "checkpoint": rel(origin), "selected_on": rel(self.p("val")),
+                        "steps": self.spec.steps, **({"max_minutes": self.spec.max_minutes} if self.spec.max_minutes
+                                                     else {}), "checkpoint": rel(origin), "selected_on": rel(self.p("val")),
                         "corpora": corpora, **({"selection": {k: v for k, v in selection.items() if k != "candidates"}}
                                                if name == "sft" else {}),
                         # the checkpoint's own config decides at offset 0 (the trained argmax); the val-tuned row of

@@ -151,8 +151,9 @@ def test_a_test_run_the_val_search_made_redundant_is_copied_not_rerun(tmp_path):
     assert (tmp_path / ".reproduce" / "bench-sft-tuned.done").is_file()
 
 
-def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_val(tmp_path):
-    pipe = Pipeline("smoke", tmp_path / "out", checkpoints=str(tmp_path / "ckpt"))
+@pytest.mark.parametrize("size", ["smoke", "small"])
+def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_val(tmp_path, size):
+    pipe = Pipeline(size, tmp_path / "out", checkpoints=str(tmp_path / "ckpt"))
     for name, seed in (("train", 1), ("val", 3)):
         Path(pipe.p(name)).mkdir(parents=True)
         Path(pipe.p(name, "stats.json")).write_text(json.dumps({"run": {"seed": seed}, "split": "train",
@@ -168,6 +169,7 @@ def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_v
     assert dpo["checkpoint"] == "runs/s3/final" and "decision_offsets_chosen_on_val" not in json.loads(
         (tmp_path / "ckpt" / "sft" / "provenance.json").read_text())  # no sweep file for sft here
     assert sorted(p.name for p in (tmp_path / "ckpt" / "dpo").iterdir()) == ["config.yaml", "provenance.json"]
+    assert dpo["steps"] == SIZES[size].steps and dpo.get("max_minutes") == (SIZES[size].max_minutes or None)
 
 
 def test_tiny_weighs_its_interruption_pairs(tmp_path):
