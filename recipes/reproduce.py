@@ -76,7 +76,7 @@ SIZES: dict[str, Size] = {
     # barge-in F1 0.68 against 0.15, self-interruption 0.14 against 0.13; val token loss 1.776 against 2.015) and a
     # 128-wide 4-layer backbone at 600 steps (0.634: self-interruption 0.93), docs/training.md "Capacity and steps"
     # 2026-12-05 (s23): 2400, chosen on val over 1200 (val token loss 1.542 at step 2100 against 1.766 at 1050; best
-    # val_score of the offset sweep 0.828 against 0.815, pause take-over 0.00 against 0.29), docs/training.md
+    # val_score of the offset sweep 0.834 against 0.815, pause take-over 0.00 against 0.29), docs/training.md
     "tiny": Size({"train": 150.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
                  {"distill": 200, "sft": 400, "duplex": 2400, "dpo": 40}, None, 150,
                  pair_weights=(("interruption", 3.0),)),
