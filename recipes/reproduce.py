@@ -242,7 +242,8 @@ class Pipeline:
         # --keep: the run's right outcomes too.  Without them every on-policy "hold" pair (early take-overs) sits 2-3 s
         # into a clip that starts at 0, against no "take the turn" pair there, and DPO learned to wait that long: on
         # val its take-over latency was 1.4 s (seed 0) and 1.9 s (seed 1) at the argmax, 0.69 s and 0.27 s with keep
-        # pairs (docs/training.md, s23)
+        # pairs, from run tiny5's stage-2 model (from the 2400-step one still 1.48 s, partly start-stop stutter:
+        # docs/training.md, s23)
         self.step("pairs", ["pairs", "--data", self.p("pairs-src"), "--out", self.p("pairs"), "--from-run",
                             self.p("bench", "sft-on-pairs-src"), "--keep", "--model-config", s.model, "--no-progress",
                             *(a for kind, w in s.pair_weights for a in ("--weight", f"{kind}={w:g}"))])
