@@ -56,6 +56,10 @@ class Size:
         cap = self.max_minutes.get(stage, 0.0)
         return [f"max_steps={self.steps[stage]}", *([f"max_minutes={cap:g}"] if cap else [])]
 
+    def plan(self) -> dict[str, Any]:
+        """The training budget as the page and the checkpoints' provenance record it (caps only when there are)."""
+        return {"steps": self.steps, **({"max_minutes": self.max_minutes} if self.max_minutes else {})}
+
 
 SIZES: dict[str, Size] = {
     # minutes, for the slow test: shows the pipeline runs and the trained model moves, not the targets.
@@ -307,8 +311,7 @@ class Pipeline:
                 offsets = Path(self.p("runs", f"offsets-{name}.json"))
                 chosen = json.loads(offsets.read_text())["chosen"] if offsets.is_file() else None
                 prov = {"command": f"duplexkit reproduce --size {self.size} --out OUT", "size": self.size,
-                        "steps": self.spec.steps, **({"max_minutes": self.spec.max_minutes} if self.spec.max_minutes
-                                                     else {}), "checkpoint": rel(origin), "selected_on": rel(self.p("val")),
+                        **self.spec.plan(), "checkpoint": rel(origin), "selected_on": rel(self.p("val")),
                         "corpora": corpora, **({"selection": {k: v for k, v in selection.items() if k != "candidates"}}
                                                if name == "sft" else {}),
                         # the checkpoint's own config decides at offset 0 (the trained argmax); the val-tuned row of
@@ -372,8 +375,7 @@ class Pipeline:
         runs = {label: self.p("bench", d, "results.json") for label, d in labels.items()
                 if Path(self.p("bench", d, "results.json")).is_file()}
         stats = {name: json.loads(Path(self.p(name, "stats.json")).read_text()) for name in self.spec.minutes}
-        context = {"size": self.size, "model": self.spec.model, "steps": self.spec.steps,
-                   **({"max_minutes": self.spec.max_minutes} if self.spec.max_minutes else {}),
+        context = {"size": self.size, "model": self.spec.model, **self.spec.plan(),
                    "corpora": {n: {"split": st.get("split"), "seed": st["run"]["seed"], "dialogues": st["num_dialogues"],
                                    "minutes": round(st["total_seconds"] / 60, 2)} for n, st in stats.items()},
                    "stage2_selection (validation token loss)": selection,

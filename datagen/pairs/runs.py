@@ -280,15 +280,17 @@ def _pair_of(run: BenchRun, rec: dict[str, Any], outcome: str, corpus: Any, tk: 
     elif outcome in ("pause_takeover", "early_takeover"):
         if outcome == "pause_takeover":
             spans = [(frame_of(p["start"]) - SYNTH_DELAY_BLOCKS, frame_of(p["end"])) for p in _probe(meta, "user_pause")]
+            hold_until = n  # the user speaks on after the pause: holding stays right
         else:
             q = (_probe(meta, "user_turn") or [{"start": 0}])[0]
-            spans = [(frame_of(q["start"]), frame_of(int(meta["question_end"])))]
+            # holding is right only until the user is done: past the question's end the labelled behaviour is to
+            # take the turn, so a chosen branch that held on there would teach answering late
+            hold_until = frame_of(int(meta["question_end"]))
+            spans = [(frame_of(q["start"]), hold_until)]
         D = next((k for lo, hi in spans for k in [first_speaking(lo, hi)] if k is not None), None)
         if D is None:
             return None
-        # holding is right only until the user is done: past the question's end the labelled behaviour is to take
-        # the turn, so a chosen branch that held on there would teach answering late
-        E = min(D + W, n, frame_of(int(meta["question_end"])) if outcome == "early_takeover" else n)
+        E = min(D + W, n, hold_until)
         chosen = ([tk.shift] if mode[D - 1] else [tk.think]) + [tk.think] * (E - D - 1)
         ch_audio, rej_audio = listening_audio(D, E), recorded_audio(D, E)
     elif outcome == "no_takeover":
