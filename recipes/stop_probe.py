@@ -8,7 +8,13 @@ and natural ends, beside starts and the other speaking / listening blocks.  ``hi
 as found when the probability passes 0.5 in one of the ``window`` speaking blocks up to the decision (a stream
 that fires a block early still stops inside the benchmark's window).  Cheap: one forward pass per dialogue.
 
-    python -m recipes.stop_probe CHECKPOINT CORPUS [--json]
+``--own-voice``: the corpus's assistant voice replaced by the model's own, as the closed loop hears it: what the
+checkpoint's synthesizer plays when forced to the corpus tokens (streamed), in the assistant channel and, through
+the scene's echo path at its recorded gain, in the mic.  Why: the benchmark plays the model's synthesizer, not the
+corpus voice (tiny's about 10 dB quieter, 2026-12-05), and a model that keys its decisions on the corpus voice
+falls apart there; this shows it teacher-forced, on the same blocks.  One streamed pass per dialogue more.
+
+    python -m recipes.stop_probe CHECKPOINT CORPUS [--own-voice] [--json]
 """
 
 from __future__ import annotations
@@ -24,13 +30,47 @@ import numpy as np
 KINDS = ("barge_in_stop", "natural_stop", "start", "speaking_other", "listening_other")
 
 
-def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_dialogues: int | None = None
-               ) -> dict[str, Any]:
+def own_voice(model, dialogue, audio: dict[str, np.ndarray]) -> np.ndarray:
+    """What ``model`` plays over ``dialogue`` when forced to its target tokens: the streamed synthesizer's output,
+    block ``k+1`` from step ``k`` (the closed loop's timing), hearing the corpus mic."""
+    from datagen.schema import BLOCK_SAMPLES
+    from model.targets import build_targets
+
+    tokens = build_targets(dialogue, model.tokenizer).tokens
+    mic = audio["mic"]
+    own = np.zeros(len(mic), np.float32)
+    st = model.new_state(0)
+    for k in range(min(len(tokens), len(mic) // BLOCK_SAMPLES)):
+        block = slice(k * BLOCK_SAMPLES, (k + 1) * BLOCK_SAMPLES)
+        played = model.step(st, mic[block], own[block], force=int(tokens[k])).audio
+        start = (k + 1) * BLOCK_SAMPLES
+        n = max(0, min(len(played), len(own) - start))
+        own[start : start + n] = played[:n]
+    return own
+
+
+def with_own_voice(model, dialogue, audio: dict[str, np.ndarray], bank) -> dict[str, np.ndarray]:
+    """``audio`` (mic, assistant, echo) with the model's own voice in place of the corpus's: the assistant channel,
+    and the mic's echo re-rendered through the scene's echo path at its recorded gain."""
+    from datagen.acoustics.echo import render_echo
+
+    own = own_voice(model, dialogue, audio)
+    gain = float(dialogue.scene.echo.gain or 0.0) if dialogue.scene is not None else 0.0
+    echo = render_echo(own, dialogue.scene, bank, gain) if gain > 0 else np.zeros_like(own)
+    return {"mic": (audio["mic"] - audio["echo"] + echo).astype(np.float32), "assistant": own}
+
+
+def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_dialogues: int | None = None,
+               own: bool = False) -> dict[str, Any]:
     """Per kind of block (:data:`KINDS`): ``n``, ``mean`` p(<shift>), ``above_half`` (share with p > 0.5); for
-    barge-in stops also ``hit_window`` (p > 0.5 somewhere in the ``window`` blocks ending at the decision)."""
+    barge-in stops also ``hit_window`` (p > 0.5 somewhere in the ``window`` blocks ending at the decision).
+    ``own``: with the model's own voice (:func:`with_own_voice`); ``own_level_db`` then says how loud it is
+    against the corpus voice (active levels, over the whole corpus)."""
     import torch
 
+    from datagen.acoustics.rooms import RIRBank
     from datagen.corpus import Corpus
+    from datagen.levels import active_rms
     from datagen.schema import frame_of
     from model.checkpoint import load_checkpoint
     from model.targets import make_batch, stop_shifts
@@ -39,9 +79,17 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
     model.eval()
     probs: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}
     window_max: list[float] = []  # per barge-in: the highest p(<shift>) in its window (what a stream would act on)
-    for i, (dlg, audio) in enumerate(Corpus(Path(corpus)).iter_audio(channels=("mic", "assistant"))):
+    data = Corpus(Path(corpus))
+    bank = RIRBank.load_or_build(data.acoustics(), progress=False) if own else None
+    levels = []  # (corpus voice, own voice) active levels
+    for i, (dlg, audio) in enumerate(data.iter_audio(channels=("mic", "assistant", "echo") if own
+                                                     else ("mic", "assistant"))):
         if max_dialogues is not None and i >= max_dialogues:
             break
+        if own and audio["assistant"].any():
+            corpus_voice = audio["assistant"]
+            audio = with_own_voice(model, dlg, audio, bank)
+            levels.append((active_rms(corpus_voice), active_rms(audio["assistant"])))
         batch = make_batch([(dlg, audio)], model.tokenizer)
         with torch.no_grad():
             logits = model(batch, return_logits=True)["logits"][0]
@@ -60,7 +108,10 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
         for k in np.flatnonzero(barge_in):
             span = [j for j in range(max(0, k - window + 1), k + 1) if prev[j]]
             window_max.append(float(p[span].max()) if span else 0.0)
-    out: dict[str, Any] = {"checkpoint": str(checkpoint), "corpus": str(corpus), "window": window}
+    out: dict[str, Any] = {"checkpoint": str(checkpoint), "corpus": str(corpus), "window": window, "own_voice": own}
+    if levels:
+        ref, mine = np.array(levels).mean(0)
+        out["own_level_db"] = round(float(20 * np.log10(max(mine, 1e-9) / ref)), 2)
     for kind, values in probs.items():
         v = np.concatenate(values) if values else np.zeros(0)
         out[kind] = {"n": int(v.size), "mean": round(float(v.mean()), 4) if v.size else None,
@@ -93,9 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoint")
     ap.add_argument("corpus")
     ap.add_argument("--window", type=int, default=3)
+    ap.add_argument("--own-voice", action="store_true",
+                    help="hear the model's own synthesizer instead of the corpus voice (channel and echo)")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     a = ap.parse_args(argv)
-    res = stop_probe(a.checkpoint, a.corpus, a.window)
+    res = stop_probe(a.checkpoint, a.corpus, a.window, own=a.own_voice)
     if a.json:
         print(json.dumps(res, indent=1))
         return 0
@@ -103,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         r = res[kind]
         extra = f"  found within {a.window} blocks: {r['hit_window']}" if kind == "barge_in_stop" else ""
         print(f"{kind:16s} n={r['n']:6d}  mean p(<shift>)={r['mean']}  share > 0.5={r['above_half']}{extra}")
+    if "own_level_db" in res:
+        print(f"own voice: {res['own_level_db']:+.1f} dB against the corpus voice")
     sep = res["separation"]
     print(f"barge-in vs other speaking blocks: AUC {sep['auc']}; at recall {sep['recall']:g}, "
           f"{sep['false_stop_blocks_at_recall']} of the other speaking blocks would stop too")
