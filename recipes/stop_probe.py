@@ -8,13 +8,14 @@ and natural ends, beside starts and the other speaking / listening blocks.  ``hi
 as found when the probability passes 0.5 in one of the ``window`` speaking blocks up to the decision (a stream
 that fires a block early still stops inside the benchmark's window).  Cheap: one forward pass per dialogue.
 
-``--own-voice``: the corpus's assistant voice replaced by the model's own, as the closed loop hears it: what the
-checkpoint's synthesizer plays when forced to the corpus tokens (streamed), in the assistant channel and, through
-the scene's echo path at its recorded gain, in the mic.  Why: the benchmark plays the model's synthesizer, not the
-corpus voice (tiny's about 10 dB quieter, 2026-12-05), and a model that keys its decisions on the corpus voice
-falls apart there; this shows it teacher-forced, on the same blocks.  One streamed pass per dialogue more.
+``--own-voice piper|mel``: the corpus's assistant voice replaced by what the benchmark plays when the model says
+the corpus tokens (the ``salmonn-omni`` adapter's voice, forced to those tokens and streamed: ``piper`` speaks its
+text word by word as each word completes, ``mel`` is its own synthesizer), in the assistant channel and, through the
+scene's echo path at its recorded gain, in the mic.  Why: closed loop, the model hears that voice, with that timing,
+not the corpus's; a model whose decisions lean on the corpus voice's timing or sound fails there, and this shows it
+teacher-forced on the same blocks.  One streamed pass per dialogue more.
 
-    python -m recipes.stop_probe CHECKPOINT CORPUS [--own-voice] [--json]
+    python -m recipes.stop_probe CHECKPOINT CORPUS [--own-voice piper|mel] [--json]
 """
 
 from __future__ import annotations
@@ -30,42 +31,44 @@ import numpy as np
 KINDS = ("barge_in_stop", "natural_stop", "start", "speaking_other", "listening_other")
 
 
-def own_voice(model, dialogue, audio: dict[str, np.ndarray]) -> np.ndarray:
-    """What ``model`` plays over ``dialogue`` when forced to its target tokens: the streamed synthesizer's output,
-    block ``k+1`` from step ``k`` (the closed loop's timing), hearing the corpus mic."""
+def own_voice(model, dialogue, audio: dict[str, np.ndarray], voice: str = "piper") -> np.ndarray:
+    """What the benchmark plays over ``dialogue`` when ``model`` is forced to its target tokens: the
+    ``salmonn-omni`` adapter's session with ``voice`` (:data:`benchmark.models.salmonn_omni.VOICES`), streamed
+    over the corpus mic; step ``k``'s output is block ``k+1``, as in the closed loop."""
+    from benchmark.models.salmonn_omni import SalmonnOmniSession, _piper_voice
+    from benchmark.protocol import SessionInfo
     from datagen.schema import BLOCK_SAMPLES
     from model.targets import build_targets
 
     tokens = build_targets(dialogue, model.tokenizer).tokens
+    session = SalmonnOmniSession(model, SessionInfo(dialogue.id, "probe"), _piper_voice() if voice == "piper" else None)
     mic = audio["mic"]
     own = np.zeros(len(mic), np.float32)
-    st = model.new_state(0)
     for k in range(min(len(tokens), len(mic) // BLOCK_SAMPLES)):
-        block = slice(k * BLOCK_SAMPLES, (k + 1) * BLOCK_SAMPLES)
-        played = model.step(st, mic[block], own[block], force=int(tokens[k])).audio
+        played = session.step(mic[k * BLOCK_SAMPLES : (k + 1) * BLOCK_SAMPLES], force=int(tokens[k])).audio
         start = (k + 1) * BLOCK_SAMPLES
         n = max(0, min(len(played), len(own) - start))
         own[start : start + n] = played[:n]
     return own
 
 
-def with_own_voice(model, dialogue, audio: dict[str, np.ndarray], bank) -> dict[str, np.ndarray]:
-    """``audio`` (mic, assistant, echo) with the model's own voice in place of the corpus's: the assistant channel,
+def with_own_voice(model, dialogue, audio: dict[str, np.ndarray], bank, voice: str = "piper") -> dict[str, np.ndarray]:
+    """``audio`` (mic, assistant, echo) with the benchmark's voice in place of the corpus's: the assistant channel,
     and the mic's echo re-rendered through the scene's echo path at its recorded gain."""
     from datagen.acoustics.echo import render_echo
 
-    own = own_voice(model, dialogue, audio)
+    own = own_voice(model, dialogue, audio, voice)
     gain = float(dialogue.scene.echo.gain or 0.0) if dialogue.scene is not None else 0.0
     echo = render_echo(own, dialogue.scene, bank, gain) if gain > 0 else np.zeros_like(own)
     return {"mic": (audio["mic"] - audio["echo"] + echo).astype(np.float32), "assistant": own}
 
 
 def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_dialogues: int | None = None,
-               own: bool = False) -> dict[str, Any]:
+               own: str | None = None) -> dict[str, Any]:
     """Per kind of block (:data:`KINDS`): ``n``, ``mean`` p(<shift>), ``above_half`` (share with p > 0.5); for
     barge-in stops also ``hit_window`` (p > 0.5 somewhere in the ``window`` blocks ending at the decision).
-    ``own``: with the model's own voice (:func:`with_own_voice`); ``own_level_db`` then says how loud it is
-    against the corpus voice (active levels, over the whole corpus)."""
+    ``own``: with the benchmark's voice of that name (:func:`with_own_voice`); ``own_level_db`` then says how loud
+    it is against the corpus voice (active levels, over the whole corpus)."""
     import torch
 
     from datagen.acoustics.rooms import RIRBank
@@ -88,7 +91,7 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
             break
         if own and audio["assistant"].any():
             corpus_voice = audio["assistant"]
-            audio = with_own_voice(model, dlg, audio, bank)
+            audio = with_own_voice(model, dlg, audio, bank, own)
             levels.append((active_rms(corpus_voice), active_rms(audio["assistant"])))
         batch = make_batch([(dlg, audio)], model.tokenizer)
         with torch.no_grad():
@@ -144,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoint")
     ap.add_argument("corpus")
     ap.add_argument("--window", type=int, default=3)
-    ap.add_argument("--own-voice", action="store_true",
-                    help="hear the model's own synthesizer instead of the corpus voice (channel and echo)")
+    ap.add_argument("--own-voice", choices=("piper", "mel"), default=None,
+                    help="hear the benchmark's voice for the model (channel and echo) instead of the corpus voice")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     a = ap.parse_args(argv)
     res = stop_probe(a.checkpoint, a.corpus, a.window, own=a.own_voice)

@@ -412,8 +412,9 @@ def test_stop_probe_counts_every_block_once_and_every_barge_in_decision(bench_co
 
 
 def test_stop_probe_with_the_models_own_voice_changes_only_the_voice_and_its_echo(bench_corpus, tmp_path):
-    """``--own-voice``: the assistant channel is what the checkpoint plays when forced to the corpus tokens, and the
-    mic's echo is that voice through the scene's echo path; the rest of the mic is untouched."""
+    """``--own-voice``: the assistant channel is what the benchmark plays when the checkpoint is forced to the corpus
+    tokens, and the mic's echo is that voice through the scene's echo path; the rest of the mic is untouched.
+    (``mel``: piper needs its voice package; the adapter's tests cover that voice.)"""
     from datagen.acoustics.echo import render_echo
     from datagen.acoustics.rooms import RIRBank
     from datagen.corpus import Corpus
@@ -427,14 +428,14 @@ def test_stop_probe_with_the_models_own_voice_changes_only_the_voice_and_its_ech
     bank = RIRBank.load_or_build(corpus.acoustics(), progress=False)
     dlg, audio = next((d, a) for d, a in corpus.iter_audio(channels=("mic", "assistant", "echo"))
                       if a["assistant"].any() and d.scene.echo.gain)
-    own = with_own_voice(model, dlg, audio, bank)
+    own = with_own_voice(model, dlg, audio, bank, "mel")
     assert own["assistant"].any() and not own["assistant"][:1280].any()  # step 0 plays from block 1 on
     echo = render_echo(own["assistant"], dlg.scene, bank, float(dlg.scene.echo.gain))
     np.testing.assert_allclose(own["mic"] - echo, audio["mic"] - audio["echo"], atol=1e-5)
-    res = stop_probe(tmp_path / "ck", bench_corpus, max_dialogues=2, own=True)
+    res = stop_probe(tmp_path / "ck", bench_corpus, max_dialogues=2, own="mel")
     plain = stop_probe(tmp_path / "ck", bench_corpus, max_dialogues=2)
     assert [res[k]["n"] for k in KINDS] == [plain[k]["n"] for k in KINDS]
-    assert res["own_voice"] and isinstance(res["own_level_db"], float) and "own_level_db" not in plain
+    assert res["own_voice"] == "mel" and isinstance(res["own_level_db"], float) and "own_level_db" not in plain
 
 
 def test_stop_probe_separation_is_the_rank_statistic_and_the_false_stop_share():

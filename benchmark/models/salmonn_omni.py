@@ -94,7 +94,9 @@ class SalmonnOmniSession:
         self.last_out = np.zeros(BLOCK_SAMPLES, np.float32)
         self.closed = False
 
-    def step(self, mic_block: np.ndarray) -> StepOutput:
+    def step(self, mic_block: np.ndarray, force: int | None = None) -> StepOutput:
+        """The protocol's step; ``force`` replaces the model's decision by a token (teacher forcing: the probes
+        that replay a corpus's tokens through the voice the benchmark plays, :mod:`recipes.stop_probe`)."""
         if self.closed:
             raise RuntimeError("salmonn-omni: step() after close(); open a new session")
         block = np.asarray(mic_block)
@@ -106,7 +108,7 @@ class SalmonnOmniSession:
         block = block.astype(np.float32, copy=False)
         if not np.isfinite(block).all():
             raise ValueError("salmonn-omni: mic block holds NaN or inf samples; clean the input audio")
-        r = self.model.step(self.state, block, self.last_out)
+        r = self.model.step(self.state, block, self.last_out, force=force)
         audio = r.audio
         if self.voice is not None:
             if r.state == "<shift>":  # either way a new turn starts or this one stops: nothing left plays
