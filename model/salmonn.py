@@ -177,8 +177,7 @@ class SalmonnOmni(nn.Module):
         ``synth_l1_sum`` and ``synth_count`` come too: sums a training loop divides by global counts.  With the speech
         head and a batch's ``speech`` targets: ``speech_bce_sum`` (binary cross-entropy over valid blocks and
         sources), ``speech_count`` and ``speech_loss`` (their ratio), and ``speech_logits`` (B, T, S) with
-        ``return_logits``.  ``own_gain`` (B,): the gain a row's assistant channel was scaled by (the synthesizer's
-        target is the channel divided by it)."""
+        ``return_logits``."""
         dev = self.stream_embed.device
         t = {k: torch.as_tensor(np.asarray(v) if not torch.is_tensor(v) else v).to(dev) for k, v in batch.items()}
         mic, asst, tokens = t["mic"].float(), t["assistant"].float(), t["tokens"].long()
@@ -242,10 +241,7 @@ class SalmonnOmni(nn.Module):
                 cond_in[:, D - 1 :] = cond[:, : T - D + 1]  # step k reads y_{k+1-D}
             mel_pred, _ = self.synth(cond_in)
             F = self.cfg.mel_frames_per_block
-            # the synthesizer learns the voice as recorded: a row whose own voice was scaled for the input
-            # (``own_gain``, the recipes' level augmentation) is scaled back for the target
-            target_mel = mel[B:] if "own_gain" not in t else self.encoder.mel(asst / t["own_gain"].float()[:, None])
-            target = target_mel.reshape(B, T, F, -1)
+            target = mel[B:].reshape(B, T, F, -1)
             m = (t["audible"][:, 1:].bool() & valid[:, 1:]).float()[..., None, None]
             err = (mel_pred[:, :-1] - target[:, 1:]).abs() * m
             synth_loss = err.sum() / (m.sum() * F * target.shape[-1]).clamp_min(1.0)

@@ -33,10 +33,6 @@ class DataConfig:
     # task -> sampling weight of its windows (model.targets.TASKS); empty: duplex only.  Every window of the corpus
     # is drawn once per listed task, so {duplex: 1, transcribe: 1} doubles an epoch
     tasks: dict = field(default_factory=dict)
-    # the model's own voice at a level drawn per window, uniform in [lo, hi] dB (its channel and its echo in the mic
-    # scale together).  Why: the closed loop plays the model's own synthesizer, not the corpus voice, and tiny's
-    # plays about 12 dB below it (docs/training.md, 2026-12-05).  [0, 0]: off; training windows only
-    own_level_db: list = field(default_factory=lambda: [0.0, 0.0])
 
 
 @dataclass
@@ -146,10 +142,6 @@ class TrainConfig:
             if task not in TASKS or not isinstance(weight, (int, float)) or weight < 0:
                 raise ConfigError(f"data.tasks: {task}: {weight!r} (expected a task of {', '.join(TASKS)} with a "
                                   "weight >= 0)")
-        lv = self.data.own_level_db
-        if (not isinstance(lv, (list, tuple)) or len(lv) != 2 or any(not isinstance(x, (int, float)) for x in lv)
-                or not -40 <= lv[0] <= lv[1] <= 20):
-            raise ConfigError(f"data.own_level_db: {lv!r} (expected [lo, hi] in dB, -40 <= lo <= hi <= 20)")
         if self.data.tasks and not any(self.data.tasks.values()):
             raise ConfigError("data.tasks: every weight is 0")
         d = self.dpo

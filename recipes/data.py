@@ -50,13 +50,10 @@ def parse_data_arg(text: str) -> tuple[str, float]:
 
 
 class CorpusSource:
-    """One corpus: its records, its shards, and decoded audio (mic and assistant, and the echo stem when
-    ``echo``) with a small shard cache."""
+    """One corpus: its records, its shards, and decoded mic/assistant audio with a small shard cache."""
 
-    def __init__(self, root: str | Path, cache: int = 4, option: str = "--data", echo: bool = False) -> None:
+    def __init__(self, root: str | Path, cache: int = 4, option: str = "--data") -> None:
         self.root = Path(root)
-        self.channels = ("mic", "assistant", "echo") if echo else ("mic", "assistant")
-        needed = NEEDED_COLUMNS + (("stem_echo",) if echo else ())
         try:
             self.corpus = Corpus(self.root)
         except CorpusError as exc:
@@ -69,10 +66,10 @@ class CorpusSource:
         self.shard_of: dict[str, Path] = {}
         for shard in self.shards:
             names = pq.read_schema(shard).names
-            missing = [c for c in needed if c not in names]
+            missing = [c for c in NEEDED_COLUMNS if c not in names]
             if missing:
                 raise CorpusError(f"{shard}: lacks the column(s) {', '.join(missing)} training needs "
-                                  f"({', '.join(needed)})")
+                                  f"({', '.join(NEEDED_COLUMNS)})")
             for i in pq.read_table(shard, columns=["id"]).column("id").to_pylist():
                 self.shard_of[i] = shard
         self.cache_size = max(1, cache)
@@ -83,7 +80,7 @@ class CorpusSource:
         if shard is None:
             raise CorpusError(f"{self.root}: dialogue {dialogue_id!r} is in the manifest but in no shard")
         if shard not in self._cache:
-            self._cache[shard] = {d.id: (d, a) for d, a in read_shard(shard, channels=self.channels)}
+            self._cache[shard] = {d.id: (d, a) for d, a in read_shard(shard, channels=("mic", "assistant"))}
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(shard)
@@ -204,41 +201,13 @@ def token_weights(tokens: np.ndarray, valid: np.ndarray, think_id: int, shift_id
     return (w * valid).astype(np.float32)
 
 
-def own_level_gain(window: Window, seed: int, level_db: Sequence[float]) -> float:
-    """The gain of the model's own voice in ``window``: uniform in ``level_db`` (dB), drawn from (seed, dialogue,
-    first block), so a window keeps its level across epochs, resumes and process counts."""
-    lo, hi = float(level_db[0]), float(level_db[1])
-    if lo == hi == 0.0:
-        return 1.0
-    import zlib
-
-    rng = np.random.default_rng([seed, zlib.crc32(window.dialogue.encode()), window.start])
-    return float(10.0 ** (rng.uniform(lo, hi) / 20.0))
-
-
-def with_own_level(audio: dict[str, np.ndarray], gain: float) -> dict[str, np.ndarray]:
-    """The dialogue as if the assistant had spoken ``gain`` times as loud: its channel and its echo in the mic scale
-    together (the echo path is linear but for the loudspeaker's soft clipping, which this leaves out)."""
-    if gain == 1.0:
-        return audio
-    g = np.float32(gain)
-    return {**audio, "assistant": audio["assistant"] * g, "mic": audio["mic"] + audio["echo"] * (g - np.float32(1.0))}
-
-
 def make_train_batch(sources: Sequence[CorpusSource], windows: Sequence[Window], tokenizer, think_id: int,
-                     shift_id: int, loss_weights: Any, own_level_db: Sequence[float] = (0.0, 0.0),
-                     seed: int = 0) -> dict[str, np.ndarray]:
+                     shift_id: int, loss_weights: Any) -> dict[str, np.ndarray]:
     """Windows -> a :func:`model.targets.make_batch` batch (targets on the whole dialogue, then cropped) plus
-    the per-token ``weight``; ``task`` only when a window is not ``duplex`` (so duplex batches are as before).
-    ``own_level_db``: each window's own voice at a level drawn there (:func:`own_level_gain`; needs sources that
-    read the echo stem)."""
+    the per-token ``weight``; ``task`` only when a window is not ``duplex`` (so duplex batches are as before)."""
     from model.targets import make_batch
 
     items = [sources[w.source].item(w.dialogue) for w in windows]
-    gains = None
-    if tuple(own_level_db) != (0.0, 0.0):
-        gains = np.array([own_level_gain(w, seed, own_level_db) for w in windows], np.float32)
-        items = [(d, with_own_level(a, float(g))) for (d, a), g in zip(items, gains)]
     max_blocks = max(w.blocks for w in windows)
     tasks = [w.task for w in windows] if any(w.task != "duplex" for w in windows) else None
     batch = make_batch(items, tokenizer, max_blocks=max_blocks, start_blocks=[w.start for w in windows], tasks=tasks)
@@ -246,8 +215,6 @@ def make_train_batch(sources: Sequence[CorpusSource], windows: Sequence[Window],
     for b, w in enumerate(windows):
         batch["valid"][b, w.blocks:] = False
     batch["weight"] = token_weights(batch["tokens"], batch["valid"], think_id, shift_id, loss_weights, batch["mode"])
-    if gains is not None:
-        batch["own_gain"] = gains  # the synthesizer's target stays the voice as recorded (SalmonnOmni.forward)
     return batch
 
 

@@ -50,12 +50,11 @@ def build_model(cfg: TrainConfig):
     return model, mcfg
 
 
-def open_sources(data: Sequence[str], cache: int, option: str = "--data", echo: bool = False
-                 ) -> tuple[list[CorpusSource], list[float]]:
+def open_sources(data: Sequence[str], cache: int, option: str = "--data") -> tuple[list[CorpusSource], list[float]]:
     if not data:
         raise ConfigError(f"{option}: at least one corpus is needed")
     parsed = [parse_data_arg(d) for d in data]
-    return [CorpusSource(p, cache, option, echo) for p, _ in parsed], [w for _, w in parsed]
+    return [CorpusSource(p, cache, option) for p, _ in parsed], [w for _, w in parsed]
 
 
 class DuplexData:
@@ -64,10 +63,7 @@ class DuplexData:
     def __init__(self, cfg: TrainConfig, data: Sequence[str], model, shuffle: bool = True,
                  option: str = "--data") -> None:
         self.cfg = cfg
-        # the own-voice level augmentation: training windows only (eval and selection see the corpus as it is)
-        self.own_level_db = tuple(cfg.data.own_level_db) if shuffle else (0.0, 0.0)
-        self.sources, self.weights = open_sources(data, cfg.data.shard_cache, option,
-                                                  echo=self.own_level_db != (0.0, 0.0))
+        self.sources, self.weights = open_sources(data, cfg.data.shard_cache, option)
         self.tasks = [t for t, w in cfg.data.tasks.items() if w > 0] or ["duplex"]
         missing = [t for t in self.tasks if t not in model.cfg.tasks]
         if missing:
@@ -79,8 +75,7 @@ class DuplexData:
         self.tokenizer, self.think_id, self.shift_id = model.tokenizer, model.think_id, model.shift_id
 
     def build(self, windows: list[Any]) -> dict[str, np.ndarray]:
-        return make_train_batch(self.sources, windows, self.tokenizer, self.think_id, self.shift_id, self.cfg.loss,
-                                self.own_level_db, self.cfg.seed)
+        return make_train_batch(self.sources, windows, self.tokenizer, self.think_id, self.shift_id, self.cfg.loss)
 
     def fixed_batches(self, n: int) -> list[dict[str, np.ndarray]]:
         """The first ``n`` batches in corpus order per task (eval)."""

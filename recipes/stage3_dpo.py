@@ -447,8 +447,7 @@ class DpoRecipe:
         replay = [w for _, ws in units for w in ws]
         if replay:
             r = self.replay_data
-            batch["replay"] = make_train_batch(r.sources, replay, r.tokenizer, r.think_id, r.shift_id, self.cfg.loss,
-                                               r.own_level_db, self.cfg.seed)
+            batch["replay"] = make_train_batch(r.sources, replay, r.tokenizer, r.think_id, r.shift_id, self.cfg.loss)
         return batch
 
     # the loop's train and the final checkpoint are stage 2's, word for word

@@ -449,7 +449,6 @@ def test_a_corrupt_pair_shard_is_named(pair_inputs, bench_corpus, tmp_path, caps
     ("train 2 --config tiny --data {C} --eval-data {E} --out {T}/r", "--eval-data {E}: {E}/manifest.jsonl"),
     ("train 9 --config tiny --data {C} --out {T}/r", "unknown training stage '9'"),
     ("train 2 --config tiny --data {C} --out {T}/r loss.speech=1", "loss.speech: 1 needs a model with the speech head"),
-    ("train 2 --config tiny --data {C} --out {T}/r data.own_level_db=[0,-6]", "data.own_level_db: [0, -6] (expected"),
     ("train 3 --config tiny --data {C} --out {T}/r", "init_from: stage 3 starts from the stage-2 policy"),
     ("train 3 --config tiny --data {C} --out {T}/r init_from={E}", "--data: stage 3 needs exactly one pair set"),
     ("pairs --data {E} --out {T}/x", "{E}/manifest.jsonl: missing"),

@@ -314,43 +314,6 @@ def test_speech_head_switches_on_from_init_from_and_its_loss_is_trained_and_eval
     assert trained.speech_head is not None and trained.cfg.speech_head
 
 
-def test_own_voice_level_scales_the_channel_with_its_echo_and_leaves_the_synth_target(bench_corpus):
-    """``data.own_level_db``: each training window's own voice at a level drawn from (seed, window) within the range;
-    the assistant channel and the echo in the mic scale together (mic minus echo is untouched); eval windows are
-    as recorded; the synthesizer's target is the voice as recorded."""
-    from model.salmonn import SalmonnOmni
-    from recipes.data import own_level_gain
-    from recipes.duplex import DuplexData, build_model
-
-    cfg = load_train_config("duplex", "tiny", FAST + ["data.own_level_db=[-18,0]"])
-    model, _ = build_model(cfg)
-    train = DuplexData(cfg, [str(bench_corpus)], model)
-    plain = DuplexData(cfg, [str(bench_corpus)], model, shuffle=False)
-    assert plain.own_level_db == (0.0, 0.0) and train.own_level_db == (-18.0, 0.0)
-    ws = [w for w in train.windows if train.sources[0].item(w.dialogue)[1]["assistant"][
-        w.start * 1280:(w.start + w.blocks) * 1280].any()][:2]
-    gains = [own_level_gain(w, cfg.seed, (-18, 0)) for w in ws]
-    assert gains == [own_level_gain(w, cfg.seed, (-18, 0)) for w in ws] and gains[0] != gains[1]
-    assert all(10 ** (-18 / 20) <= g <= 1.0 for g in gains) and own_level_gain(ws[0], 0, (0, 0)) == 1.0
-    aug, ref = train.build(ws), plain.build(ws)
-    assert "own_gain" not in ref and np.allclose(aug["own_gain"], gains)
-    for b, g in enumerate(gains):
-        np.testing.assert_allclose(aug["assistant"][b], ref["assistant"][b] * g, atol=1e-6)
-    _, audio = train.sources[0].item(ws[0].dialogue)
-    sl = slice(ws[0].start * 1280, (ws[0].start + ws[0].blocks) * 1280)
-    np.testing.assert_allclose(aug["mic"][0][: sl.stop - sl.start] - gains[0] * audio["echo"][sl],
-                               audio["mic"][sl] - audio["echo"][sl], atol=1e-5)
-    # the synth target: with a synthesizer that always says silence (log-mel 0), the loss is the target's size
-    model = SalmonnOmni(model.cfg).eval()
-    model.synth.forward = lambda cond, h=None: (torch.zeros(*cond.shape[:2], model.cfg.mel_frames_per_block,
-                                                            model.cfg.synth.n_mels), None)
-    with torch.no_grad():
-        as_recorded = float(model(ref)["synth_loss"])
-        scaled_back = float(model(aug)["synth_loss"])
-        scaled = float(model({k: v for k, v in aug.items() if k != "own_gain"})["synth_loss"])
-    assert abs(scaled_back - as_recorded) < 1e-3 * as_recorded < abs(scaled - as_recorded)
-
-
 def test_eval_splits_shift_recall_into_starts_and_stops():
     """A model that takes every turn but never stops scores acc_shift 0.5: the split shows which half it misses."""
     from types import SimpleNamespace
