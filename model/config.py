@@ -108,10 +108,6 @@ class ModelConfig:
     # per-window tasks the model knows (model.targets.TASKS); beyond the default duplex, a learned task vector is
     # added to every position of a window's blocks, so its parameters exist only when a second task is enabled
     tasks: list[str] = field(default_factory=lambda: ["duplex"])
-    # a per-block head on the decision position that says whether a near-end voice (the user; another voice) is in
-    # the mic block, trained with the recipes' loss.speech on the corpus labels: a dense signal for telling a barge-in
-    # from the model's own echo, where the <shift> it must predict is one block per interruption (docs/training.md)
-    speech_head: bool = False
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)

@@ -30,7 +30,7 @@ from .backbone import StateTokenHead, apply_lora, load_backbone
 from .config import ModelConfig
 from .encoder import EncoderState, StreamingEncoder, cache_kwarg, returned_cache
 from .synth import CosyVoice2Synth, MelDecoder, StreamingGriffinLim, VocoderState, silence
-from .targets import SPEECH_SOURCES, TASKS, mode_from_tokens, plays_next_block
+from .targets import TASKS, mode_from_tokens, plays_next_block
 from .tokens import SHIFT, THINK, ByteTokenizer
 
 
@@ -89,8 +89,6 @@ class SalmonnOmni(nn.Module):
                 self.task_embed = nn.Parameter(torch.zeros(len(TASKS) - 1, d))
             self.state_head = StateTokenHead(d)
             self.synth = MelDecoder(d, cfg) if cfg.synth.backend == "mel" else None
-        with dev:  # built last, so a model without it draws every other initial weight the same
-            self.speech_head = nn.Linear(d, len(SPEECH_SOURCES)) if cfg.speech_head else None
         if cfg.synth.backend == "cosyvoice2":
             self.cosyvoice = CosyVoice2Synth(cfg, d)  # raises a one-line error when unavailable
         self.vocoder = StreamingGriffinLim(cfg.synth.n_mels, cfg.encoder.n_fft, cfg.encoder.hop,
@@ -174,10 +172,7 @@ class SalmonnOmni(nn.Module):
         (L1 on log-mel of the assistant channel's audible blocks), and with ``return_logits`` the per-block
         logits (B, T, V).  A batch with a per-token ``weight`` (B, T) also gets ``token_ce_sum`` (weighted
         cross-entropy summed over valid blocks) and ``token_weight_sum``; with the mel synthesizer,
-        ``synth_l1_sum`` and ``synth_count`` come too: sums a training loop divides by global counts.  With the speech
-        head and a batch's ``speech`` targets: ``speech_bce_sum`` (binary cross-entropy over valid blocks and
-        sources), ``speech_count`` and ``speech_loss`` (their ratio), and ``speech_logits`` (B, T, S) with
-        ``return_logits``."""
+        ``synth_l1_sum`` and ``synth_count`` come too: sums a training loop divides by global counts."""
         dev = self.stream_embed.device
         t = {k: torch.as_tensor(np.asarray(v) if not torch.is_tensor(v) else v).to(dev) for k, v in batch.items()}
         mic, asst, tokens = t["mic"].float(), t["assistant"].float(), t["tokens"].long()
@@ -223,14 +218,6 @@ class SalmonnOmni(nn.Module):
         if "weight" in t:  # per-token loss weights (training recipes): sums, so a loop can normalise globally
             w = t["weight"].float().reshape(-1) * vmask
             result["token_ce_sum"], result["token_weight_sum"] = (ce * w).sum(), w.sum()
-        if self.speech_head is not None and "speech" in t:
-            sp_logits = self.speech_head(gather(last, pred_idx)).float()
-            bce = nn.functional.binary_cross_entropy_with_logits(sp_logits, t["speech"].float(), reduction="none")
-            count = vmask.sum() * sp_logits.shape[-1]
-            result["speech_bce_sum"], result["speech_count"] = (bce * valid[..., None]).sum(), count
-            result["speech_loss"] = result["speech_bce_sum"] / count.clamp_min(1.0)
-            if return_logits:
-                result["speech_logits"] = sp_logits
         synth_loss = torch.zeros((), device=dev)
         if self.synth is not None:
             cond = gather(self._hidden(out, self.cfg.synth.hidden_layer), y_idx).detach()
@@ -376,7 +363,7 @@ class SalmonnOmni(nn.Module):
             + (self.task_embed.numel() if hasattr(self, "task_embed") else 0),
             "backbone": n(self.lm) - lora,
             "lora": lora,
-            "state_tokens": n(self.state_head) + (n(self.speech_head) if self.speech_head is not None else 0),
+            "state_tokens": n(self.state_head),
             "synth": n(self.synth) if self.synth is not None else 0,
         }
         counts["total"] = sum(p.numel() for p in self.parameters())

@@ -36,9 +36,6 @@ from .tokens import SHIFT, THINK
 
 
 TASKS = ("duplex", "transcribe")  # per-window tasks; index 0 is the default and changes nothing
-# near-end voices of a mic block (the speech head's outputs, in this order): the user, and any other voice (a third
-# speaker, background speech); never the model's own echo.  From datagen.schema.frame_labels.
-SPEECH_SOURCES = ("user_speaking", "other_active")
 
 
 @dataclass
@@ -165,17 +162,12 @@ def build_transcription_targets(dialogue: Dialogue, tokenizer) -> Targets:
     return Targets(tokens, zeros, zeros.copy())
 
 
-def near_end_speech(labels: Mapping[str, np.ndarray]) -> np.ndarray:
-    """(n, len(SPEECH_SOURCES)) int8: which near-end voices each block holds (the speech head's targets)."""
-    return np.stack([np.asarray(labels[k], np.int8) for k in SPEECH_SOURCES], 1)
-
-
 def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], tokenizer, max_blocks: int | None = None,
                start_blocks: Sequence[int] | None = None, tasks: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Corpus items (``Corpus.iter_audio()`` pairs) -> padded numpy batch of whole blocks.
 
     Keys: ``mic``/``assistant`` (B, T*1280) float32, ``tokens`` (B, T) int64, ``mode``/``audible`` (B, T) int8,
-    ``speech`` (B, T, 2) int8 (:func:`near_end_speech`), ``valid`` (B, T) bool.  ``start_blocks`` crops each dialogue at a block (a window of ``max_blocks``); targets
+    ``valid`` (B, T) bool.  ``start_blocks`` crops each dialogue at a block (a window of ``max_blocks``); targets
     are computed on the whole dialogue first, so a crop never changes them.  ``tasks`` (one of :data:`TASKS` per
     item) picks each row's target stream and adds ``task`` (B,) int64; without it every row is ``duplex`` and the
     batch is as before.
@@ -185,8 +177,7 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
         task = "duplex" if tasks is None else tasks[i]
         if task not in TASKS:
             raise ValueError(f"task {task!r} (expected one of {', '.join(TASKS)})")
-        labels = frame_labels(dlg)
-        tg = build_targets(dlg, tokenizer, labels) if task == "duplex" else build_transcription_targets(dlg, tokenizer)
+        tg = build_targets(dlg, tokenizer) if task == "duplex" else build_transcription_targets(dlg, tokenizer)
         n = dlg.num_frames
         s = 0 if start_blocks is None else int(start_blocks[i])
         e = n if max_blocks is None else min(n, s + max_blocks)
@@ -196,8 +187,7 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
             x = np.asarray(audio[name], np.float32)[sl]
             return np.pad(x, (0, (e - s) * BLOCK_SAMPLES - len(x)))
 
-        rows.append((chan("mic"), chan("assistant"), tg.tokens[s:e], tg.mode[s:e], tg.audible[s:e],
-                     near_end_speech(labels)[s:e]))
+        rows.append((chan("mic"), chan("assistant"), tg.tokens[s:e], tg.mode[s:e], tg.audible[s:e]))
     T = max(len(r[2]) for r in rows)
     B = len(rows)
     out = {
@@ -206,17 +196,15 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
         "tokens": np.zeros((B, T), np.int64),
         "mode": np.zeros((B, T), np.int8),
         "audible": np.zeros((B, T), np.int8),
-        "speech": np.zeros((B, T, len(SPEECH_SOURCES)), np.int8),
         "valid": np.zeros((B, T), bool),
     }
-    for b, (mic, asst, tok, mode, aud, speech) in enumerate(rows):
+    for b, (mic, asst, tok, mode, aud) in enumerate(rows):
         t = len(tok)
         out["mic"][b, : len(mic)] = mic
         out["assistant"][b, : len(asst)] = asst
         out["tokens"][b, :t] = tok
         out["tokens"][b, t:] = tok[-1] if t else 0
         out["mode"][b, :t], out["audible"][b, :t], out["valid"][b, :t] = mode, aud, True
-        out["speech"][b, :t] = speech
     if tasks is not None:
         out["task"] = np.array([TASKS.index(t) for t in tasks], np.int64)
     return out

@@ -56,8 +56,6 @@ class LossConfig:
     text: float = 1.0
     token: float = 1.0  # weight of the token loss in the total
     synth: float = 1.0  # weight of the synthesizer's L1 loss (0: off)
-    # weight of the speech head's loss (near-end voices per block; needs model_config speech_head: true; 0: off)
-    speech: float = 0.0
 
 
 @dataclass
@@ -131,7 +129,7 @@ class TrainConfig:
             raise ConfigError(f"trainable: unknown group {bad[0]!r} (known: {', '.join(GROUPS)})")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ConfigError(f"mixed_precision: {self.mixed_precision!r} (expected no, bf16 or fp16)")
-        for key in ("think", "shift", "text", "token", "synth", "stop", "speech"):
+        for key in ("think", "shift", "text", "token", "synth", "stop"):
             value = getattr(self.loss, key)
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
                 raise ConfigError(f"loss.{key}: must be a number >= 0{' or null' if key == 'stop' else ''}, "

@@ -27,8 +27,7 @@ def build_model(cfg: TrainConfig):
     Settings that shape no tensor come from this run's config, not the checkpoint's: ``seed``, ``thinking`` (so both
     arms of the implicit/explicit ablation start from the same distilled encoder) and the ``decision`` offsets
     (inference settings).  ``tasks`` may grow by appending (a stage-0 encoder, trained
-    without the transcribe task, starts stage 1; a new task vector starts at zero as in a fresh model), and
-    ``speech_head`` may be switched on (the head starts as in a fresh model)."""
+    without the transcribe task, starts stage 1; a new task vector starts at zero as in a fresh model)."""
     from model.checkpoint import read_config
     from model.config import config_from_dict
     from model.salmonn import SalmonnOmni
@@ -41,8 +40,7 @@ def build_model(cfg: TrainConfig):
 
         stored = read_config(cfg.init_from).to_dict()
         diff = [k for k in _diff_keys(stored, mcfg) if k not in ("seed", "thinking") and not k.startswith("decision.")
-                and not (k == "tasks" and mcfg["tasks"][: len(stored["tasks"])] == stored["tasks"])
-                and not (k == "speech_head" and mcfg["speech_head"])]
+                and not (k == "tasks" and mcfg["tasks"][: len(stored["tasks"])] == stored["tasks"])]
         if diff:
             raise ConfigError(f"init_from {cfg.init_from!r}: a checkpoint of another model config "
                               f"(differs in {', '.join(diff[:3])})")
@@ -88,26 +86,19 @@ class DuplexData:
 
 
 class DuplexTask:
-    """Token loss (weighted CE / global weight sum) and synthesizer loss (L1 sum / global mel-element count); with
-    ``loss.speech`` the speech head's loss too (binary cross-entropy / global block-and-source count)."""
+    """Token loss (weighted CE / global weight sum) and synthesizer loss (L1 sum / global mel-element count)."""
+
+    names = ("token_loss", "synth_loss")
 
     def __init__(self, cfg: TrainConfig, model) -> None:
-        self.w_token, self.w_synth, self.w_speech = cfg.loss.token, cfg.loss.synth, cfg.loss.speech
-        if self.w_speech > 0 and model.speech_head is None:
-            raise ConfigError(f"loss.speech: {self.w_speech:g} needs a model with the speech head "
-                              "(model_config.speech_head=true)")
-        self.names = ("token_loss", "synth_loss") + (("speech_loss",) if self.w_speech > 0 else ())
+        self.w_token, self.w_synth = cfg.loss.token, cfg.loss.synth
         mc = model.cfg
         self.mel_per_block = mc.mel_frames_per_block * mc.synth.n_mels if model.synth is not None else 0
         self.think_id, self.shift_id = model.think_id, model.shift_id
 
     def counts(self, batch: dict[str, Any]) -> np.ndarray:
-        valid = np.asarray(batch["valid"])
-        audible = (np.asarray(batch["audible"])[:, 1:] > 0) & valid[:, 1:]
-        counts = [float(np.asarray(batch["weight"]).sum()), float(audible.sum()) * self.mel_per_block]
-        if self.w_speech > 0:
-            counts.append(float(valid.sum()) * np.asarray(batch["speech"]).shape[-1])
-        return np.array(counts)
+        audible = (np.asarray(batch["audible"])[:, 1:] > 0) & np.asarray(batch["valid"])[:, 1:]
+        return np.array([float(np.asarray(batch["weight"]).sum()), float(audible.sum()) * self.mel_per_block])
 
     def loss(self, model, batch: dict[str, Any], counts: torch.Tensor, world: int):
         out = model(batch)
@@ -116,15 +107,10 @@ class DuplexTask:
         loss = self.w_token * ce / counts[0].clamp_min(1.0)
         if self.w_synth > 0:
             loss = loss + self.w_synth * l1 / counts[1].clamp_min(1.0)
-        parts = [ce.detach().float(), l1.detach().float()]
-        if self.w_speech > 0:
-            loss = loss + self.w_speech * out["speech_bce_sum"] / counts[2].clamp_min(1.0)
-            parts.append(out["speech_bce_sum"].detach().float())
-        return loss * world, torch.stack(parts)
+        return loss * world, torch.stack([ce.detach().float(), l1.detach().float()])
 
     def total(self, values: dict[str, float]) -> float:
-        return (self.w_token * values["token_loss"] + self.w_synth * values["synth_loss"]
-                + self.w_speech * values.get("speech_loss", 0.0))
+        return self.w_token * values["token_loss"] + self.w_synth * values["synth_loss"]
 
     def audio_seconds(self, batch: dict[str, Any]) -> float:
         return audio_seconds(batch)
@@ -135,7 +121,7 @@ class DuplexTask:
         the listening/speaking mask (``acc_shift`` is the recall of ``<shift>``; ``acc_shift_start`` and
         ``acc_shift_stop`` split it into listen->speak and speak->listen, because stops are rare and a model can
         take every turn while never stopping) and how many ``<shift>`` the model predicts per target ``<shift>``,
-        on duplex rows; with the speech head, its loss and user-speech recall / false-alarm rate per block; on ``transcribe`` rows ``transcribe_acc_text`` /
+        on duplex rows; on ``transcribe`` rows ``transcribe_acc_text`` /
         ``transcribe_acc_think``: the greedy token among text and ``<think>`` (teacher-forced history)."""
         from model.targets import stop_shifts
 
@@ -143,16 +129,8 @@ class DuplexTask:
         hit = {"think": [0, 0], "shift": [0, 0], "text": [0, 0], "shift_start": [0, 0], "shift_stop": [0, 0]}
         tr_hit = {"think": [0, 0], "text": [0, 0]}
         pred_shift = 0
-        sp_bce = sp_n = 0.0
-        sp_hit = np.zeros((2, 2))  # speech head, user source: [target][predicted] counts over valid blocks
         for b in batches:
             out = model(b, return_logits=True)
-            if "speech_bce_sum" in out:
-                sp_bce += float(out["speech_bce_sum"])
-                sp_n += float(out["speech_count"])
-                sel = np.asarray(b["valid"]).astype(bool)
-                pred_user = (out["speech_logits"][..., 0] > 0).cpu().numpy()[sel]
-                np.add.at(sp_hit, (np.asarray(b["speech"])[..., 0][sel].astype(int), pred_user.astype(int)), 1)
             ce += float(out["token_ce_sum"])
             wsum += float(out["token_weight_sum"])
             l1 += float(out.get("synth_l1_sum", 0.0))
@@ -186,10 +164,6 @@ class DuplexTask:
             if n:
                 metrics[f"acc_{name}"] = h / n
         metrics["shift_pred_per_target"] = pred_shift / max(hit["shift"][1], 1)
-        if sp_n:  # the speech head: its loss, and user-speech recall / false-alarm rate per block
-            metrics["speech_loss"] = sp_bce / sp_n
-            metrics["speech_user_recall"] = sp_hit[1, 1] / max(sp_hit[1].sum(), 1.0)
-            metrics["speech_user_false"] = sp_hit[0, 1] / max(sp_hit[0].sum(), 1.0)
         for name, (h, n) in tr_hit.items():
             if n:
                 metrics[f"transcribe_acc_{name}"] = h / n

@@ -18,7 +18,7 @@ def param_groups(model: nn.Module) -> dict[str, list[tuple[str, nn.Parameter]]]:
     groups: dict[str, list[tuple[str, nn.Parameter]]] = {g: [] for g in
                                                            ("encoder", "connector", "lm", "state_tokens", "synth")}
     prefixes = {"encoder.": "encoder", "connector.": "connector", "stream_embed": "connector", "task_embed": "connector",
-                "state_head.": "state_tokens", "speech_head.": "state_tokens", "synth.": "synth", "lm.": "lm", "cosyvoice.": "synth"}
+                "state_head.": "state_tokens", "synth.": "synth", "lm.": "lm", "cosyvoice.": "synth"}
     for name, p in model.named_parameters():
         group = next((g for pre, g in prefixes.items() if name.startswith(pre)), None)
         if group == "lm" and not p.requires_grad:

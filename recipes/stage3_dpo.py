@@ -231,9 +231,6 @@ class DpoTask:
 
     def __init__(self, cfg: TrainConfig, model, eval_data: str | None) -> None:
         d = cfg.dpo
-        if cfg.loss.speech > 0:  # a weight this stage would silently ignore
-            raise ConfigError(f"loss.speech: {cfg.loss.speech:g}, but stage 3 does not train the speech head "
-                              "(its weight belongs to stage 2)")
         self.cfg, self.beta, self.ls = cfg, float(d.beta), float(d.label_smoothing)
         weights = dict(zip(d.loss_type, d.loss_weights))
         self.w_sig, self.w_sft = float(weights.get("sigmoid", 0.0)), float(weights.get("sft", 0.0))

@@ -418,12 +418,6 @@ def test_a_pair_set_of_another_tokenizer_or_config_is_refused(pair_inputs, bench
         assert not run.exists() and _digest(other) == before
 
 
-def test_stage3_refuses_a_speech_weight_it_would_ignore(pair_inputs, bench_corpus, tmp_path, capsys):
-    run = tmp_path / "run"
-    _fails_on_one_line(_train3(pair_inputs["pairs"], pair_inputs, run, bench_corpus) + ["loss.speech=1"], capsys,
-                       "stage 3 does not train the speech head")
-
-
 def test_a_corrupt_pair_shard_is_named(pair_inputs, bench_corpus, tmp_path, capsys):
     bad = _copy(pair_inputs["pairs"], tmp_path / "bad")
     shard = sorted((bad / "data").glob("*.parquet"))[0]
@@ -448,7 +442,6 @@ def test_a_corrupt_pair_shard_is_named(pair_inputs, bench_corpus, tmp_path, caps
     ("train 2 --config tiny --data {E} --out {T}/r", "--data {E}: {E}/manifest.jsonl: missing"),
     ("train 2 --config tiny --data {C} --eval-data {E} --out {T}/r", "--eval-data {E}: {E}/manifest.jsonl"),
     ("train 9 --config tiny --data {C} --out {T}/r", "unknown training stage '9'"),
-    ("train 2 --config tiny --data {C} --out {T}/r loss.speech=1", "loss.speech: 1 needs a model with the speech head"),
     ("train 3 --config tiny --data {C} --out {T}/r", "init_from: stage 3 starts from the stage-2 policy"),
     ("train 3 --config tiny --data {C} --out {T}/r init_from={E}", "--data: stage 3 needs exactly one pair set"),
     ("pairs --data {E} --out {T}/x", "{E}/manifest.jsonl: missing"),

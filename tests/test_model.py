@@ -169,36 +169,6 @@ def test_task_batch_default_is_unchanged_and_padding_weighs_nothing():
         load_config("tiny", ["tasks=[transcribe]"])
 
 
-def test_speech_head_targets_are_the_near_end_labels_and_the_head_changes_no_other_weight():
-    """The batch's ``speech`` track is frame_labels' user / other-voice tracks, cropped with the window; the head is
-    built last (every other initial weight as without it), is trained by the forward's speech loss, and a model
-    without it ignores the track."""
-    from model.targets import SPEECH_SOURCES
-
-    items = [toy_dialogue(0), toy_dialogue(1, blocks=50)]
-    tok = ByteTokenizer()
-    batch = make_batch(items, tok, max_blocks=40, start_blocks=[5, 0])
-    labels = frame_labels(items[0][0])
-    assert SPEECH_SOURCES == ("user_speaking", "other_active") and batch["speech"].shape == (2, 40, 2)
-    np.testing.assert_array_equal(batch["speech"][0, :, 0], labels["user_speaking"][5:45])
-    assert batch["speech"][0, :, 0].any() and not batch["speech"][..., 1].any()  # the toy has no third voice
-    plain = SalmonnOmni(load_config("tiny")).train()
-    head = SalmonnOmni(load_config("tiny", ["speech_head=true"])).train()
-    a, b = plain.state_dict(), head.state_dict()
-    assert set(b) - set(a) == {"speech_head.weight", "speech_head.bias"}
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert "speech_loss" not in plain(batch)
-    opt = torch.optim.Adam(head.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(30):
-        out = head(batch)
-        opt.zero_grad()
-        (out["loss"] + out["speech_loss"]).backward()
-        opt.step()
-        losses.append(float(out["speech_loss"].detach()))
-    assert losses[-1] < 0.5 * losses[0]
-
-
 # -- training forward ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("thinking", ["explicit", "implicit"])
 def test_training_forward_overfits_a_tiny_batch(thinking):

@@ -292,28 +292,6 @@ def test_init_from_takes_a_stage0_encoder_into_stage1_and_refuses_other_shapes(t
         build_model(wide)
 
 
-def test_speech_head_switches_on_from_init_from_and_its_loss_is_trained_and_evaluated(bench_corpus, tmp_path):
-    """Stage 2 may add the speech head to a checkpoint without it (the rest loads as stored); ``loss.speech`` trains
-    it (logged, falling) and eval reports it (a weight without the head: tests/test_bad_inputs.py)."""
-    from model.checkpoint import load_checkpoint, save_checkpoint
-    from model.config import load_config
-    from model.salmonn import SalmonnOmni
-
-    s1 = SalmonnOmni(load_config("tiny", ["tasks=[duplex,transcribe]"]))
-    save_checkpoint(s1, tmp_path / "s1")
-    out = tmp_path / "run"
-    _train("duplex", bench_corpus, out, "max_steps=10", "optim.lr=5e-3", "eval_every=10", "eval.max_batches=1",
-           f"init_from={tmp_path / 's1'}", "model_config.speech_head=true", "loss.speech=1.0",
-           eval_data=str(bench_corpus))
-    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
-    speech = [r["speech_loss"] for r in log if "loss" in r]
-    assert len(speech) == 10 and np.mean(speech[-3:]) < np.mean(speech[:3])
-    ev = [r["eval"] for r in log if "eval" in r][-1]
-    assert ev["speech_loss"] > 0 and 0 <= ev["speech_user_recall"] <= 1 and 0 <= ev["speech_user_false"] <= 1
-    trained = load_checkpoint(out / "final")
-    assert trained.speech_head is not None and trained.cfg.speech_head
-
-
 def test_eval_splits_shift_recall_into_starts_and_stops():
     """A model that takes every turn but never stops scores acc_shift 0.5: the split shows which half it misses."""
     from types import SimpleNamespace
