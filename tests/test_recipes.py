@@ -239,8 +239,13 @@ def test_two_gloo_processes_equal_one_at_the_same_global_batch(bench_corpus, tmp
     one = subprocess.run([sys.executable, str(root / "duplexkit_cli.py"), *common, "--out", str(tmp_path / "one"),
                           "data.batch_size=4"], env=env, capture_output=True, text=True)
     assert one.returncode == 0, one.stderr[-2000:]
+    import socket
+
+    with socket.socket() as sock:  # a free port: a fixed one failed with EADDRINUSE beside another suite's run
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                          "--master_port", "29533", str(root / "duplexkit_cli.py"), *common,
+                          "--master_port", str(port), str(root / "duplexkit_cli.py"), *common,
                           "--out", str(tmp_path / "two"), "data.batch_size=2"],
                          env=env, capture_output=True, text=True)
     assert two.returncode == 0, two.stderr[-2000:]
