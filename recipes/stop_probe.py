@@ -31,17 +31,14 @@ import numpy as np
 KINDS = ("barge_in_stop", "natural_stop", "start", "speaking_other", "listening_other")
 
 
-def own_voice(model, dialogue, audio: dict[str, np.ndarray], voice: str = "piper") -> np.ndarray:
-    """What the benchmark plays over ``dialogue`` when ``model`` is forced to its target tokens: the
-    ``salmonn-omni`` adapter's session with ``voice`` (:data:`benchmark.models.salmonn_omni.VOICES`), streamed
-    over the corpus mic; step ``k``'s output is block ``k+1``, as in the closed loop."""
-    from benchmark.models.salmonn_omni import SalmonnOmniSession, _piper_voice
-    from benchmark.protocol import SessionInfo
+def own_voice(session, dialogue, audio: dict[str, np.ndarray]) -> np.ndarray:
+    """What the benchmark plays over ``dialogue`` when its model is forced to the dialogue's target tokens: a
+    ``salmonn-omni`` adapter ``session`` (its voice as configured), streamed over the corpus mic; step ``k``'s
+    output is block ``k+1``, as in the closed loop."""
     from datagen.schema import BLOCK_SAMPLES
     from model.targets import build_targets
 
-    tokens = build_targets(dialogue, model.tokenizer).tokens
-    session = SalmonnOmniSession(model, SessionInfo(dialogue.id, "probe"), _piper_voice() if voice == "piper" else None)
+    tokens = build_targets(dialogue, session.model.tokenizer).tokens
     mic = audio["mic"]
     own = np.zeros(len(mic), np.float32)
     for k in range(min(len(tokens), len(mic) // BLOCK_SAMPLES)):
@@ -52,12 +49,12 @@ def own_voice(model, dialogue, audio: dict[str, np.ndarray], voice: str = "piper
     return own
 
 
-def with_own_voice(model, dialogue, audio: dict[str, np.ndarray], bank, voice: str = "piper") -> dict[str, np.ndarray]:
-    """``audio`` (mic, assistant, echo) with the benchmark's voice in place of the corpus's: the assistant channel,
-    and the mic's echo re-rendered through the scene's echo path at its recorded gain."""
+def with_own_voice(session, dialogue, audio: dict[str, np.ndarray], bank) -> dict[str, np.ndarray]:
+    """``audio`` (mic, assistant, echo) with the benchmark's voice (:func:`own_voice`) in place of the corpus's: the
+    assistant channel, and the mic's echo re-rendered through the scene's echo path at its recorded gain."""
     from datagen.acoustics.echo import render_echo
 
-    own = own_voice(model, dialogue, audio, voice)
+    own = own_voice(session, dialogue, audio)
     gain = float(dialogue.scene.echo.gain or 0.0) if dialogue.scene is not None else 0.0
     echo = render_echo(own, dialogue.scene, bank, gain) if gain > 0 else np.zeros_like(own)
     return {"mic": (audio["mic"] - audio["echo"] + echo).astype(np.float32), "assistant": own}
@@ -67,8 +64,8 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
                own: str | None = None) -> dict[str, Any]:
     """Per kind of block (:data:`KINDS`): ``n``, ``mean`` p(<shift>), ``above_half`` (share with p > 0.5); for
     barge-in stops also ``hit_window`` (p > 0.5 somewhere in the ``window`` blocks ending at the decision).
-    ``own``: with the benchmark's voice of that name (:func:`with_own_voice`); ``own_level_db`` then says how loud
-    it is against the corpus voice (active levels, over the whole corpus)."""
+    ``own``: with the ``salmonn-omni`` adapter's voice of that name (:func:`with_own_voice`); ``own_level_db`` then
+    says how loud it is against the corpus voice (active levels, over the whole corpus)."""
     import torch
 
     from datagen.acoustics.rooms import RIRBank
@@ -84,6 +81,11 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
     window_max: list[float] = []  # per barge-in: the highest p(<shift>) in its window (what a stream would act on)
     data = Corpus(Path(corpus))
     bank = RIRBank.load_or_build(data.acoustics(), progress=False) if own else None
+    if own:  # the benchmark's own adapter plays the voice (it checks the voice's name and backend)
+        from benchmark.models.salmonn_omni import SalmonnOmniModel
+        from benchmark.protocol import SessionInfo
+
+        adapter = SalmonnOmniModel(str(checkpoint), voice=own)
     levels = []  # (corpus voice, own voice) active levels
     for i, (dlg, audio) in enumerate(data.iter_audio(channels=("mic", "assistant", "echo") if own
                                                      else ("mic", "assistant"))):
@@ -91,7 +93,7 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
             break
         if own and audio["assistant"].any():
             corpus_voice = audio["assistant"]
-            audio = with_own_voice(model, dlg, audio, bank, own)
+            audio = with_own_voice(adapter.open_session(SessionInfo(dlg.id, "probe")), dlg, audio, bank)
             levels.append((active_rms(corpus_voice), active_rms(audio["assistant"])))
         batch = make_batch([(dlg, audio)], model.tokenizer)
         with torch.no_grad():

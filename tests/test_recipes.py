@@ -364,17 +364,19 @@ def test_stop_probe_with_the_models_own_voice_changes_only_the_voice_and_its_ech
     from datagen.acoustics.echo import render_echo
     from datagen.acoustics.rooms import RIRBank
     from datagen.corpus import Corpus
-    from model.checkpoint import load_checkpoint, save_checkpoint
+    from benchmark.models.salmonn_omni import SalmonnOmniModel
+    from benchmark.protocol import SessionInfo
+    from model.checkpoint import save_checkpoint
     from model.config import load_config
     from model.salmonn import SalmonnOmni
     from recipes.stop_probe import KINDS, stop_probe, with_own_voice
 
     save_checkpoint(SalmonnOmni(load_config("tiny")).eval(), tmp_path / "ck")
-    model, corpus = load_checkpoint(tmp_path / "ck"), Corpus(bench_corpus)
+    adapter, corpus = SalmonnOmniModel(str(tmp_path / "ck"), voice="mel"), Corpus(bench_corpus)
     bank = RIRBank.load_or_build(corpus.acoustics(), progress=False)
     dlg, audio = next((d, a) for d, a in corpus.iter_audio(channels=("mic", "assistant", "echo"))
                       if a["assistant"].any() and d.scene.echo.gain)
-    own = with_own_voice(model, dlg, audio, bank, "mel")
+    own = with_own_voice(adapter.open_session(SessionInfo(dlg.id, "probe")), dlg, audio, bank)
     assert own["assistant"].any() and not own["assistant"][:1280].any()  # step 0 plays from block 1 on
     echo = render_echo(own["assistant"], dlg.scene, bank, float(dlg.scene.echo.gain))
     np.testing.assert_allclose(own["mic"] - echo, audio["mic"] - audio["echo"], atol=1e-5)
