@@ -137,6 +137,23 @@ def test_think_blocks_delays_the_answer(question):
     assert _active_blocks(c)[0] == _active_blocks(a)[0] + delay
 
 
+def test_smollm2_responder_generates_each_distinct_text_once(monkeypatch):
+    """Echo loops re-ask the same words: the second ask is the first reply at the first cost, not a new generation."""
+    import datagen.common.llm as llm
+    from benchmark.models import cascade
+
+    calls: list[str] = []
+    monkeypatch.setattr(cascade, "_load_llm", lambda name: (None, None))
+    monkeypatch.setattr(llm, "chat_greedy", lambda tok, lm, messages, n: calls.append(messages[-1]["content"])
+                        or f"You said {messages[-1]['content']}. Fine. More.")
+    r = cascade.SmolLMResponder(max_sentences=2)
+    first = r.respond("i'm ready")
+    assert first[0] == "You said i'm ready. Fine." and first[1] >= 0.0
+    assert r.respond("i'm ready") == first and r("i'm ready") == first[0]
+    assert r.respond("hello") != first and r.respond("") == ("", 0.0)
+    assert calls == ["i'm ready", "hello"]
+
+
 def test_silence_gets_no_answer(echo_model):
     s = echo_model.open_session(SessionInfo("s", "test"))
     out, texts, _ = run_blocks(s, np.zeros(SR * 3, np.float32))

@@ -67,6 +67,19 @@ def test_forced_text_plays_audio_exactly_d_blocks_later(tiny):
     assert "".join(texts) == tiny.tokenizer.decode([t for t in tg.tokens if t < tiny.base_vocab])
 
 
+def test_stream_without_synthesizer_decides_the_same_and_plays_silence(tiny):
+    """synthesize=False (a TTS voice plays the text instead): same tokens and text for the same heard audio, and
+    every block silent; fed the same own-channel audio, since the adapter plays its voice there."""
+    mic = toy_dialogue(1, blocks=40)[1]["mic"][: 30 * BLOCK_SAMPLES]
+    st, owns, outs = _stream(tiny, mic)
+    quiet = tiny.new_state(0, synthesize=False)
+    for k, r in enumerate(outs):
+        block = slice(k * BLOCK_SAMPLES, (k + 1) * BLOCK_SAMPLES)
+        q = tiny.step(quiet, mic[block], owns[block])
+        assert (q.token, q.text) == (r.token, r.text) and not q.audio.any()
+    assert quiet.tokens == st.tokens
+
+
 def test_barge_in_shift_silences_the_stream_from_the_next_block():
     """Speak->listen is immediate: teacher-forced on an interrupted answer's targets, the stream plays exactly the
     blocks the training forward's synthesizer mask (``audible`` of make_batch) scores, the closing <shift> sits in

@@ -78,8 +78,10 @@ def _piper_voice() -> TextVoice:
     from benchmark.models.cascade import _shared
     from datagen.tts import BackendUnavailable, get_backend
 
-    try:
-        tts = _shared(("tts", "piper"), lambda: get_backend("piper"))
+    from datagen.tts.cache import CachedTTS
+
+    try:  # cached (memory and the on-disk TTS cache): the model's words recur, and Piper is a pure function of text
+        tts = _shared(("tts", "piper"), lambda: CachedTTS(get_backend("piper")))
     except BackendUnavailable as exc:
         raise ModelError(f"salmonn-omni: voice=piper: {exc} (or use --model-arg voice=mel)") from None
     return TextVoice(tts, tts.voices()[0])
@@ -89,7 +91,7 @@ class SalmonnOmniSession:
     def __init__(self, model, info: SessionInfo, voice: "TextVoice | None" = None) -> None:
         self.model = model
         self.info = info
-        self.state = model.new_state(seed=int(info.seed))
+        self.state = model.new_state(seed=int(info.seed), synthesize=voice is None)
         self.voice = voice  # None: play the model's own synthesizer
         self.last_out = np.zeros(BLOCK_SAMPLES, np.float32)
         self.closed = False
