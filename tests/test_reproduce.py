@@ -4,6 +4,7 @@ results files, the step list of ``duplexkit reproduce``, and (slow) the smoke-si
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,51 @@ def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
         Pipeline("smoke", tmp_path, runner=fake).run()
     assert [c[0] for c in calls] == ["pairs"]  # everything before it was done (the ablation arm's markers too)
     assert set(BASELINES) >= {"silent", "oracle", "turn_classifier", "vad_cascade", "always_talk"}
+
+
+def _recording_runner(calls: list, fail: str | None = None, wait_for: "threading.Event | None" = None):
+    """Records each call with the thread it ran on, writes what the val search reads, fails a step whose command
+    holds ``fail``; with ``wait_for`` the implicit arm's steps wait for that event first."""
+    def fake(argv):
+        if wait_for is not None and "model_config.thinking=implicit" in argv:
+            wait_for.wait(1)
+        calls.append((threading.current_thread() is threading.main_thread(), list(argv)))
+        if "val-offsets" in " ".join(argv):
+            out = Path(argv[argv.index("--out") + 1])
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "results.json").write_text(json.dumps({"aggregates": {}}))
+        return 4 if fail and fail in " ".join(argv) else 0
+    return fake
+
+
+def test_with_two_workers_the_implicit_arm_trains_beside_the_main_one_on_one_thread_each(tmp_path):
+    """workers >= 2: the ablation's stages 1-2 run on another thread (child processes in the CLI) while the main arm
+    trains, both pinned to one thread (so the checkpoints do not depend on --workers); everything after them runs
+    in the main order; a failed main arm stops the other arm after its current step."""
+    calls: list = []
+    pipe = Pipeline("smoke", tmp_path / "a", workers=2, runner=_recording_runner(calls))
+    pipe.write_doc = lambda why: tmp_path / "page.md"  # noqa: E731 (the page needs real results files)
+    pipe.run()
+    train = [(main, c) for main, c in calls if c[0] == "train" and c[1] in ("1", "2")]
+    assert len(train) == 4 and all("threads=1" in c for _, c in train)
+    assert {main for main, c in train if "model_config.thinking=implicit" in c} == {False}
+    assert {main for main, c in train if "model_config.thinking=implicit" not in c} == {True}
+    outs = [Path(c[c.index("--out") + 1]).name for main, c in calls if "--out" in c]
+    assert outs.index("s2-implicit") < outs.index("sft") and outs[-1] == "implicit"  # joined before the benchmarks
+    sequential: list = []
+    one = Pipeline("smoke", tmp_path / "b", workers=1, runner=_recording_runner(sequential))
+    one.write_doc = lambda why: tmp_path / "page.md"  # noqa: E731
+    one.run()
+    strip = lambda cs: sorted(" ".join(c).replace(str(tmp_path / "a"), "").replace(str(tmp_path / "b"), "").replace(  # noqa: E731
+        "--workers 2", "").replace("--workers 1", "") for _, c in cs)
+    assert strip(calls) == strip(sequential)  # the same commands, whatever --workers
+    calls.clear()
+    held = threading.Event()  # never set: the implicit arm's first step is held 1 s, under way when the main one fails
+    with pytest.raises(ReproduceError, match="step 'train-1' failed .exit 4."):
+        Pipeline("smoke", tmp_path / "c", workers=2, runner=_recording_runner(calls, fail="/runs/s1 ", wait_for=held)
+                 ).run()
+    implicit = [c[1] for main, c in calls if not main]
+    assert implicit == ["1"]  # the step under way ended; its stage 2 was not started
 
 
 def test_a_test_run_the_val_search_made_redundant_is_copied_not_rerun(tmp_path):
