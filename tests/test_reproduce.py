@@ -279,7 +279,7 @@ def test_smoke_pipeline_end_to_end_beats_the_untrained_model(tmp_path):
     turn-taking and barge-in (it need not meet the targets at this size)."""
     from duplexkit_cli import main
 
-    page = Pipeline("smoke", tmp_path).run()
+    page = Pipeline("smoke", tmp_path, workers=2).run()  # the README's command: the implicit arm beside the main one
     assert page.is_file() and "salmonn-omni DPO (stage 3)" in page.read_text()
     untrained = tmp_path / "untrained"
     assert main(["model", "init", "--config", "tiny", "--out", str(untrained)]) == 0
