@@ -132,18 +132,15 @@ def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
     assert set(BASELINES) >= {"silent", "oracle", "turn_classifier", "vad_cascade", "always_talk"}
 
 
-def _recording_runner(calls: list, fail: str | None = None, wait_for: "threading.Event | None" = None):
-    """Records each call with the thread it ran on, writes what the val search reads, fails a step whose command
-    holds ``fail``; with ``wait_for`` the implicit arm's steps wait for that event first."""
+def _recording_runner(calls: list):
+    """Records each call with whether it ran on the main thread, and writes what the val search reads."""
     def fake(argv):
-        if wait_for is not None and "model_config.thinking=implicit" in argv:
-            wait_for.wait(1)
         calls.append((threading.current_thread() is threading.main_thread(), list(argv)))
         if "val-offsets" in " ".join(argv):
             out = Path(argv[argv.index("--out") + 1])
             out.mkdir(parents=True, exist_ok=True)
             (out / "results.json").write_text(json.dumps({"aggregates": {}}))
-        return 4 if fail and fail in " ".join(argv) else 0
+        return 0
     return fake
 
 
@@ -165,16 +162,31 @@ def test_with_two_workers_the_implicit_arm_trains_beside_the_main_one_on_one_thr
     one = Pipeline("smoke", tmp_path / "b", workers=1, runner=_recording_runner(sequential))
     one.write_doc = lambda why: tmp_path / "page.md"  # noqa: E731
     one.run()
-    strip = lambda cs: sorted(" ".join(c).replace(str(tmp_path / "a"), "").replace(str(tmp_path / "b"), "").replace(  # noqa: E731
-        "--workers 2", "").replace("--workers 1", "") for _, c in cs)
-    assert strip(calls) == strip(sequential)  # the same commands, whatever --workers
+
+    def commands(cs, root, workers):
+        return sorted(" ".join(c).replace(str(root), "").replace(f"--workers {workers}", "") for _, c in cs)
+
+    assert commands(calls, tmp_path / "a", 2) == commands(sequential, tmp_path / "b", 1)  # whatever --workers
     calls.clear()
-    held = threading.Event()  # never set: the implicit arm's first step is held 1 s, under way when the main one fails
+    pipe = Pipeline("smoke", tmp_path / "c", workers=2, runner=lambda argv: 0)
+    started = threading.Event()
+
+    def failing(argv):  # the implicit arm's stage 1 is under way when the main arm's fails
+        implicit = "model_config.thinking=implicit" in argv
+        calls.append((not implicit, argv))
+        if implicit:
+            started.set()
+            pipe._stop.wait(5)
+            return 0
+        if argv[:2] == ["train", "1"]:
+            started.wait(5)
+            return 4
+        return 0
+
+    pipe.runner = failing
     with pytest.raises(ReproduceError, match="step 'train-1' failed .exit 4."):
-        Pipeline("smoke", tmp_path / "c", workers=2, runner=_recording_runner(calls, fail="/runs/s1 ", wait_for=held)
-                 ).run()
-    implicit = [c[1] for main, c in calls if not main]
-    assert implicit == ["1"]  # the step under way ended; its stage 2 was not started
+        pipe.run()
+    assert [c[1] for main, c in calls if not main] == ["1"]  # the step under way ended; its stage 2 never started
 
 
 def test_a_test_run_the_val_search_made_redundant_is_copied_not_rerun(tmp_path):
