@@ -141,3 +141,22 @@ def test_ctrl_c_stops_a_bench_run_and_the_resumed_results_are_the_same(workers, 
     assert not [c for c in children if c.is_running() and c.status() != "zombie"], "a worker outlived the run"
     assert _bench(bench_corpus, out, workers).wait(600) == 0
     assert _records(out) == _records(ref)
+
+
+def test_a_worker_leaves_no_semaphore_behind_when_a_library_opens_a_progress_bar():
+    """faster-whisper opens a (disabled) tqdm bar per call, and tqdm's first bar makes a named semaphore that a
+    worker killed at the end of a run leaks (the resource tracker warns at shutdown): workers use a thread lock."""
+    code = (
+        "import os, multiprocessing.synchronize as s\n"
+        "made = []\n"
+        "init = s.SemLock.__init__\n"
+        "s.SemLock.__init__ = lambda self, *a, **k: made.append(1) or init(self, *a, **k)\n"
+        "from datagen.common.jobs import worker_init\n"
+        "worker_init(os.getppid())\n"
+        "from tqdm import tqdm\n"
+        "tqdm(total=3, disable=True).close(); tqdm(total=3, file=open(os.devnull, 'w')).close()\n"
+        "print(len(made))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0"

@@ -75,6 +75,20 @@ def worker_init(parent: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(parent)
+    _thread_lock_for_tqdm()
+
+
+def _thread_lock_for_tqdm() -> None:
+    """tqdm makes a multiprocessing lock (a named semaphore) on its first bar, and libraries open disabled bars
+    (faster-whisper, per call). A worker killed at the end of a run never releases it, and the resource tracker then
+    warns of a "leaked semaphore" at shutdown. A spawned worker's lock is its own anyway, so a thread lock does."""
+    import threading
+
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return
+    tqdm.set_lock(threading.RLock())
 
 
 def _exit_with_parent(parent: int) -> None:
