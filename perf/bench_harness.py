@@ -7,7 +7,10 @@ run and on one core:
   milliseconds per block and its real-time factor (goal: <= 1 ms per block);
 * the same with ``always_talk``, whose audio goes through the echo path's convolution every block;
 * item materialisation (decoding the corpus audio, building the environment) and scoring (silero VAD on the
-  model's output), as a share of the audio time.
+  model's output), as a share of the audio time;
+* the ``salmonn-omni`` adapter's default voice (Piper, word by word, through the TTS cache) speaking the corpus's
+  assistant text: seconds of speech per CPU second with a cold cache and again warm (a closed-loop run repeats
+  words; docs/benchmark.md "What a closed-loop run costs").
 """
 
 from __future__ import annotations
@@ -65,7 +68,31 @@ def main() -> int:
                 score_run(s.spec, 1.0, r, cfg)
             score_s = time.process_time() - t0
             print(f"{'':>12}  scoring (silero VAD on the output): {score_s / audio_s * 1000:.2f} ms CPU per audio s")
+        voice_cost(" ".join(t.text for d in corpus.dialogues for t in d.turns if t.speaker == "assistant"))
     return 0
+
+
+def voice_cost(text: str) -> None:
+    """The salmonn-omni adapter's Piper voice fed ``text`` as a model streams it, in a fresh TTS cache, twice."""
+    import os
+
+    from benchmark.models.salmonn_omni import piper_voice
+
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["DUPLEXKIT_TTS_CACHE"] = cache
+        try:
+            voice = piper_voice()
+        except Exception as exc:  # noqa: BLE001 - an optional backend: say why and go on
+            print(f"salmonn-omni voice: skipped ({exc})")
+            return
+        for label in ("cold cache", "warm cache"):
+            t0 = time.process_time()
+            voice.feed(text + " ")
+            spoken = len(voice.queue) / SAMPLE_RATE
+            voice.stop()
+            cpu = time.process_time() - t0
+            print(f"salmonn-omni voice (piper, word by word), {label}: {spoken:.0f} s of speech in {cpu:.2f} CPU s "
+                  f"-> {spoken / max(cpu, 1e-9):.0f}x real time")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,8 @@ class TextVoice:
         return out
 
 
-def _piper_voice() -> TextVoice:
+def piper_voice() -> TextVoice:
+    """The default voice: the corpus assistant's Piper voice, cached, shared by the process's sessions."""
     from benchmark.models.cascade import _shared
     from datagen.tts import BackendUnavailable, get_backend
 
@@ -175,4 +176,4 @@ class SalmonnOmniModel:
 
     def open_session(self, info: SessionInfo) -> SalmonnOmniSession:
         # built here, where a missing backend is one line, not inside the first step
-        return SalmonnOmniSession(self.model, info, _piper_voice() if self.voice == "piper" else None)
+        return SalmonnOmniSession(self.model, info, piper_voice() if self.voice == "piper" else None)
