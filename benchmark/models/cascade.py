@@ -133,7 +133,7 @@ class SmolLMResponder:
     def respond(self, text: str) -> tuple[str, float]:
         """(reply, seconds its generation took).  Greedy decoding makes the reply a function of the text, so each
         distinct text is generated once per responder and a repeat gets the first reply and its first cost: echo
-        loops re-ask the same words ("I'm ready" -> "I'm ready"), 60% of the generate time of a test-corpus run."""
+        loops re-ask the same words ("I'm ready" -> "I'm ready"); docs/cascade.md has the measured saving."""
         from datagen.common.llm import chat_greedy
         from datagen.content.llm_writer import clean_reply
 

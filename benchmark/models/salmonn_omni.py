@@ -78,7 +78,6 @@ def piper_voice() -> TextVoice:
     """The default voice: the corpus assistant's Piper voice, cached, shared by the process's sessions."""
     from benchmark.models.cascade import _shared
     from datagen.tts import BackendUnavailable, get_backend
-
     from datagen.tts.cache import CachedTTS
 
     try:  # cached (memory and the on-disk TTS cache): the model's words recur, and Piper is a pure function of text
