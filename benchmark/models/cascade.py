@@ -345,12 +345,11 @@ class CascadeSession:
         heard = transcript(m._asr().transcribe(audio, SAMPLE_RATE))
         t1 = time.perf_counter()
         responder = m._responder()
-        if isinstance(responder, SmolLMResponder):  # memoised: the cost is the first generation's
+        if hasattr(responder, "respond"):  # (reply, its generation's cost): a memoised reply costs what it first did
             reply, llm_s = responder.respond(heard)
-            reply = reply.strip()
         else:
-            reply = responder(heard).strip() if heard else ""
-            llm_s = time.perf_counter() - t1
+            reply, llm_s = (responder(heard) if heard else ""), time.perf_counter() - t1
+        reply = reply.strip()
         t2 = time.perf_counter()
         utt = None
         if reply:

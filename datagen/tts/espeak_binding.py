@@ -240,7 +240,7 @@ class EspeakEngine:
                 lib.espeak_Synchronize()
                 if err != 0:
                     raise RuntimeError(f"espeak-ng failed on {text!r} (error {err})")
-                pcm = np.frombuffer(b"".join(self._chunks), np.int16).copy()
+                pcm = np.frombuffer(bytearray().join(self._chunks), np.int16)  # one copy, writable
                 events, self._chunks, self._events = self._events, [], []
                 return pcm, events
             finally:
