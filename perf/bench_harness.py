@@ -99,3 +99,7 @@ def voice_cost(text: str) -> None:
                 os.environ.pop("DUPLEXKIT_TTS_CACHE", None)
             else:
                 os.environ["DUPLEXKIT_TTS_CACHE"] = before
+
+
+if __name__ == "__main__":
+    sys.exit(main())
