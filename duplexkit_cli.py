@@ -130,5 +130,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def program(argv: Sequence[str] | None = None) -> int:
+    """``duplexkit`` as a program (the console script): :func:`main`, then Ctrl-C ignored while the interpreter
+    exits.  The work is done and written by then, but Python's teardown puts SIGINT back to its default action, so a
+    Ctrl-C landing there killed the finished process by signal (exit -2) instead of letting it exit 0.  An ignored
+    SIGINT is left as it is by that teardown.  Not in :func:`main`: in-process callers keep their own handler."""
+    import signal
+
+    try:
+        return main(argv)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(program())

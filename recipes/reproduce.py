@@ -495,7 +495,7 @@ def _run_cli_process(argv: Sequence[str]) -> int:
     import subprocess
     import sys
 
-    code = "import sys, duplexkit_cli; sys.exit(duplexkit_cli.main(sys.argv[1:]))"
+    code = "import sys, duplexkit_cli; sys.exit(duplexkit_cli.program(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *argv]).returncode
 
 

@@ -37,6 +37,23 @@ def test_an_interrupt_inside_a_deferred_block_is_raised_after_it():
         signal.signal(signal.SIGINT, inherited)
 
 
+def test_the_program_ignores_ctrl_c_once_its_work_is_done(tmp_path, capsys):
+    import duplexkit_cli
+
+    # Python's teardown resets a handled SIGINT to its default action (kill by signal 2) but leaves an ignored one:
+    # a Ctrl-C after a finished run must not turn its exit 0 into -2 (the flaky delay-3.0 case below)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        missing = str(tmp_path / "missing")
+        assert duplexkit_cli.main(["inspect", missing]) == 2
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # main, in process: untouched
+        assert duplexkit_cli.program(["inspect", missing]) == 2
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+    assert capsys.readouterr().err.count("duplexkit: error:") == 2
+
+
 def _digest(root: Path) -> dict[str, str]:
     files = sorted(p for p in root.rglob("*") if p.is_file() and ".duplexkit" not in p.parts)
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
