@@ -76,7 +76,12 @@ def test_checkpoint_selection_uses_the_validation_loss(tmp_path):
     assert path.name == "step-000040" and why["val_token_loss"] == 2.0 and set(why["candidates"]) == {"20", "40", "60"}
 
 
-def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path):
+def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path, monkeypatch):
+    import recipes.reproduce as reproduce
+
+    # grids with two starts, so the search's second pass runs at a start it chose (the defaults hold one start)
+    monkeypatch.setattr(reproduce, "START_GRID", (0.0, 1.0))
+    monkeypatch.setattr(reproduce, "STOP_GRID", (-2.0, -1.0, 0.0, 1.0))
     calls: list[list[str]] = []
 
     def fake(argv):
