@@ -84,6 +84,7 @@ class DpoConfig:
     loss_type: list = field(default_factory=lambda: ["sigmoid", "sft"])  # TRL's list convention
     loss_weights: list = field(default_factory=lambda: [1.0, 1.0])  # alpha = the sft weight (RPO's alpha 1.0)
     label_smoothing: float = 0.0  # conservative DPO's epsilon (0: plain sigmoid DPO)
+    score: str = "tokens"  # what the span log-probs sum: "tokens", or "decisions" (<shift> or not; stage3_dpo)
     replay_ratio: float = 0.25  # replayed SFT windows per pair (from the --data corpus)
     replay_weight: float = 1.0  # weight of the replayed windows' token loss in the total
     bench_every: int = 0  # a closed-loop benchmark on --eval-data every N steps (0: only the end-of-run one)
@@ -156,6 +157,8 @@ class TrainConfig:
                 raise ConfigError(f"dpo.{key}: must be >= 0, got {getattr(d, key)!r}")
         if d.label_smoothing >= 0.5:
             raise ConfigError(f"dpo.label_smoothing: must be < 0.5, got {d.label_smoothing!r}")
+        if d.score not in ("tokens", "decisions"):
+            raise ConfigError(f"dpo.score: unknown {d.score!r} (expected tokens or decisions)")
         if len(self.optim.betas) != 2:
             raise ConfigError(f"optim.betas: expected two numbers, got {self.optim.betas!r}")
         return self

@@ -71,8 +71,14 @@ def dpo_sigmoid(pc: torch.Tensor, pr: torch.Tensor, rc: torch.Tensor, rr: torch.
     return losses, beta * (pc - rc).detach(), beta * (pr - rr).detach()
 
 
-def span_logps(model, batch: dict[str, Any]) -> torch.Tensor:
-    """(rows,) summed log-probs of each row's tokens over its span (``span`` mask), under the decoder's mask."""
+SCORES = ("tokens", "decisions")  # what a pair's span log-prob sums (dpo.score)
+
+
+def span_scores(model, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """(rows,) summed log-probs over each row's span (``span`` mask), under the decoder's mask, two ways from one
+    forward pass: ``tokens``, of each token; ``decisions``, of each block's decision only: ``<shift>`` or not (log p of
+    ``<shift>``, or log(1 - p(``<shift>``)) for any other token).  While listening the two agree (only ``<think>``
+    and ``<shift>`` are allowed); while speaking, ``decisions`` leaves the text out of the preference."""
     out = model({k: batch[k] for k in MODEL_KEYS}, return_logits=True)
     logits = out["logits"].float()
     dev = logits.device
@@ -80,9 +86,20 @@ def span_logps(model, batch: dict[str, Any]) -> torch.Tensor:
     mode = torch.as_tensor(batch["mode"]).long().to(dev)
     mode_prev = mode ^ (tokens == model.shift_id).long()
     logits = logits.masked_fill(~model.allowed(mode_prev), float("-inf"))
-    logp = torch.log_softmax(logits, -1).gather(-1, tokens[..., None])[..., 0]
+    logp = torch.log_softmax(logits, -1)
+    token_lp = logp.gather(-1, tokens[..., None])[..., 0]
+    is_shift = torch.zeros_like(logp, dtype=torch.bool)
+    is_shift[..., model.shift_id] = True
+    keep_lp = torch.logsumexp(logp.masked_fill(is_shift, float("-inf")), -1)  # log(1 - p(<shift>)), stably
+    decision_lp = torch.where(tokens == model.shift_id, logp[..., model.shift_id], keep_lp)
     span = torch.as_tensor(batch["span"]).bool().to(dev)
-    return torch.where(span, logp, torch.zeros_like(logp)).sum(-1)
+    return {"tokens": torch.where(span, token_lp, torch.zeros_like(token_lp)).sum(-1),
+            "decisions": torch.where(span, decision_lp, torch.zeros_like(decision_lp)).sum(-1)}
+
+
+def span_logps(model, batch: dict[str, Any], score: str = "tokens") -> torch.Tensor:
+    """(rows,) the span sums :func:`span_scores` computes, scored as ``score`` says."""
+    return span_scores(model, batch)[score]
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -172,21 +189,21 @@ def pair_batch(pairs: Sequence[Any], shift_id: int) -> dict[str, np.ndarray]:
     return out
 
 
-def reference_logps(model, pairs: Sequence[Any], batch_size: int = 4) -> np.ndarray:
+def reference_logps(model, pairs: Sequence[Any], batch_size: int = 4, score: str = "tokens") -> np.ndarray:
     """(n, 2) the reference's summed span log-probs (chosen, rejected) of every pair, in order."""
     out = np.zeros((len(pairs), 2), np.float64)
     model.eval()
     with torch.no_grad():
         for i in range(0, len(pairs), batch_size):
             chunk = pairs[i : i + batch_size]
-            lp = span_logps(model, pair_batch(chunk, model.shift_id)).double().cpu().numpy()
+            lp = span_logps(model, pair_batch(chunk, model.shift_id), score).double().cpu().numpy()
             out[i : i + len(chunk), 0], out[i : i + len(chunk), 1] = lp[: len(chunk)], lp[len(chunk):]
     return out
 
 
-def reference_key(pairset, init_from: str, model_config: dict[str, Any]) -> str:
-    """The hash a reference cache is stored under: the pair set's shards and definition, the reference tensors and
-    the model config."""
+def reference_key(pairset, init_from: str, model_config: dict[str, Any], score: str = "tokens") -> str:
+    """The hash a reference cache is stored under: the pair set's shards and definition, the reference tensors, the
+    model config and the span score (``tokens`` hashes as before it existed)."""
     h = hashlib.sha256()
     h.update(json.dumps(pairset.definition, sort_keys=True).encode())
     for shard in pairset.shards:
@@ -194,18 +211,20 @@ def reference_key(pairset, init_from: str, model_config: dict[str, Any]) -> str:
         h.update(hashlib.sha256(shard.read_bytes()).digest())
     h.update(hashlib.sha256((Path(init_from) / "model.safetensors").read_bytes()).digest())
     h.update(json.dumps(model_config, sort_keys=True).encode())
+    if score != "tokens":
+        h.update(score.encode())
     return h.hexdigest()[:20]
 
 
 def cached_reference(model, pairset, pairs: Sequence[Any], init_from: str, model_config: dict[str, Any],
-                     batch_size: int) -> tuple[np.ndarray, Path]:
+                     batch_size: int, score: str = "tokens") -> tuple[np.ndarray, Path]:
     """The reference log-probs, computed once per pair set and reference model (atomic npz in the cache)."""
     import io
 
     from datagen.common.cache import cache_dir
     from datagen.common.files import atomic_write_bytes
 
-    path = cache_dir("dpo-ref", f"{reference_key(pairset, init_from, model_config)}.npz")
+    path = cache_dir("dpo-ref", f"{reference_key(pairset, init_from, model_config, score)}.npz")
     ids = np.array([p.id for p in pairs])
     if path.is_file():
         try:
@@ -214,7 +233,7 @@ def cached_reference(model, pairset, pairs: Sequence[Any], init_from: str, model
                     return np.asarray(z["logps"], np.float64), path
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache file is recomputed
-    ref = reference_logps(model, pairs, batch_size)
+    ref = reference_logps(model, pairs, batch_size, score)
     buf = io.BytesIO()
     np.savez(buf, ids=ids, logps=ref)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -235,6 +254,7 @@ class DpoTask:
         weights = dict(zip(d.loss_type, d.loss_weights))
         self.w_sig, self.w_sft = float(weights.get("sigmoid", 0.0)), float(weights.get("sft", 0.0))
         self.w_replay = float(d.replay_weight)
+        self.score = d.score
         self.eval_data = eval_data
 
     def counts(self, batch: dict[str, Any]) -> np.ndarray:
@@ -245,7 +265,8 @@ class DpoTask:
 
     def _pair_terms(self, model, batch):
         B = len(batch["weight_pair"])
-        lp = span_logps(model, batch)
+        scores = span_scores(model, batch)
+        lp = scores[self.score]
         pc, pr = lp[:B], lp[B:]
         dev = lp.device
         ref = torch.as_tensor(batch["ref"], dtype=lp.dtype, device=dev)
@@ -253,7 +274,7 @@ class DpoTask:
         w = torch.as_tensor(batch["weight_pair"], dtype=lp.dtype, device=dev)
         metrics = torch.stack([rw_c.sum(), rw_r.sum(), (rw_c - rw_r).sum(), (rw_c > rw_r).float().sum(),
                                pc.detach().sum(), pr.detach().sum()])
-        return (losses * w).sum(), -pc.sum(), metrics
+        return (losses * w).sum(), -scores["tokens"][:B].sum(), metrics  # the NLL anchors the chosen text too
 
     def loss(self, model, batch: dict[str, Any], counts: torch.Tensor, world: int):
         dpo_sum, nll_sum, metrics = self._pair_terms(model, batch)
@@ -405,7 +426,7 @@ class DpoRecipe:
         if not pairs:
             raise ConfigError(f"{pairs_dir}: an empty pair set (no pairs to train on)")
         self.ref, self.ref_path = cached_reference(self.model, pairset, pairs, cfg.init_from, mcfg,
-                                                   cfg.data.batch_size)
+                                                   cfg.data.batch_size, cfg.dpo.score)
         params = set_trainable(self.model, cfg.trainable)
         if any(n == "task_embed" for n, _ in params):  # no transcription rows here: keep the task vector as it came
             self.model.task_embed.requires_grad_(False)

@@ -107,6 +107,41 @@ def test_precomputed_reference_equals_on_the_fly(model_and_pairs, stage2, pairs_
     np.testing.assert_allclose(first[:, 1], fly[B:], atol=1e-4)
 
 
+def test_the_decision_score_leaves_the_text_out_of_the_preference(model_and_pairs):
+    from recipes.stage3_dpo import pair_batch, span_scores
+
+    model, pairs = model_and_pairs
+    batch = pair_batch(pairs, model.shift_id)
+    model.eval()
+    with torch.no_grad():
+        scores = span_scores(model, batch)
+        logits = model({k: batch[k] for k in ("mic", "assistant", "tokens", "valid", "audible")},
+                       return_logits=True)["logits"].double()
+    tokens, mode, span = (torch.as_tensor(batch[k]) for k in ("tokens", "mode", "span"))
+    mode_prev = mode.long() ^ (tokens == model.shift_id).long()
+    p = torch.softmax(logits.masked_fill(~model.allowed(mode_prev), float("-inf")), -1)
+    p_shift = p[..., model.shift_id]
+    p_token = p.gather(-1, tokens.long()[..., None])[..., 0]
+    # by hand: <shift> scores p(<shift>) both ways; any other token scores itself, or (decisions) 1 - p(<shift>)
+    want_dec = torch.where(tokens == model.shift_id, p_shift, 1 - p_shift).log()
+    want_tok = p_token.log()
+    for key, want in (("decisions", want_dec), ("tokens", want_tok)):
+        by_hand = torch.where(span.bool(), want, torch.zeros_like(want)).sum(-1)
+        torch.testing.assert_close(scores[key].double(), by_hand, atol=1e-3, rtol=1e-4)
+    speaking_text = span.bool() & mode_prev.bool() & (tokens != model.shift_id)
+    assert speaking_text.any()  # the pairs hold text while speaking: there the two scores differ
+    listening = span.bool() & ~mode_prev.bool()
+    assert torch.allclose(want_dec[listening], want_tok[listening], atol=1e-6)  # and agree while listening
+
+
+def test_an_unknown_dpo_score_is_a_config_error():
+    from datagen.common.config import ConfigError
+    from recipes.config import load_train_config
+
+    with pytest.raises(ConfigError, match="dpo.score: unknown 'text'"):
+        load_train_config("dpo", "tiny", ["dpo.score=text"])
+
+
 def test_one_step_raises_chosen_relative_to_rejected(stage2, model_and_pairs):
     from model.checkpoint import load_checkpoint
     from recipes.params import set_trainable
