@@ -76,6 +76,9 @@ class DistillConfig:
     chunk_seconds: float = 8.0  # audio per teacher call (padded to Whisper's 30 s)
 
 
+DPO_SCORES = ("tokens", "decisions")  # what a pair's span log-probs sum (recipes.stage3_dpo.span_scores)
+
+
 @dataclass
 class DpoConfig:
     """Stage 3: DPO on a pair set (sources of the defaults: ``recipes/stage3_dpo.py`` and ``docs/training.md``)."""
@@ -157,8 +160,8 @@ class TrainConfig:
                 raise ConfigError(f"dpo.{key}: must be >= 0, got {getattr(d, key)!r}")
         if d.label_smoothing >= 0.5:
             raise ConfigError(f"dpo.label_smoothing: must be < 0.5, got {d.label_smoothing!r}")
-        if d.score not in ("tokens", "decisions"):
-            raise ConfigError(f"dpo.score: unknown {d.score!r} (expected tokens or decisions)")
+        if d.score not in DPO_SCORES:
+            raise ConfigError(f"dpo.score: unknown {d.score!r} (expected {' or '.join(DPO_SCORES)})")
         if len(self.optim.betas) != 2:
             raise ConfigError(f"optim.betas: expected two numbers, got {self.optim.betas!r}")
         return self

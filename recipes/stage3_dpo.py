@@ -4,6 +4,9 @@ Loss (TRL's conventions, written here because TRL's trainer only takes token inp
 
 * per pair, the policy's and the reference's **summed log-probabilities of the scored span** (the steps from the
   divergence block on; masked like the decoder: only ``<think>``/``<shift>`` while listening), ``pc, pr, rc, rr``;
+  with ``dpo.score: decisions`` each block counts only its ``<shift>`` decision (log p(``<shift>``) or
+  log(1 - p(``<shift>``))), so the text in a branch is not part of the preference (at tiny no better on val:
+  docs/training.md, s26);
 * ``sigmoid`` (Rafailov et al. 2023, eq. 7): ``-log sigmoid(beta * ((pc - pr) - (rc - rr)))``, with optional label
   smoothing eps (conservative DPO: ``(1-eps) * that + eps * -log sigmoid(-beta * ...)``), weighted by the pair's
   ``weight`` and averaged over the global batch;
@@ -69,9 +72,6 @@ def dpo_sigmoid(pc: torch.Tensor, pr: torch.Tensor, rc: torch.Tensor, rr: torch.
     logsig = torch.nn.functional.logsigmoid
     losses = -(1 - label_smoothing) * logsig(beta * logits) - label_smoothing * logsig(-beta * logits)
     return losses, beta * (pc - rc).detach(), beta * (pr - rr).detach()
-
-
-SCORES = ("tokens", "decisions")  # what a pair's span log-prob sums (dpo.score)
 
 
 def span_scores(model, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
