@@ -88,8 +88,9 @@ SIZES: dict[str, Size] = {
     # 128-wide 4-layer backbone at 600 steps (0.634: self-interruption 0.93), docs/training.md "Capacity and steps"
     # 2026-12-05 (s23): 2400, chosen on val over 1200 (val token loss 1.542 at step 2100 against 1.766 at 1050; best
     # val_score of the offset sweep 0.834 against 0.815, pause take-over 0.00 against 0.29), docs/training.md
-    # 2026-12-05 (s26): stage 0 200 -> 60 steps (11.3 -> ~3.4 min), for the 90-min budget: on val, stages 1-2 from
-    # no distilled encoder scored as well as from the 200-step one (val_score 0.836 against 0.834, docs/training.md)
+    # 2026-12-05 (s26): stage 0 200 -> 60 steps (11.3 -> 1.6 min in run tiny7), for the 90-min budget: on val,
+    # stages 1-2 from no distilled encoder scored as well as from the 200-step one (val_score 0.836 against 0.834,
+    # docs/training.md)
     "tiny": Size({"train": 150.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
                  {"distill": 60, "sft": 400, "duplex": 2400, "dpo": 40}, None, 150,
                  pair_weights=(("interruption", 3.0),)),

@@ -88,10 +88,9 @@ def span_scores(model, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
     logits = logits.masked_fill(~model.allowed(mode_prev), float("-inf"))
     logp = torch.log_softmax(logits, -1)
     token_lp = logp.gather(-1, tokens[..., None])[..., 0]
-    is_shift = torch.zeros_like(logp, dtype=torch.bool)
-    is_shift[..., model.shift_id] = True
-    keep_lp = torch.logsumexp(logp.masked_fill(is_shift, float("-inf")), -1)  # log(1 - p(<shift>)), stably
-    decision_lp = torch.where(tokens == model.shift_id, logp[..., model.shift_id], keep_lp)
+    shift_lp = logp[..., model.shift_id]
+    keep_lp = torch.log(-torch.expm1(shift_lp))  # log(1 - p(<shift>)), per block: no second pass over the vocabulary
+    decision_lp = torch.where(tokens == model.shift_id, shift_lp, keep_lp)
     span = torch.as_tensor(batch["span"]).bool().to(dev)
     return {"tokens": torch.where(span, token_lp, torch.zeros_like(token_lp)).sum(-1),
             "decisions": torch.where(span, decision_lp, torch.zeros_like(decision_lp)).sum(-1)}

@@ -108,15 +108,14 @@ def test_precomputed_reference_equals_on_the_fly(model_and_pairs, stage2, pairs_
 
 
 def test_the_decision_score_leaves_the_text_out_of_the_preference(model_and_pairs):
-    from recipes.stage3_dpo import pair_batch, span_scores
+    from recipes.stage3_dpo import MODEL_KEYS, pair_batch, span_scores
 
     model, pairs = model_and_pairs
     batch = pair_batch(pairs, model.shift_id)
     model.eval()
     with torch.no_grad():
         scores = span_scores(model, batch)
-        logits = model({k: batch[k] for k in ("mic", "assistant", "tokens", "valid", "audible")},
-                       return_logits=True)["logits"].double()
+        logits = model({k: batch[k] for k in MODEL_KEYS}, return_logits=True)["logits"].double()
     tokens, mode, span = (torch.as_tensor(batch[k]) for k in ("tokens", "mode", "span"))
     mode_prev = mode.long() ^ (tokens == model.shift_id).long()
     p = torch.softmax(logits.masked_fill(~model.allowed(mode_prev), float("-inf")), -1)
