@@ -12,7 +12,7 @@ Block ``k``'s output plays during block ``k+1`` (the protocol), so the decision 
   than lag it); everything else while listening (the user talking, in-turn pauses, clause pauses of long turns,
   silence after an answer) is a negative ("hold").
 * **stop head** (frames where ``state[k] == 1``): positive ("stop") from 2 blocks before an interruption's causal
-  decision to the decision's block (the corpus stops one block after it);
+  decision to the decision's block (the corpus stops one block after it), and a late stop's overrun blocks;
   negatives ("continue") are the other speaking frames, talking through backchannels and distractors; frames just
   before a natural end of an answer are left out (running out of words is not a decision the adapter makes).
 
@@ -50,7 +50,9 @@ def dialogue_targets(d) -> dict[str, np.ndarray]:
     lab = frame_labels(d)
     s = lab["state"].astype(np.int64)
     n = len(s)
-    decisions = [frame_of(e.decision) for e in d.events if e.type == "interruption" and e.decision is not None]
+    # (decision block, last stop block): a late stop (datagen late_stop_prob) talks on, and every overrun block is a stop
+    decisions = [(frame_of(e.decision), frame_of(e.decision) + int(e.meta.get("late_stop_blocks", 0)))
+                 for e in d.events if e.type == "interruption" and e.decision is not None]
     start_y = np.zeros(n, np.int8)
     stop_y = np.zeros(n, np.int8)
     start_w = (s == 0).astype(np.int8)
@@ -60,7 +62,7 @@ def dialogue_targets(d) -> dict[str, np.ndarray]:
         if s[k] == 0:
             start_y[k] = int(s[k + 1:k + 1 + START_LEAD].any())
         else:
-            if any(f - STOP_BEFORE <= k <= f for f in decisions):
+            if any(f - STOP_BEFORE <= k <= last for f, last in decisions):
                 stop_y[k] = 1
             elif (s[k + 1:k + 1 + STOP_TOLERANCE] == 0).any():
                 stop_w[k] = 0  # a natural end (or a stop whose decision is not recorded)

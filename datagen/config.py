@@ -51,6 +51,10 @@ class GeneratorConfig:
     # Probability that an assistant backchannel opportunity is taken by the assistant channel (the rest stay
     # labelled opportunities with nothing rendered, so a model also sees that backchannels are optional).
     assistant_backchannel_prob: float = 0.7
+    # Probability that the assistant talks on past a barge-in's decision for 1-8 blocks (a *late stop*; the event's
+    # ``meta.late_stop_blocks``).  Training data for a model that missed the decision's block: its targets ask for the
+    # stop at every block of the overrun (model.targets).  0 keeps the corpus assistant ideal (val and test corpora).
+    late_stop_prob: float = 0.0
     # Silence before the first and after the last utterance (seconds).
     lead_in_s: tuple[float, float] = (0.3, 1.0)
     tail_s: tuple[float, float] = (0.5, 1.5)
@@ -100,7 +104,7 @@ class GeneratorConfig:
                 raise ConfigError(f"{pair}: at most {MAX_SILENCE_S:g} s of silence, got {list(getattr(self, pair))}")
         if not isinstance(self.dialogues_per_shard, int) or not 1 <= self.dialogues_per_shard <= 10_000:
             raise ConfigError(f"dialogues_per_shard: expected an integer in [1, 10000], got {self.dialogues_per_shard!r}")
-        for prob in ("third_speaker_interrupt_prob", "assistant_backchannel_prob"):
+        for prob in ("third_speaker_interrupt_prob", "assistant_backchannel_prob", "late_stop_prob"):
             value = getattr(self, prob)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{prob}: expected a probability in [0, 1], got {value!r}")

@@ -229,6 +229,7 @@ def _build_resources(config: GeneratorConfig, split: str | None = None) -> Resou
         burst_maker=lambda rng: acoustics.random_noise_burst(rng),
         third_speaker_interrupt_prob=config.third_speaker_interrupt_prob,
         assistant_backchannel_prob=config.assistant_backchannel_prob,
+        late_stop_prob=config.late_stop_prob,
     )
     return Resources(
         config=config,

@@ -31,6 +31,9 @@ MIN_TAIL_AFTER_ONSET = seconds_to_samples(0.6)  # a barge-in must leave the answ
 MIN_TAIL_AFTER_STOP = seconds_to_samples(0.3)  # a stopped answer leaves at least this much unsaid (a stop, not an end)
 MIN_LEAD_BEFORE_ONSET = seconds_to_samples(0.3)  # a barge-in comes at least this far into the answer
 ONSET_TRIES = 3  # onsets tried (each earlier) to fit a barge-in's decision inside the answer
+# A late stop (config late_stop_prob) overruns the decision by 1..this many blocks: up to 640 ms, inside the
+# benchmark's 1-s window for a caught barge-in, so every block of the overrun is still a stop worth making.
+LATE_STOP_MAX_BLOCKS = 8
 
 
 class Speech(Protocol):
@@ -173,6 +176,7 @@ class PlanContext:
     burst_maker: Callable[[np.random.Generator], np.ndarray]
     third_speaker_interrupt_prob: float
     assistant_backchannel_prob: float
+    late_stop_prob: float = 0.0
 
 
 def ask(b: DialogueBuilder, ex: Exchange, t: int, ctx: PlanContext, pause: bool = False) -> int:
@@ -294,7 +298,8 @@ def interrupt(b: DialogueBuilder, turn: int, ex: Exchange, ctx: PlanContext, con
         return b.turns[turn].end
     track = "third" if speaker == "third" else "user"
     line = b.place(speaker, "interruption", utt, onset, track=track)
-    b.cut(turn, end_of_frame(decision))
+    late = _late_stop_blocks(b, turn, decision, ctx.late_stop_prob)
+    b.cut(turn, end_of_frame(decision) + late * BLOCK_SAMPLES)
     line_end = b.turns[line].end
     b.event(
         "interruption",
@@ -305,7 +310,8 @@ def interrupt(b: DialogueBuilder, turn: int, ex: Exchange, ctx: PlanContext, con
         speaker=speaker,
         context=context,
         decision=decision,
-        meta={"cue_words": cue, "stop_latency_s": samples_to_seconds(b.turns[turn].end - onset)},
+        meta={"cue_words": cue, "stop_latency_s": samples_to_seconds(b.turns[turn].end - onset),
+              **({"late_stop_blocks": late} if late else {})},
     )
     _close_assistant_event(b, turn)
     if context == "dependent":
@@ -313,6 +319,15 @@ def interrupt(b: DialogueBuilder, turn: int, ex: Exchange, ctx: PlanContext, con
         reply = answer(b, followup_response(ex), reply_at)
         return b.turns[reply].end
     return max(line_end, b.turns[turn].end)
+
+
+def _late_stop_blocks(b: DialogueBuilder, turn: int, decision: int, prob: float) -> int:
+    """Blocks the assistant talks on past ``decision`` (0 unless drawn with ``prob``; no draw at 0, so corpora
+    without late stops keep their bytes), within the answer's :data:`MIN_TAIL_AFTER_STOP`."""
+    if prob <= 0 or b.rng.random() >= prob:
+        return 0
+    room = (b.turns[turn].end - MIN_TAIL_AFTER_STOP - end_of_frame(decision)) // BLOCK_SAMPLES
+    return int(min(b.rng.integers(1, LATE_STOP_MAX_BLOCKS + 1), max(room, 0)))
 
 
 def _close_assistant_event(b: DialogueBuilder, turn: int) -> None:

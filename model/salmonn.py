@@ -167,7 +167,8 @@ class SalmonnOmni(nn.Module):
     # training forward
     # ---------------------------------------------------------------------------------------------------------
     def forward(self, batch: Mapping[str, Any], return_logits: bool = False) -> dict[str, torch.Tensor]:
-        """Losses for a batch from :func:`model.targets.make_batch` (numpy or tensors).
+        """Losses for a batch from :func:`model.targets.make_batch` (numpy or tensors): ``tokens`` are the targets and,
+        unless the batch has ``inputs`` (late stops), also what is fed back.
 
         Returns ``loss`` (weighted sum), ``token_loss`` (cross-entropy of every block's token), ``synth_loss``
         (L1 on log-mel of the assistant channel's audible blocks), and with ``return_logits`` the per-block
@@ -177,13 +178,14 @@ class SalmonnOmni(nn.Module):
         dev = self.stream_embed.device
         t = {k: torch.as_tensor(np.asarray(v) if not torch.is_tensor(v) else v).to(dev) for k, v in batch.items()}
         mic, asst, tokens = t["mic"].float(), t["assistant"].float(), t["tokens"].long()
+        fed = t["inputs"].long() if "inputs" in t else tokens  # what is fed back (late stops: model.targets)
         valid = t.get("valid", torch.ones_like(tokens, dtype=torch.bool)).bool()
         B, T = tokens.shape
         e = self.cfg.embeds_per_block
         mel = self.encoder.mel(torch.cat([mic, asst], 0))  # once: the assistant half is also the synth target
         enc = self.encoder.encode_mel(mel)
         env, ast = self.connect(enc[:B], 0), self.connect(enc[B:], 1)
-        ytok = self.embed_tokens(tokens)[:, :, None]
+        ytok = self.embed_tokens(fed)[:, :, None]
         seq = torch.cat([env, ast, ytok], 2)
         if "task" in t or hasattr(self, "task_embed"):
             seq = self._add_task(seq, t["task"].long() if "task" in t else torch.zeros(B, dtype=torch.long, device=dev))
@@ -193,7 +195,7 @@ class SalmonnOmni(nn.Module):
         y_pos = pred_pos + 1
         if self.cfg.thinking == "implicit":
             keep = torch.ones(B, T, per, dtype=torch.bool, device=dev)
-            keep[:, :, -1] = tokens != self.think_id
+            keep[:, :, -1] = fed != self.think_id
             keep = keep.reshape(B, -1)
             newpos = keep.long().cumsum(1) - 1
             L = int(keep.sum(1).max())

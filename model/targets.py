@@ -17,6 +17,14 @@ Text tokens, one per block, never come before the opening ``<shift>`` nor after 
 answer loses its unsaid tokens; a tokenizer that needs more tokens than there are blocks, like the tiny byte
 tokenizer, drops the overflow).
 
+A *late stop* (an interruption event with ``meta.late_stop_blocks`` k, from a train corpus made with
+``late_stop_prob``) is the one place where what was played and what should have been said differ: the corpus
+assistant talks on for k blocks past the decision.  ``inputs`` (fed back, and the mode) follow the played stream;
+``tokens`` (the targets) ask for ``<shift>`` at the decision's block and at every block of the overrun.  A model that
+missed the decision's block, and still talks over the user, so learns to stop at the next one, where the ideal
+stream alone would teach that the stop happens in one block or never (closed-loop stops were single-block spikes of
+p(``<shift>``), docs/training.md).
+
 A second task, ``transcribe`` (stage 1's ASR-style listening), has its own stream on the same audio:
 :func:`build_transcription_targets`.  The two streams contradict each other (the duplex stream thinks while the
 user talks), so a window carries its task (``task`` in the batch, an index into :data:`TASKS`) and the model adds
@@ -40,9 +48,15 @@ TASKS = ("duplex", "transcribe")  # per-window tasks; index 0 is the default and
 
 @dataclass
 class Targets:
-    tokens: np.ndarray  # (T,) int64 token id per step
-    mode: np.ndarray  # (T,) int8: 1 when the model is in its speaking mode after step k's token
+    tokens: np.ndarray  # (T,) int64 target token id per step
+    mode: np.ndarray  # (T,) int8: 1 when the model is in its speaking mode after step k's input token
     audible: np.ndarray  # (T,) int8: 1 when audio block j is synthesised (see audible_from_mode)
+    inputs: np.ndarray | None = None  # (T,) int64 token fed back per step, where it differs from ``tokens``
+
+    @property
+    def fed(self) -> np.ndarray:
+        """The token fed back at each step: the played stream (``tokens`` unless a late stop made them differ)."""
+        return self.tokens if self.inputs is None else self.inputs
 
 
 def _spans(state: np.ndarray) -> list[tuple[int, int]]:
@@ -88,10 +102,17 @@ def audible_from_mode(mode: np.ndarray, delay: int = SYNTH_DELAY_BLOCKS) -> np.n
     return out
 
 
-def stop_shifts(tokens, mode, shift_id: int):
-    """Where the speak->listen ``<shift>`` tokens are (a ``<shift>`` after which the model listens), as a mask of
-    ``tokens``' shape; numpy arrays or tensors.  The start/stop split of the loss weights, eval and probes."""
-    return (tokens == shift_id) & (mode == 0)
+def mode_before(mode, inputs, shift_id: int):
+    """The speaking mode before each step (what the step's token is decided under), from the mode after it and the
+    token fed at it; numpy arrays or tensors, any window crop."""
+    return mode ^ (inputs == shift_id)
+
+
+def stop_shifts(tokens, mode, shift_id: int, inputs=None):
+    """Where the speak->listen ``<shift>`` targets are (a ``<shift>`` due while speaking), as a mask of ``tokens``'
+    shape; numpy arrays or tensors; ``inputs`` the fed tokens where they differ (late stops).  The start/stop split
+    of the loss weights, eval and probes."""
+    return (tokens == shift_id) & (mode_before(mode, tokens if inputs is None else inputs, shift_id) == 1)
 
 
 def plays_next_block(modes: Sequence[int], delay: int = SYNTH_DELAY_BLOCKS) -> bool:
@@ -136,7 +157,22 @@ def build_targets(dialogue: Dialogue, tokenizer, labels: Mapping[str, np.ndarray
                     tokens[cursor] = tid
                     cursor += 1
     mode = mode_from_tokens(tokens, shift)
-    return Targets(tokens, mode, audible_from_mode(mode, delay))
+    late = _late_stop_targets(dialogue, tokens, shift)
+    return Targets(tokens if late is None else late, mode, audible_from_mode(mode, delay),
+                   None if late is None else tokens)
+
+
+def _late_stop_targets(dialogue: Dialogue, played: np.ndarray, shift: int) -> np.ndarray | None:
+    """The targets of a dialogue with late stops (``<shift>`` from each one's decision block to its closing
+    ``<shift>``), or None when it has none."""
+    out = None
+    for e in dialogue.events:
+        k = int(e.meta.get("late_stop_blocks", 0) or 0) if e.decision is not None else 0
+        d = frame_of(e.decision) if k else 0
+        if k and d + k < len(played) and played[d + k] == shift:  # the played stream closes at the overrun's end
+            out = played.copy() if out is None else out
+            out[d:d + k] = shift
+    return out
 
 
 def build_transcription_targets(dialogue: Dialogue, tokenizer) -> Targets:
@@ -167,8 +203,9 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
     """Corpus items (``Corpus.iter_audio()`` pairs) -> padded numpy batch of whole blocks.
 
     Keys: ``mic``/``assistant`` (B, T*1280) float32, ``tokens`` (B, T) int64, ``mode``/``audible`` (B, T) int8,
-    ``valid`` (B, T) bool.  ``start_blocks`` crops each dialogue at a block (a window of ``max_blocks``); targets
-    are computed on the whole dialogue first, so a crop never changes them.  ``tasks`` (one of :data:`TASKS` per
+    ``valid`` (B, T) bool, and ``inputs`` (B, T) int64 when a row has a late stop (the fed tokens).
+    ``start_blocks`` crops each dialogue at a block (a window of ``max_blocks``); targets are computed on the whole
+    dialogue first, so a crop never changes them.  ``tasks`` (one of :data:`TASKS` per
     item) picks each row's target stream and adds ``task`` (B,) int64; without it every row is ``duplex`` and the
     batch is as before.
     """
@@ -187,7 +224,7 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
             x = np.asarray(audio[name], np.float32)[sl]
             return np.pad(x, (0, (e - s) * BLOCK_SAMPLES - len(x)))
 
-        rows.append((chan("mic"), chan("assistant"), tg.tokens[s:e], tg.mode[s:e], tg.audible[s:e]))
+        rows.append((chan("mic"), chan("assistant"), tg.tokens[s:e], tg.mode[s:e], tg.audible[s:e], tg.fed[s:e]))
     T = max(len(r[2]) for r in rows)
     B = len(rows)
     out = {
@@ -198,12 +235,16 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
         "audible": np.zeros((B, T), np.int8),
         "valid": np.zeros((B, T), bool),
     }
-    for b, (mic, asst, tok, mode, aud) in enumerate(rows):
+    late = any(r[5] is not r[2] and not np.array_equal(r[5], r[2]) for r in rows)
+    if late:  # only batches with a late stop carry the fed tokens (model.salmonn: ``inputs``, default ``tokens``)
+        out["inputs"] = np.zeros((B, T), np.int64)
+    for b, (mic, asst, tok, mode, aud, fed) in enumerate(rows):
         t = len(tok)
         out["mic"][b, : len(mic)] = mic
         out["assistant"][b, : len(asst)] = asst
-        out["tokens"][b, :t] = tok
-        out["tokens"][b, t:] = tok[-1] if t else 0
+        for key, seq in (("tokens", tok), ("inputs", fed)) if late else (("tokens", tok),):
+            out[key][b, :t] = seq
+            out[key][b, t:] = seq[-1] if t else 0
         out["mode"][b, :t], out["audible"][b, :t], out["valid"][b, :t] = mode, aud, True
     if tasks is not None:
         out["task"] = np.array([TASKS.index(t) for t in tasks], np.int64)

@@ -188,16 +188,17 @@ def epochs_of(sampler: WindowSampler) -> float:
 
 
 def token_weights(tokens: np.ndarray, valid: np.ndarray, think_id: int, shift_id: int,
-                  weights: Any, mode: np.ndarray | None = None) -> np.ndarray:
+                  weights: Any, mode: np.ndarray | None = None, inputs: np.ndarray | None = None) -> np.ndarray:
     """(B, T) loss weight per block: by token class (``<think>``, ``<shift>``, text), 0 on padding; with ``mode``
-    (speaking after each step) and ``weights.stop`` set, a speak->listen ``<shift>`` weighs ``stop``: stops are
-    rarer than starts (one per interrupted or finished answer) and the one a barge-in needs."""
+    (speaking after each step; ``inputs`` the fed tokens of late stops) and ``weights.stop`` set, a speak->listen
+    ``<shift>`` weighs ``stop``: stops are rarer than starts (one per interrupted or finished answer) and the one a
+    barge-in needs."""
     w = np.where(tokens == think_id, weights.think, np.where(tokens == shift_id, weights.shift, weights.text))
     stop = getattr(weights, "stop", None)
     if stop is not None and mode is not None:
         from model.targets import stop_shifts
 
-        w = np.where(stop_shifts(tokens, np.asarray(mode), shift_id), stop, w)
+        w = np.where(stop_shifts(tokens, np.asarray(mode), shift_id, inputs), stop, w)
     return (w * valid).astype(np.float32)
 
 
@@ -214,7 +215,8 @@ def make_train_batch(sources: Sequence[CorpusSource], windows: Sequence[Window],
     # make_batch crops to max_blocks from each start; a shorter window (a dialogue's tail) is cut to its own length
     for b, w in enumerate(windows):
         batch["valid"][b, w.blocks:] = False
-    batch["weight"] = token_weights(batch["tokens"], batch["valid"], think_id, shift_id, loss_weights, batch["mode"])
+    batch["weight"] = token_weights(batch["tokens"], batch["valid"], think_id, shift_id, loss_weights, batch["mode"],
+                                    batch.get("inputs"))
     return batch
 
 

@@ -123,7 +123,7 @@ class DuplexTask:
         take every turn while never stopping) and how many ``<shift>`` the model predicts per target ``<shift>``,
         on duplex rows; on ``transcribe`` rows ``transcribe_acc_text`` /
         ``transcribe_acc_think``: the greedy token among text and ``<think>`` (teacher-forced history)."""
-        from model.targets import stop_shifts
+        from model.targets import mode_before, stop_shifts
 
         ce = wsum = l1 = n_l1 = 0.0
         hit = {"think": [0, 0], "shift": [0, 0], "text": [0, 0], "shift_start": [0, 0], "shift_stop": [0, 0]}
@@ -138,13 +138,14 @@ class DuplexTask:
             tokens = torch.as_tensor(b["tokens"])
             valid = torch.as_tensor(b["valid"]).bool()
             mode = torch.as_tensor(b["mode"]).long()
-            mode_prev = mode ^ (tokens == self.shift_id).long()
+            fed = torch.as_tensor(b["inputs"]) if "inputs" in b else tokens
+            mode_prev = mode_before(mode, fed, self.shift_id).long()
             logits = model.decision_logits(out["logits"].float(), mode_prev.to(out["logits"].device)).cpu()
             pred = logits.argmax(-1)
             cls = torch.where(tokens == self.think_id, 0, torch.where(tokens == self.shift_id, 1, 2))
             task = torch.as_tensor(b["task"]) if "task" in b else torch.zeros(len(tokens), dtype=torch.long)
             dup = valid & (task == 0)[:, None]
-            stop = stop_shifts(tokens, mode, self.shift_id)
+            stop = stop_shifts(tokens, mode, self.shift_id, fed)
             for name, sel in (("think", cls == 0), ("shift", cls == 1), ("text", cls == 2),
                               ("shift_start", (cls == 1) & ~stop), ("shift_stop", stop)):
                 sel = dup & sel

@@ -38,7 +38,9 @@ class ModelPairTokens:
     def targets(self, dialogue: Any) -> np.ndarray:
         from model.targets import build_targets
 
-        return build_targets(dialogue, self.tokenizer, delay=self.cfg.synth_delay_blocks).tokens
+        # the played stream: a late stop (train corpora only) would make label pairs prefer its overrun, so pair
+        # sources are made without them (recipes.reproduce)
+        return build_targets(dialogue, self.tokenizer, delay=self.cfg.synth_delay_blocks).fed
 
     def mode(self, tokens: Sequence[int]) -> np.ndarray:
         from model.targets import mode_from_tokens

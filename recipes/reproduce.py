@@ -108,6 +108,10 @@ SEEDS = {"train": (1, "train"), "val": (3, "val"), "pairs-src": (4, "train"), "t
 _EVAL_WEIGHTS = {**DEFAULT_MIX, "interruption_dependent": 4.0, "interruption_independent": 1.5, "pause_handling": 2.0}
 EVAL_MIX: dict[str, tuple[str, ...]] = {
     name: tuple(f"scenario_mix.{k}={w:g}" for k, w in _EVAL_WEIGHTS.items()) for name in ("val", "test")}
+# The train corpus has late stops (datagen config late_stop_prob; model.targets): half its barge-ins run on 1-8 blocks
+# past the decision, and the targets ask for the stop at each of them.  The pair source keeps an ideal assistant
+# (label pairs prefer its stream).  2026-12-06 (s27): run tiny8 against tiny7, on val (docs/training.md).
+TRAIN_ARGS: dict[str, tuple[str, ...]] = {"train": ("late_stop_prob=0.5",)}
 MODEL_FILES = ("config.yaml", "model.safetensors", "meta.json")  # what model.checkpoint writes and reads
 BASELINES = ("silent", "always_talk", "vad_cascade", "turn_classifier", "oracle")
 # Logit offsets on <shift> tried on val, per model (model.config.DecisionConfig): start_bias at stop_bias 0 first,
@@ -244,7 +248,7 @@ class Pipeline:
             seed, split = SEEDS[name]
             self.step(f"corpus-{name}", ["generate", "--out", self.p(name), "--minutes", f"{minutes:g}", "--seed",
                                          str(seed), "--split", split, "--workers", str(self.workers),
-                                         "--no-progress", *EVAL_MIX.get(name, ())])
+                                         "--no-progress", *EVAL_MIX.get(name, ()), *TRAIN_ARGS.get(name, ())])
         init: list[str] = []
         if s.steps["distill"] and _teacher_available():
             self.step("train-0", ["train", "0", "--config", s.model, "--data", self.p("train"), "--out",

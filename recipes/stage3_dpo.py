@@ -79,12 +79,14 @@ def span_scores(model, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
     forward pass: ``tokens``, of each token; ``decisions``, of each block's decision only: ``<shift>`` or not (log p of
     ``<shift>``, or log(1 - p(``<shift>``)) for any other token).  While listening the two agree (only ``<think>``
     and ``<shift>`` are allowed); while speaking, ``decisions`` leaves the text out of the preference."""
+    from model.targets import mode_before
+
     out = model({k: batch[k] for k in MODEL_KEYS}, return_logits=True)
     logits = out["logits"].float()
     dev = logits.device
     tokens = torch.as_tensor(batch["tokens"]).long().to(dev)
     mode = torch.as_tensor(batch["mode"]).long().to(dev)
-    mode_prev = mode ^ (tokens == model.shift_id).long()
+    mode_prev = mode_before(mode, tokens, model.shift_id).long()
     logits = logits.masked_fill(~model.allowed(mode_prev), float("-inf"))
     logp = torch.log_softmax(logits, -1)
     token_lp = logp.gather(-1, tokens[..., None])[..., 0]

@@ -101,7 +101,8 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
         tokens, mode = batch["tokens"][0], batch["mode"][0]
         prev = np.concatenate([[0], mode[:-1]])
         p = torch.softmax(model.decision_logits(logits.float(), torch.as_tensor(prev)), -1)[:, model.shift_id].numpy()
-        shift, stop = tokens == model.shift_id, stop_shifts(tokens, mode, model.shift_id)
+        fed = batch["inputs"][0] if "inputs" in batch else None
+        shift, stop = tokens == model.shift_id, stop_shifts(tokens, mode, model.shift_id, fed)
         decided = [frame_of(e.decision) for e in dlg.events if e.decision is not None]
         barge_in = np.zeros(len(tokens), bool)
         barge_in[[k for k in decided if k < len(tokens)]] = True

@@ -117,6 +117,55 @@ def test_generated_barge_ins_close_at_their_causal_decision(scenario):
     assert seen >= 2
 
 
+def test_late_stops_play_on_and_ask_for_the_stop_at_every_overrun_block():
+    """late_stop_prob: the corpus assistant talks on 1-8 blocks past the decision; the fed stream follows the played
+    audio (closing <shift> at the overrun's last block), the targets hold <shift> from the decision's block to it, and
+    those blocks are stops for the loss weights; the model feeds ``inputs`` back and scores ``tokens``."""
+    from datagen.config import GeneratorConfig
+    from datagen.generate import build_dialogue, make_plan, resources_for
+    from datagen.schema import end_of_frame, frame_of
+    from model.targets import stop_shifts
+    from tests.conftest import SMALL_ACOUSTICS
+
+    cfg = GeneratorConfig.from_dict({"acoustics": dict(SMALL_ACOUSTICS), "dialogue_seconds": [10.0, 20.0],
+                                     "scenario_mix": {"interruption_independent": 1.0}, "late_stop_prob": 1.0})
+    plan, res, tok = make_plan(cfg, 1.0, 7), resources_for(cfg), ByteTokenizer()
+    shift, late_seen = tok.convert_tokens_to_ids(SHIFT), 0
+    for i in range(plan.num_dialogues):
+        dlg, audio = build_dialogue(plan, i, res)
+        tg = build_targets(dlg, tok)
+        stops = stop_shifts(tg.tokens, tg.mode, shift, tg.fed)
+        for e in (e for e in dlg.events if e.expected == "stop"):
+            k, d = int(e.meta.get("late_stop_blocks", 0)), frame_of(e.decision)
+            assert 0 <= k <= 8
+            late_seen += k > 0
+            assert not audio["assistant"][end_of_frame(e.decision) + k * BLOCK_SAMPLES : dlg.turns[e.turn].end].any()
+            assert tg.fed[d + k] == shift and (tg.fed[d:d + k] != shift).all()  # played: talks on, then stops
+            assert (tg.tokens[d:d + k + 1] == shift).all() and stops[d:d + k + 1].all()
+            assert tg.mode[d + k] == 0 and (k == 0 or tg.mode[d:d + k].all())
+        if tg.inputs is not None:
+            batch = make_batch([(dlg, audio)], tok)
+            assert (batch["inputs"][0] == tg.fed).all() and (batch["tokens"][0] == tg.tokens).all()
+    assert late_seen >= 1
+    # without the knob nothing is drawn: the corpus is the one an older generator made
+    plain = GeneratorConfig.from_dict({"acoustics": dict(SMALL_ACOUSTICS), "dialogue_seconds": [10.0, 20.0],
+                                       "scenario_mix": {"interruption_independent": 1.0}})
+    dlg0, _ = build_dialogue(make_plan(plain, 1.0, 7), 0, resources_for(plain))
+    assert build_targets(dlg0, tok).inputs is None and "inputs" not in make_batch([(dlg0, _)], tok)
+
+
+def test_the_model_feeds_inputs_back_and_scores_tokens(tiny):
+    """A batch with ``inputs`` conditions on them: the same targets after other fed tokens give another loss."""
+    batch = make_batch([toy_dialogue(0)], tiny.tokenizer)
+    with torch.no_grad():
+        base = float(tiny(batch)["token_loss"])
+        same = float(tiny({**batch, "inputs": batch["tokens"].copy()})["token_loss"])
+        other = batch["tokens"].copy()
+        other[0, 5:] = tiny.think_id
+        moved = float(tiny({**batch, "inputs": other})["token_loss"])
+    assert same == base and moved != base
+
+
 def test_transcription_targets_follow_the_words_causally():
     """Issue 10, stage 1: the transcribe stream holds the user's words, each word's tokens from the block where the
     word ends (never before its audio), <think> elsewhere, no <shift>, nothing audible."""
