@@ -53,6 +53,8 @@ class LossConfig:
     think: float = 0.2  # the majority class (listening, and between words)
     shift: float = 5.0  # the rare turn boundaries
     stop: float | None = None  # a speak->listen <shift> (barge-ins and natural ends); None: the same as `shift`
+    # the <shift> targets of a late stop's overrun blocks (datagen late_stop_prob; model.targets); None: as `stop`
+    late_stop: float | None = None
     text: float = 1.0
     token: float = 1.0  # weight of the token loss in the total
     synth: float = 1.0  # weight of the synthesizer's L1 loss (0: off)
@@ -133,10 +135,10 @@ class TrainConfig:
             raise ConfigError(f"trainable: unknown group {bad[0]!r} (known: {', '.join(GROUPS)})")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ConfigError(f"mixed_precision: {self.mixed_precision!r} (expected no, bf16 or fp16)")
-        for key in ("think", "shift", "text", "token", "synth", "stop"):
+        for key in ("think", "shift", "text", "token", "synth", "stop", "late_stop"):
             value = getattr(self.loss, key)
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
-                raise ConfigError(f"loss.{key}: must be a number >= 0{' or null' if key == 'stop' else ''}, "
+                raise ConfigError(f"loss.{key}: must be a number >= 0{' or null' if 'stop' in key else ''}, "
                                   f"got {value!r}")
         from model.targets import TASKS
 

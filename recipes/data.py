@@ -192,13 +192,19 @@ def token_weights(tokens: np.ndarray, valid: np.ndarray, think_id: int, shift_id
     """(B, T) loss weight per block: by token class (``<think>``, ``<shift>``, text), 0 on padding; with ``mode``
     (speaking after each step; ``inputs`` the fed tokens of late stops) and ``weights.stop`` set, a speak->listen
     ``<shift>`` weighs ``stop``: stops are rarer than starts (one per interrupted or finished answer) and the one a
-    barge-in needs."""
+    barge-in needs; a late stop's overrun blocks weigh ``weights.late_stop`` when set."""
     w = np.where(tokens == think_id, weights.think, np.where(tokens == shift_id, weights.shift, weights.text))
     stop = getattr(weights, "stop", None)
     if stop is not None and mode is not None:
         from model.targets import stop_shifts
 
         w = np.where(stop_shifts(tokens, np.asarray(mode), shift_id, inputs), stop, w)
+    late = getattr(weights, "late_stop", None)
+    if late is not None and inputs is not None:  # the blocks after the decision's where the model talked on
+        over = (tokens == shift_id) & (np.asarray(inputs) != tokens)
+        after = np.zeros_like(over)
+        after[..., 1:] = over[..., 1:] & over[..., :-1]  # the decision's block (a run's first) keeps `stop`
+        w = np.where(after, late, w)
     return (w * valid).astype(np.float32)
 
 

@@ -6,7 +6,7 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
 1. corpora: ``train`` (``--split train``), ``val`` (``--split val``: lines, voices and rooms that neither train nor
    test has, so choices made on it reward generalising, not memorised phrasings), ``pairs-src`` (``--split train``,
    another seed, for on-policy failures) and ``test`` (``--split test``: unseen lines, voices and rooms); val and
-   test weigh barge-ins and pauses up (:data:`EVAL_MIX`);
+   test weigh barge-ins and pauses up (:data:`EVAL_MIX`), and train has late stops (:data:`TRAIN_ARGS`);
 2. stages 0-2 (stage 0 only when the Whisper teacher is installed); stage 2 keeps its checkpoints, and the one with
    the lowest validation token loss is selected (never the test corpus);
 3. the selected stage-2 model is benchmarked on ``test`` (``sft``, the trained argmax); its ``<shift>`` offsets

@@ -3,8 +3,9 @@
 Why: a model can take every turn and score a good ``acc_shift`` while never yielding the floor (tiny, 2026-12-04:
 ``acc_shift`` 0.66 on val, barge-in recall 0.17 closed loop).  This reads, on every dialogue of a corpus, the
 greedy rule's probability of ``<shift>`` (``SalmonnOmni.decision_logits``: the mode mask and the configured offsets)
-at each speak->listen ``<shift>`` target, split into barge-in stops (the block of an event's causal ``decision``)
-and natural ends, beside starts and the other speaking / listening blocks.  ``hit_window`` also counts a barge-in
+at each speak->listen ``<shift>`` target, split into barge-in stops (the block of an event's causal ``decision``),
+late stops (the overrun blocks of a corpus made with ``late_stop_prob``: a model that missed the decision, still
+talking over the user) and natural ends, beside starts and the other speaking / listening blocks.  ``hit_window`` also counts a barge-in
 as found when the probability passes 0.5 in one of the ``window`` speaking blocks up to the decision (a stream
 that fires a block early still stops inside the benchmark's window).  Cheap: one forward pass per dialogue.
 
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-KINDS = ("barge_in_stop", "natural_stop", "start", "speaking_other", "listening_other")
+KINDS = ("barge_in_stop", "late_stop", "natural_stop", "start", "speaking_other", "listening_other")
 
 
 def own_voice(session, dialogue, audio: dict[str, np.ndarray]) -> np.ndarray:
@@ -107,7 +108,9 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
         barge_in = np.zeros(len(tokens), bool)
         barge_in[[k for k in decided if k < len(tokens)]] = True
         barge_in &= stop
-        masks = {"barge_in_stop": barge_in, "natural_stop": stop & ~barge_in, "start": shift & ~stop,
+        late = stop & (fed != tokens) if fed is not None else np.zeros_like(stop)  # overrun blocks of late stops
+        masks = {"barge_in_stop": barge_in, "late_stop": late, "natural_stop": stop & ~barge_in & ~late,
+                 "start": shift & ~stop,
                  "speaking_other": ~shift & (prev == 1), "listening_other": ~shift & (prev == 0)}
         for kind, m in masks.items():
             probs[kind].append(p[m])

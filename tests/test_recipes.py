@@ -341,6 +341,25 @@ def test_stop_weight_applies_to_speak_to_listen_shifts_only():
     assert np.allclose(token_weights(tokens, valid, think, shift, w, mode), [[0.2, 5.0, 1.0, 5.0, 0.2]])
 
 
+def test_late_stop_overrun_blocks_are_stops_with_their_own_weight():
+    """A late stop: the model talked on (fed text) where the target is <shift>; those blocks are stops (mode before
+    them is speaking), the ones after the decision's block weigh ``late_stop`` when set, else ``stop``; the decision's
+    block and the closing <shift> weigh ``stop``."""
+    from types import SimpleNamespace
+
+    from recipes.data import token_weights
+
+    think, shift, text = 0, 1, 2
+    fed = np.array([[think, shift, text, text, text, shift, think]])
+    tokens = np.array([[think, shift, text, shift, shift, shift, think]])  # decision at block 3, two blocks late
+    mode = np.array([[0, 1, 1, 1, 1, 0, 0]])
+    valid = np.ones_like(tokens, bool)
+    w = SimpleNamespace(think=0.2, shift=5.0, text=1.0, stop=20.0, late_stop=None)
+    assert np.allclose(token_weights(tokens, valid, think, shift, w, mode, fed), [[0.2, 5, 1, 20, 20, 20, 0.2]])
+    w.late_stop = 2.0
+    assert np.allclose(token_weights(tokens, valid, think, shift, w, mode, fed), [[0.2, 5, 1, 20, 2, 20, 0.2]])
+
+
 def test_stop_probe_counts_every_block_once_and_every_barge_in_decision(bench_corpus, tmp_path):
     from datagen.corpus import Corpus
     from model.checkpoint import save_checkpoint
