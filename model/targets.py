@@ -235,7 +235,7 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
         "audible": np.zeros((B, T), np.int8),
         "valid": np.zeros((B, T), bool),
     }
-    late = any(r[5] is not r[2] and not np.array_equal(r[5], r[2]) for r in rows)
+    late = any(not np.array_equal(r[5], r[2]) for r in rows)
     if late:  # only batches with a late stop carry the fed tokens (model.salmonn: ``inputs``, default ``tokens``)
         out["inputs"] = np.zeros((B, T), np.int64)
     for b, (mic, asst, tok, mode, aud, fed) in enumerate(rows):

@@ -53,7 +53,7 @@ class LossConfig:
     think: float = 0.2  # the majority class (listening, and between words)
     shift: float = 5.0  # the rare turn boundaries
     stop: float | None = None  # a speak->listen <shift> (barge-ins and natural ends); None: the same as `shift`
-    # the <shift> targets of a late stop's overrun blocks (datagen late_stop_prob; model.targets); None: as `stop`
+    # a late stop's <shift> targets after the decision's block (datagen late_stop_prob; model.targets); None: `stop`
     late_stop: float | None = None
     text: float = 1.0
     token: float = 1.0  # weight of the token loss in the total

@@ -110,7 +110,8 @@ EVAL_MIX: dict[str, tuple[str, ...]] = {
     name: tuple(f"scenario_mix.{k}={w:g}" for k, w in _EVAL_WEIGHTS.items()) for name in ("val", "test")}
 # Generator overrides of the train corpus: none.  2026-12-06 (s27): late stops (late_stop_prob 0.5, the overrun at
 # the stop weight 20) made the SFT model stop for everything on val (self-interruption 0.94, backchannel continue
-# 0.00 at every offset; run tiny8, docs/training.md "Late stops"); a lighter overrun weight is on trial there.
+# 0.00 at every offset; run tiny8, docs/training.md "Late stops"); at loss.late_stop 2 it scored 0.724, inside the
+# recipe's own seed spread (0.62-0.70), so one run per arm could not tell.
 TRAIN_ARGS: dict[str, tuple[str, ...]] = {}
 MODEL_FILES = ("config.yaml", "model.safetensors", "meta.json")  # what model.checkpoint writes and reads
 BASELINES = ("silent", "always_talk", "vad_cascade", "turn_classifier", "oracle")

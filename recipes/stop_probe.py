@@ -5,9 +5,10 @@ Why: a model can take every turn and score a good ``acc_shift`` while never yiel
 greedy rule's probability of ``<shift>`` (``SalmonnOmni.decision_logits``: the mode mask and the configured offsets)
 at each speak->listen ``<shift>`` target, split into barge-in stops (the block of an event's causal ``decision``),
 late stops (the overrun blocks of a corpus made with ``late_stop_prob``: a model that missed the decision, still
-talking over the user) and natural ends, beside starts and the other speaking / listening blocks.  ``hit_window`` also counts a barge-in
-as found when the probability passes 0.5 in one of the ``window`` speaking blocks up to the decision (a stream
-that fires a block early still stops inside the benchmark's window).  Cheap: one forward pass per dialogue.
+talking over the user) and natural ends, beside starts and the other speaking / listening blocks.  ``hit_window``
+also counts a barge-in as found when the probability passes 0.5 in one of the ``window`` speaking blocks up to the
+decision (a stream that fires a block early still stops inside the benchmark's window).  Cheap: one forward pass per
+dialogue.
 
 ``--own-voice piper|mel``: the corpus's assistant voice replaced by what the benchmark plays when the model says
 the corpus tokens (the ``salmonn-omni`` adapter's voice, forced to those tokens and streamed: ``piper`` speaks its
