@@ -167,12 +167,20 @@ def _late_stop_targets(dialogue: Dialogue, played: np.ndarray, shift: int) -> np
     ``<shift>``), or None when it has none."""
     out = None
     for e in dialogue.events:
-        k = int(e.meta.get("late_stop_blocks", 0) or 0) if e.decision is not None else 0
-        d = frame_of(e.decision) if k else 0
-        if k and d + k < len(played) and played[d + k] == shift:  # the played stream closes at the overrun's end
+        k = int(e.meta.get("late_stop_blocks", 0))
+        if not k or e.decision is None:
+            continue
+        d = frame_of(e.decision)
+        if d + k < len(played) and played[d + k] == shift:  # the played stream closes at the overrun's end
             out = played.copy() if out is None else out
             out[d:d + k] = shift
     return out
+
+
+def overrun_blocks(tokens, inputs, shift_id: int):
+    """The blocks of late stops where the model talked on (a ``<shift>`` target, another token fed), as a mask of
+    ``tokens``' shape; numpy arrays or tensors."""
+    return (tokens == shift_id) & (inputs != tokens)
 
 
 def build_transcription_targets(dialogue: Dialogue, tokenizer) -> Targets:
@@ -235,17 +243,17 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
         "audible": np.zeros((B, T), np.int8),
         "valid": np.zeros((B, T), bool),
     }
-    late = any(not np.array_equal(r[5], r[2]) for r in rows)
-    if late:  # only batches with a late stop carry the fed tokens (model.salmonn: ``inputs``, default ``tokens``)
-        out["inputs"] = np.zeros((B, T), np.int64)
+    out["inputs"] = np.zeros((B, T), np.int64)
     for b, (mic, asst, tok, mode, aud, fed) in enumerate(rows):
         t = len(tok)
         out["mic"][b, : len(mic)] = mic
         out["assistant"][b, : len(asst)] = asst
-        for key, seq in (("tokens", tok), ("inputs", fed)) if late else (("tokens", tok),):
+        for key, seq in (("tokens", tok), ("inputs", fed)):
             out[key][b, :t] = seq
             out[key][b, t:] = seq[-1] if t else 0
         out["mode"][b, :t], out["audible"][b, :t], out["valid"][b, :t] = mode, aud, True
+    if np.array_equal(out["inputs"], out["tokens"]):  # only batches with a late stop carry the fed tokens
+        del out["inputs"]  # (model.salmonn: ``inputs``, default ``tokens``)
     if tasks is not None:
         out["task"] = np.array([TASKS.index(t) for t in tasks], np.int64)
     return out

@@ -201,7 +201,9 @@ def token_weights(tokens: np.ndarray, valid: np.ndarray, think_id: int, shift_id
         w = np.where(stop_shifts(tokens, np.asarray(mode), shift_id, inputs), stop, w)
     late = getattr(weights, "late_stop", None)
     if late is not None and inputs is not None:  # the blocks after the decision's where the model talked on
-        over = (tokens == shift_id) & (np.asarray(inputs) != tokens)
+        from model.targets import overrun_blocks
+
+        over = overrun_blocks(tokens, np.asarray(inputs), shift_id)
         after = np.zeros_like(over)
         after[..., 1:] = over[..., 1:] & over[..., :-1]  # the decision's block (a run's first) keeps `stop`
         w = np.where(after, late, w)

@@ -75,7 +75,7 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
     from datagen.levels import active_rms
     from datagen.schema import frame_of
     from model.checkpoint import load_checkpoint
-    from model.targets import make_batch, stop_shifts
+    from model.targets import make_batch, overrun_blocks, stop_shifts
 
     model = load_checkpoint(checkpoint)
     model.eval()
@@ -109,7 +109,7 @@ def stop_probe(checkpoint: str | Path, corpus: str | Path, window: int = 3, max_
         barge_in = np.zeros(len(tokens), bool)
         barge_in[[k for k in decided if k < len(tokens)]] = True
         barge_in &= stop
-        late = stop & (fed != tokens) if fed is not None else np.zeros_like(stop)  # overrun blocks of late stops
+        late = overrun_blocks(tokens, fed, model.shift_id) if fed is not None else np.zeros_like(stop)
         masks = {"barge_in_stop": barge_in, "late_stop": late, "natural_stop": stop & ~barge_in & ~late,
                  "start": shift & ~stop,
                  "speaking_other": ~shift & (prev == 1), "listening_other": ~shift & (prev == 0)}
