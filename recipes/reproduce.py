@@ -91,7 +91,9 @@ SIZES: dict[str, Size] = {
     # 2026-12-05 (s26): stage 0 200 -> 60 steps (11.3 -> 1.6 min in run tiny7), for the 90-min budget: on val,
     # stages 1-2 from no distilled encoder scored as well as from the 200-step one (val_score 0.836 against 0.834,
     # docs/training.md)
-    "tiny": Size({"train": 150.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
+    # 2026-12-06 (s28): train 150 -> 300 min: at 150 min the stage-2 val token loss bottoms out at step 1650 and rises
+    # after (the 2400 steps see each window ~25 times; tiny7's candidates), the textbook sign of too little data
+    "tiny": Size({"train": 300.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
                  {"distill": 60, "sft": 400, "duplex": 2400, "dpo": 40}, None, 150,
                  pair_weights=(("interruption", 3.0),)),
     # the steps are a GPU plan; the caps (Size.max_minutes) fit about 2 h of training on a 2-core CPU, where small
