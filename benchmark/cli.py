@@ -51,6 +51,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("results", nargs="+", help="results.json files or run directories")
     p.set_defaults(func=cmd_compare)
 
+    p = bsub.add_parser("rescore", help="recompute finished runs' aggregates and reports from their per-item "
+                        "records (no model runs), after a change to the aggregates alone")
+    p.add_argument("results", nargs="+", help="results.json files or run directories")
+    p.set_defaults(func=cmd_rescore)
+
     p = bsub.add_parser("items", help="write each item's open-loop input.wav, for models run outside duplexkit "
                         "(then: bench run --model files --model-arg root=DIR --open-loop)")
     p.add_argument("--data", required=True)
@@ -121,6 +126,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from benchmark.report import compare_table
 
     print(compare_table([_load_results(r) for r in args.results]))
+    return 0
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from benchmark.runner import rescore
+
+    for path in args.results:
+        rescore(path)
+        print(f"rescored {path}")
     return 0
 
 

@@ -25,8 +25,9 @@ Speech of the model is a list of VAD spans (:mod:`benchmark.activity`), merged i
   factors 1 and 0 and their difference (``self_interruption_excess``): what the echo itself causes.
 * **JSD**: Jensen-Shannon divergence (base 2, in [0, 1]) between two histograms on shared bins, as FDB v1 compares
   backchannel timing distributions.
-* **Confidence intervals**: percentile bootstrap over items (1000 resamples, fixed seed), as
-  lm-evaluation-harness reports stderr over samples.
+* **Confidence intervals**: percentile bootstrap (1000 resamples, fixed seed) over *dialogues*, each resample
+  keeping all of a drawn dialogue's items (a cluster bootstrap): items of one dialogue share its voices, room and
+  lines, so they are not independent samples.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ import numpy as np
 from benchmark.activity import Span, merge
 from datagen.schema import seconds_to_samples
 
-METRICS_VERSION = "1.1"  # 1.1: the stop window counts from the probe's decision
+METRICS_VERSION = "1.2"  # 1.1: the stop window counts from the probe's decision; 1.2: intervals resample dialogues
+# Versions whose per-item records this one scores the same way (only the aggregates changed since): their results
+# can be re-aggregated without running the model again (``duplexkit bench rescore``).
+SAME_ITEMS_AS: tuple[str, ...] = ("1.1", "1.2")
 
 
 @dataclass(frozen=True)
@@ -149,12 +153,31 @@ def mean_or_none(values: Sequence[float | None]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def bootstrap_ci(values: Sequence[float | None], n: int = 1000, seed: int = 0, level: float = 0.95) -> list[float] | None:
-    """Percentile bootstrap interval of the mean over items (None values are left out; None if < 2 values)."""
-    vals = np.array([float(v) for v in values if v is not None])
-    if len(vals) < 2:
-        return None
-    rng = np.random.default_rng(seed)
-    means = vals[rng.integers(0, len(vals), (n, len(vals)))].mean(axis=1)
+def bootstrap_ci(values: Sequence[float | None], n: int = 1000, seed: int = 0, level: float = 0.95,
+                 groups: Sequence[Any] | None = None) -> list[float] | None:
+    """Percentile bootstrap interval of the mean over items (None values are left out; None if < 2 values).
+
+    With ``groups`` (one label per value: the item's dialogue), whole groups are resampled, a cluster bootstrap:
+    the items of one dialogue share its voices, room and lines and tend to fail together (a test barge-in dialogue
+    holds 1-6 probes), so resampling items alone gives intervals that are too narrow.  None if < 2 groups.
+    """
+    keep = [i for i, v in enumerate(values) if v is not None]
+    vals = np.array([float(values[i]) for i in keep])
+    if groups is None:
+        if len(vals) < 2:
+            return None
+        rng = np.random.default_rng(seed)
+        means = vals[rng.integers(0, len(vals), (n, len(vals)))].mean(axis=1)
+    else:
+        labels = [groups[i] for i in keep]
+        names = sorted(set(labels), key=str)
+        if len(names) < 2:
+            return None
+        index = {g: k for k, g in enumerate(names)}
+        which = np.array([index[g] for g in labels])
+        sums = np.bincount(which, weights=vals, minlength=len(names))
+        counts = np.bincount(which, minlength=len(names)).astype(float)
+        pick = np.random.default_rng(seed).integers(0, len(names), (n, len(names)))
+        means = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return [float(lo), float(hi)]

@@ -60,30 +60,39 @@ def _get(sec: Mapping[str, Any] | None, key: str) -> Any:
     return sec
 
 
+def _counts(sec: Any, task: str, key: str) -> tuple[Any, Any]:
+    """(n, dialogues they come from) behind one metric of an aggregate section; None where not recorded."""
+    if not isinstance(sec, Mapping):
+        return None, None
+    if task == "barge_in":
+        if "." not in key:
+            return sec.get("n_positive"), sec.get("n_positive_dialogues")
+        sub = _get(sec, key.rsplit(".", 1)[0]) or {}
+        return (sub.get("tp", 0) + sub.get("fn", 0)) or None, None
+    if task == "backchannel":
+        return sec.get("n_user_backchannels"), sec.get("n_user_backchannel_dialogues")
+    return sec.get("n"), sec.get("n_dialogues")
+
+
 def metric(results: Mapping[str, Any], task: str, key: str, factor: str | None) -> tuple[Any, Any, Any]:
     """(value, 95% interval or None, n or None) of one metric of a run."""
     sec = _section(results["aggregates"], task, factor)
-    value = _get(sec, key)
-    ci = _get(sec, f"{key}_ci95")
-    n = None
-    if isinstance(sec, Mapping):
-        n = sec.get("n") if task != "barge_in" else (sec.get("n_positive") if "." not in key else None)
-        if task == "barge_in" and "." in key:
-            sub = _get(sec, key.rsplit(".", 1)[0]) or {}
-            n = (sub.get("tp", 0) + sub.get("fn", 0)) or None
-        if task == "backchannel":
-            n = sec.get("n_user_backchannels")
-    return value, ci, n
+    return _get(sec, key), _get(sec, f"{key}_ci95"), _counts(sec, task, key)[0]
 
 
-def _cell(value: Any, ci: Any, n: Any) -> str:
+def dialogues(results: Mapping[str, Any], task: str, key: str, factor: str | None) -> Any:
+    """How many dialogues the n of :func:`metric` comes from (None in results made before metrics 1.2)."""
+    return _counts(_section(results["aggregates"], task, factor), task, key)[1]
+
+
+def _cell(value: Any, ci: Any, n: Any, dialogues: Any = None) -> str:
     if value is None:
         return "n/a"
     text = f"{value:.3f}" if isinstance(value, float) else str(value)
     if ci:
         text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
     if n is not None:
-        text += f" (n={n})"
+        text += f" (n={n}" + (f", {dialogues} dlg)" if dialogues is not None else ")")
     return text
 
 
@@ -91,7 +100,7 @@ def headline_table(runs: Mapping[str, Mapping[str, Any]]) -> str:
     head = "| model | " + " | ".join(c for c, *_ in HEADLINE) + " |"
     lines = [head, "|" + "---|" * (len(HEADLINE) + 1)]
     for label, res in runs.items():
-        cells = [_cell(*metric(res, task, key, f)) for _, task, key, f, _ in HEADLINE]
+        cells = [_cell(*metric(res, task, key, f), dialogues(res, task, key, f)) for _, task, key, f, _ in HEADLINE]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -117,8 +126,9 @@ def targets_table(res: Mapping[str, Any]) -> str:
     lines = ["| target (echo factor 1, held-out test) | measured | met |", "|---|---|---|"]
     for label, task, key, factor, op, bound in TARGETS:
         value, ci, n = metric(res, task, key, factor)
+        dlg = dialogues(res, task, key, factor)
         met = "n/a" if value is None else ("yes" if (value >= bound if op == ">=" else value <= bound) else "**no**")
-        lines.append(f"| {label} | {_cell(value, ci, n)} | {met} |")
+        lines.append(f"| {label} | {_cell(value, ci, n, dlg)} | {met} |")
     return "\n".join(lines)
 
 
@@ -163,8 +173,9 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
         "",
         "## Every model on the held-out test corpus (closed loop)",
         "",
-        "Each cell: value [95% bootstrap interval] (n). ef = echo factor (0: no echo of the model's own voice; 1: the "
-        "scene's echo path at full level).",
+        "Each cell: value [95% interval] (n items, from how many dialogues). The interval is a bootstrap over "
+        "dialogues (items of one dialogue share its voices, room and lines, so they are not independent); "
+        "ef = echo factor (0: no echo of the model's own voice; 1: the scene's echo path at full level).",
         "",
         headline_table(loaded),
     ]

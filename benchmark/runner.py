@@ -30,7 +30,7 @@ from benchmark import tasks as T
 from benchmark.harness import DEFAULT_STEP_TIMEOUT_S, ItemRun, run_item
 from benchmark.isolation import DEFAULT_START_TIMEOUT_S
 from benchmark.items import ITEMS_VERSION, ItemSpec, build_items, items_digest, materialize, with_echo_factor
-from benchmark.metrics import METRICS_VERSION, MetricConfig
+from benchmark.metrics import METRICS_VERSION, SAME_ITEMS_AS, MetricConfig
 from benchmark.protocol import PROTOCOL_VERSION
 from benchmark.models import build_model, in_process_safe, resolve_factory
 from benchmark.report import safe_name as _safe
@@ -449,6 +449,32 @@ def build_results(cfg: RunConfig, info: Any, corpus: Corpus, specs: Sequence[Ite
                    "step_ms_max": max(s[2] for s in steps) if steps else None},
         "items": items,
     }
+
+
+def rescore(path: str | Path) -> dict[str, Any]:
+    """Recompute a finished run's aggregates (and report) from its per-item records with this code's definitions,
+    without running the model: for results made before a change to the aggregates alone (metrics 1.2's intervals).
+    Refused, with one line, where the items themselves would be scored differently now."""
+    from benchmark.report import write_reports
+
+    path = Path(path)
+    path = path / "results.json" if path.is_dir() else path
+    try:
+        results = json.loads(path.read_text())
+        versions, items = results["versions"], results["items"]
+        metric_config = MetricConfig.from_dict(results["config"]["metrics"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BenchError(f"{path}: not a readable results.json ({exc})") from None
+    if versions.get("metrics") not in SAME_ITEMS_AS or versions.get("tasks") != T.TASKS_VERSION \
+            or versions.get("items") != ITEMS_VERSION or versions.get("protocol") != PROTOCOL_VERSION:
+        raise BenchError(f"{path}: made with versions {versions}, whose items this code would score differently "
+                         f"(metrics {', '.join(SAME_ITEMS_AS)}, tasks {T.TASKS_VERSION}): run the benchmark again")
+    tasks = T.resolve_tasks(list(results["tasks"]))
+    results["aggregates"] = {t.name: T.aggregate_task(t, items, metric_config) for t in tasks}
+    results["versions"] = {**versions, "metrics": METRICS_VERSION}
+    atomic_write_text(path, json.dumps(results, indent=1, sort_keys=True, default=_json_default))
+    write_reports(path.parent, results)
+    return results
 
 
 def write_item_inputs(data: str, out: str, tasks: Sequence[str] | None = None, max_items: int | None = None,

@@ -185,8 +185,11 @@ def score_run(spec: ItemSpec, echo_factor: float, run: ItemRun, cfg: M.MetricCon
 # Records -> aggregates
 # ------------------------------------------------------------------------------------------------------------------
 def _rate(records: Sequence[Mapping[str, Any]], key: str) -> dict[str, Any]:
-    vals = [r[key] for r in records if r.get(key) is not None]
-    return {"value": M.mean_or_none(vals), "ci95": M.bootstrap_ci(vals), "n": len(vals)}
+    """Mean of ``key`` with its interval over dialogues (:func:`benchmark.metrics.bootstrap_ci`), n and dialogues."""
+    rs = [r for r in records if r.get(key) is not None]
+    vals, groups = [r[key] for r in rs], [r.get("dialogue") for r in rs]
+    return {"value": M.mean_or_none(vals), "ci95": M.bootstrap_ci(vals, groups=groups), "n": len(vals),
+            "dialogues": len(set(groups))}
 
 
 def _barge_in(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -222,19 +225,24 @@ def _barge_in(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     fired = sum(r["outcome"] != "unfired" for r in records)
     out["idle_rate"] = out["n_idle"] / fired if fired else None
     out["n_scored"] = fired - out["n_idle"]
-    # F1 interval: resample items within the positives and negatives
-    rng = np.random.default_rng(0)
+    # F1 interval: resample dialogues (all of a drawn dialogue's scored probes, positives and negatives)
     scored = [r for r in pos + neg if r["outcome"] in ("caught", "missed", "false_alarm", "continued")]
-    if len(scored) >= 2:
+    by_dialogue: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in scored:
+        by_dialogue[r.get("dialogue")].append(r)
+    names = sorted(by_dialogue, key=str)
+    out["n_positive_dialogues"] = len({r.get("dialogue") for r in pos})
+    out["f1_ci95"] = None
+    if len(names) >= 2:
+        rng = np.random.default_rng(0)
         f1s = []
         for _ in range(1000):
-            pick = [scored[i] for i in rng.integers(0, len(scored), len(scored))]
+            pick = [r for i in rng.integers(0, len(names), len(names)) for r in by_dialogue[names[i]]]
             f1 = counts([r for r in pick if r.get("positive")], [r for r in pick if not r.get("positive")])["f1"]
             if f1 is not None:  # a resample without positives has no F1
                 f1s.append(f1)
-        out["f1_ci95"] = [float(np.quantile(f1s, 0.025)), float(np.quantile(f1s, 0.975))] if f1s else None
-    else:
-        out["f1_ci95"] = None
+        if f1s:
+            out["f1_ci95"] = [float(np.quantile(f1s, 0.025)), float(np.quantile(f1s, 0.975))]
     return out
 
 
@@ -268,16 +276,17 @@ def aggregate_task(task: Task, records: Sequence[Mapping[str, Any]], cfg: M.Metr
             lats = [r["latency_s"] for r in rs if r.get("latency_s") is not None]
             return {"takeover_rate": tor["value"], "takeover_rate_ci95": tor["ci95"], "latency_s": lat["value"],
                     "latency_s_ci95": lat["ci95"], "latency_median_s": float(np.median(lats)) if lats else None,
-                    "latencies_s": lats, "early_takeover_rate": early["value"], "n": tor["n"]}
+                    "latencies_s": lats, "early_takeover_rate": early["value"], "n": tor["n"],
+                    "n_dialogues": tor["dialogues"]}
 
         out.update(tt_stats(top))
         out["by_echo_factor"] = {f: tt_stats(rs) for f, rs in groups.items()}
     elif task.name == "pause_handling":
         tor = _rate(top, "pause_takeover")
-        out.update(takeover_rate=tor["value"], takeover_rate_ci95=tor["ci95"], n=tor["n"])
+        out.update(takeover_rate=tor["value"], takeover_rate_ci95=tor["ci95"], n=tor["n"], n_dialogues=tor["dialogues"])
     elif task.name == "backchannel":
         user_bc = [r for r in top if r.get("probe") == "user_backchannel" and r["outcome"] in ("continued", "false_alarm")]
-        cont = _rate([{"c": int(r["outcome"] == "continued")} for r in user_bc], "c")
+        cont = _rate([{"c": int(r["outcome"] == "continued"), "dialogue": r.get("dialogue")} for r in user_bc], "c")
         long_turns = [r for r in top if r["family"] == "long_turn"]
         minutes = sum(r["user_speech_s"] for r in long_turns) / 60
         lat = [x for r in long_turns for x in r["bc_latency_s"]]
@@ -285,6 +294,7 @@ def aggregate_task(task: Task, records: Sequence[Mapping[str, Any]], cfg: M.Metr
         freq = sum(r["backchannels"] for r in long_turns) / minutes if minutes else None
         ref_freq = sum(r["reference_backchannels"] for r in long_turns) / minutes if minutes else None
         out.update(continue_rate=cont["value"], continue_rate_ci95=cont["ci95"], n_user_backchannels=cont["n"],
+                   n_user_backchannel_dialogues=cont["dialogues"],
                    n_unscored_user_backchannels=sum(r.get("probe") == "user_backchannel" for r in top) - cont["n"],
                    frequency_per_min=freq, reference_per_min=ref_freq,
                    frequency_ratio=(freq / ref_freq if freq is not None and ref_freq else None),
@@ -298,6 +308,7 @@ def aggregate_task(task: Task, records: Sequence[Mapping[str, Any]], cfg: M.Metr
         def echo_stats(rs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             si = _rate(rs, "self_interrupt")
             return {"self_interruption_rate": si["value"], "self_interruption_rate_ci95": si["ci95"], "n": si["n"],
+                    "n_dialogues": si["dialogues"],
                     "qa_accuracy": _rate(rs, "qa_s2t")["value"] if any("qa_s2t" in r for r in rs) else None}
         out.update(echo_stats(top))
         out["by_echo_factor"] = {f: echo_stats(rs) for f, rs in groups.items()}
@@ -311,7 +322,7 @@ def aggregate_task(task: Task, records: Sequence[Mapping[str, Any]], cfg: M.Metr
         def qa_stats(rs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             s2t, s2s = _rate(rs, "qa_s2t"), _rate(rs, "qa_s2s")
             return {"s2t_accuracy": s2t["value"], "s2t_accuracy_ci95": s2t["ci95"], "s2s_accuracy": s2s["value"],
-                    "s2s_accuracy_ci95": s2s["ci95"], "n": s2t["n"]}
+                    "s2s_accuracy_ci95": s2s["ci95"], "n": s2t["n"], "n_dialogues": s2t["dialogues"]}
         out.update(qa_stats(top))
         out["by_echo_factor"] = {f: qa_stats(rs) for f, rs in groups.items()}
     if failed:

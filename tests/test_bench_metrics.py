@@ -73,6 +73,17 @@ def test_bootstrap_ci_contains_mean_and_is_deterministic():
     assert M.bootstrap_ci([1.0]) is None
 
 
+def test_bootstrap_ci_over_dialogues_resamples_whole_dialogues():
+    # two dialogues, each failing or passing all its items: drawing items would make the interval narrow; drawing
+    # dialogues gives every resample mean 0, 1/2 or 1
+    vals = [0] * 6 + [1] * 6
+    groups = ["a"] * 6 + ["b"] * 6
+    items, dialogues = M.bootstrap_ci(vals), M.bootstrap_ci(vals, groups=groups)
+    assert dialogues == [0.0, 1.0] and items[0] > 0.2 and items[1] < 0.8
+    assert M.bootstrap_ci(vals, groups=["a"] * 12) is None  # one dialogue: no spread between dialogues
+    assert M.bootstrap_ci([1, None, 0], groups=["a", "b", "c"]) == M.bootstrap_ci([1, 0], groups=["a", "c"])
+
+
 def test_metric_config_rejects_unknown_and_bad_values():
     with pytest.raises(ValueError, match="unknown key 'stop_windw_s'"):
         M.MetricConfig.from_dict({"stop_windw_s": 1})
@@ -143,6 +154,11 @@ def test_barge_in_aggregate_counts_shared_negatives():
     assert agg["independent"]["recall"] == 1.0 and agg["dependent"]["recall"] == 0.5
     assert agg["stop_latency_s"] == pytest.approx(0.4) and agg["n_unfired"] == 1
     assert agg["false_alarm_rate"]["user_backchannel"] == 0.5
+    assert agg["n_positive_dialogues"] == 1 and agg["f1_ci95"] is None  # every record is one dialogue's
+    for i, r in enumerate(records):
+        r["dialogue"] = f"d{i}"
+    agg = aggregate_task(TASKS["barge_in"], records, CFG)
+    assert agg["n_positive_dialogues"] == 4 and agg["f1_ci95"][0] <= agg["f1"] <= agg["f1_ci95"][1]
     only_dependent = [r for r in records if r.get("context") != "independent"]
     assert aggregate_task(TASKS["barge_in"], only_dependent, CFG)["independent"]["f1"] is None
 

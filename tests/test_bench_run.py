@@ -148,7 +148,17 @@ def test_cli_run_compare_and_errors(bench_corpus, tmp_path, capsys):
     assert rc == 0 and "take-over rate" in capsys.readouterr().out
     assert duplexkit_cli.main(["bench", "compare", str(out), str(out / "results.json")]) == 0
     assert "silent" in capsys.readouterr().out
+    r = json.loads((out / "results.json").read_text())
+    r["aggregates"] = {}  # as if made by code that aggregated differently: rescoring rebuilds them from the items
+    (out / "results.json").write_text(json.dumps(r))
+    assert duplexkit_cli.main(["bench", "rescore", str(out)]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["items"] == r["items"] and again["aggregates"]["turn_taking"]["n"] == 1
+    assert again["aggregates"]["turn_taking"]["n_dialogues"] == 1
+    r["versions"]["metrics"] = "1.0"  # the stop window counted from the onset then: its items would score differently
+    (out / "results.json").write_text(json.dumps(r))
     for argv, needle in [
+        (["bench", "rescore", str(out)], "whose items this code would score differently"),
         (["bench", "run", "--model", "nope", "--data", str(bench_corpus), "--out", str(tmp_path / "x")], "unknown model 'nope'"),
         (["bench", "run", "--model", "silent", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "y")], "manifest.jsonl: missing"),
         (["bench", "run", "--model", "silent", "--data", str(bench_corpus), "--out", str(tmp_path / "z"), "--tasks", "turntaking"], "unknown task 'turntaking'"),
