@@ -31,6 +31,8 @@ def test_metric_reads_the_echo_factor_section_with_its_interval_and_n():
     assert metric(r, "pause_handling", "takeover_rate", None) == (None, None, None)
     table = headline_table({"a": r, "b": _results(1.0, 1.0)})
     assert "| a | 0.800 [0.80, 0.80] (n=4) | 0.400 [0.00, 0.80] (n=4)" in table and "| b |" in table
+    r["aggregates"]["turn_taking"]["by_echo_factor"]["1"]["n_dialogues"] = 2  # metrics 1.2 results say where n is from
+    assert "| 0.400 [0.00, 0.80] (n=4, 2 dlg) |" in headline_table({"a": r})
 
 
 def test_subsets_targets_and_failures_come_from_the_files():
