@@ -130,14 +130,17 @@ def write_shard(path: str | Path, items: Sequence[tuple[Dialogue, Mapping[str, n
     buf = pa.BufferOutputStream()
     # FLAC is compressed already: compressing it again costs time and saves nothing.  PCM gets lz4: on a 4-minute
     # shard (7 audio columns, mostly silent stems) zstd-1 took 0.18 CPU s for 24.0 MB, lz4 0.04 s for 29.7 MB, and
-    # no compression 0.12 s for 47.6 MB (perf/bench_datagen.py is the throughput option's benchmark).
+    # no compression 0.12 s for 47.6 MB (perf/bench_datagen.py is the throughput option's benchmark).  Audio values
+    # are all distinct: no dictionary (its hashing of every clip was wasted) and no min/max statistics.
+    small = ["id", "meta", *(f"labels.{name}.list.element" for name in LABEL_TRACKS)]
+    options = {"use_dictionary": small, "write_statistics": small, "row_group_size": max(1, len(items))}
     if audio_format == "flac":
         codecs = {name: ("zstd" if name in ("id", "meta", "labels") else "none") for name in table.column_names}
-        pq.write_table(table, buf, compression=codecs, row_group_size=max(1, len(items)))
+        pq.write_table(table, buf, compression=codecs, **options)
     else:
-        pq.write_table(table, buf, compression="lz4", row_group_size=max(1, len(items)))
+        pq.write_table(table, buf, compression="lz4", **options)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue().to_pybytes())
+    atomic_write_bytes(path, memoryview(buf.getvalue()))  # written as is, not copied into bytes first
 
 
 def _read_table(path: Path, columns: list[str] | None = None):

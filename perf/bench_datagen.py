@@ -1,8 +1,8 @@
 """Generator speed, both voice presets (``voices: fast``, all espeak; the default, Piper for the assistant), with the
-on-disk TTS cache cold (a fresh cache folder), steady (the cache holding what a corpus of another seed said: the
-marginal cost once a long run is under way, since bank answers, backchannels and interruptions repeat) and warm (the
-same run again, an upper bound): audio seconds per CPU second, and the total cost over the TTS cost alone (synthesis
-plus the cache's disk reads and writes: what speech cost).
+on-disk TTS cache cold (a fresh cache folder), steady@M (the cache holding what M minutes of another seed said: the
+marginal cost M minutes into a long run, since bank answers, backchannels and interruptions repeat; the hit rate
+printed says how much repeats) and warm (the same run again, an upper bound): audio seconds per CPU second, and the
+total cost over the TTS cost alone (synthesis plus the cache's disk reads and writes: what speech cost).
 
 Run with ``make bench``.  One worker, so CPU seconds are one core's.  Before timing, each preset builds its
 resources (TTS load, RIR bank from its cache, content) and renders a small warm-up corpus with another seed, so
@@ -35,8 +35,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--steady-minutes", type=float, default=10.0,
-                    help="minutes of another seed rendered into a fresh cache before the steady run (0: skip it)")
+    ap.add_argument("--steady-minutes", default="10,60",
+                    help="comma-separated: for each, that many minutes of another seed rendered into a fresh cache "
+                         "before a steady run ('' or 0: none)")
     ap.add_argument("--presets", default="fast,fast+wav,default", help="voices preset[+audio_format], comma-separated")
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
@@ -47,23 +48,22 @@ def main() -> int:
             t0 = time.perf_counter()
             run(preset, 0.3, args.seed + 1000, cache, fmt)  # warm-up: imports, model loads, first calls
             setup = time.perf_counter() - t0
-            labels = ["cold", "warm"]
-            if args.steady_minutes > 0:
-                labels.insert(1, "steady")
-            for label in labels:
-                if label == "steady":
+            prefills = [float(m) for m in args.steady_minutes.split(",") if m.strip() and float(m) > 0]
+            for label in ["cold", *(f"steady@{m:g}" for m in prefills), "warm"]:
+                if label.startswith("steady"):
                     with tempfile.TemporaryDirectory(prefix="bench-steady-") as steady_cache:
-                        run(preset, args.steady_minutes, args.seed + 2000, steady_cache, fmt)
+                        run(preset, float(label.partition("@")[2]), args.seed + 2000, steady_cache, fmt)
                         t = run(preset, args.minutes, args.seed, steady_cache, fmt)
                 else:
                     t = run(preset, args.minutes, args.seed, cache, fmt)
                 cpu, tts = t["worker_cpu_s"], t["tts_cpu_s"]
                 c = t["tts_cache"]
                 ratio = f"{cpu / tts:.2f}x" if c["misses"] else "n/a (nothing synthesised)"
-                print(f"voices={preset:7s} {fmt}  {label:6s}: {t['audio_s']:.0f} s of audio in {cpu:.2f} CPU s -> "
+                requests = c["hits"] + c["disk_hits"] + c["misses"]
+                print(f"voices={preset:7s} {fmt}  {label:9s}: {t['audio_s']:.0f} s of audio in {cpu:.2f} CPU s -> "
                       f"{t['audio_s'] / cpu:.0f}x real time per core; TTS {tts:.2f} s (incl. cache IO), total/TTS "
-                      f"{ratio}; cache {c['hits']} memory + {c['disk_hits']} disk hits, {c['misses']} synthesised",
-                      flush=True)
+                      f"{ratio}; cache {c['hits']} memory + {c['disk_hits']} disk hits, {c['misses']} synthesised "
+                      f"(hit rate {(requests - c['misses']) / max(requests, 1):.2f})", flush=True)
             print(f"  (warm-up incl. loads: {setup:.1f} s wall)")
     print(f"goals: voices=fast >= 300x and total/TTS <= 2x; default total/TTS <= 2x; "
           f"load average after: {os.getloadavg()[0]:.2f}")

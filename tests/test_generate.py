@@ -71,6 +71,26 @@ def test_wav_shards_hold_the_same_samples_as_flac(corpus_dir, tmp_path):
     assert codecs["mic.bytes"] == codecs["meta"] == "LZ4"
 
 
+def test_wav_bytes_are_the_ones_soundfile_writes():
+    """``encode_wav`` converts in place for speed; its bytes must stay libsndfile's, clipping and rounding ties too."""
+    import io
+
+    import soundfile as sf
+
+    from datagen.common.audio import encode_wav
+
+    rng = np.random.default_rng(3)
+    x = (0.1 * rng.standard_normal(48000)).astype(np.float32)
+    edges = [1.0, -1.0, 1.5, -1.5, 0.0, 2.0**-16, -(2.0**-16), 3 * 2.0**-17, 0.99999994, -0.99999994, 65535.75 / 2**31]
+    x[: len(edges)] = edges
+    ref = io.BytesIO()
+    sf.write(ref, np.clip(x, -1.0, 1.0), 16000, format="WAV", subtype="PCM_16")
+    before = x.copy()
+    assert bytes(encode_wav(x)) == ref.getvalue()
+    assert np.array_equal(x, before)  # the input is not modified
+    assert bytes(encode_wav(x.astype(np.float64))) == ref.getvalue()
+
+
 def test_minutes_is_a_budget_met_within_one_dialogue():
     """Each dialogue aims at its planned length plus its shard's carry, the last shard makes up for the others, and
     an exchange that would overshoot more than stopping short is taken back (lengths only: no rendering)."""

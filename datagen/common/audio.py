@@ -62,27 +62,39 @@ def encode_flac(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     return buf.getvalue()
 
 
-def pcm16(audio: np.ndarray) -> np.ndarray:
+def pcm16(audio: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Little-endian int16 samples of float ``audio`` clipped to [-1, 1], converted exactly as libsndfile writes a
-    16-bit WAV (scaled to 32 bits, rounded, shifted right by 16), so both give the same bytes."""
+    16-bit WAV (scaled to 32 bits, rounded, shifted right by 16), so both give the same bytes; into ``out`` (an
+    ``<i2`` array of the same length) when given."""
     # float32 is exact here: scaling by 2**31 only moves the exponent, and 1.0 is clipped to the float just below it
-    # (libsndfile clips it to 32767 as well), so every product fits an int32.
+    # (libsndfile clips it to 32767 as well), so every product fits an int32.  In place where possible: these are
+    # the generator's largest arrays, and each fresh one costs its page faults.
     x = np.clip(np.asarray(audio, np.float32), np.float32(-1.0), _BELOW_ONE)
-    return (np.rint(x * np.float32(2147483648.0)).astype(np.int32) >> 16).astype("<i2")
+    x *= np.float32(2147483648.0)
+    np.rint(x, out=x)
+    wide = x.astype(np.int32)
+    if out is None:
+        out = np.empty(len(wide), "<i2")
+    return np.right_shift(wide, 16, out=out, casting="unsafe")
 
 
 _BELOW_ONE = np.nextafter(np.float32(1.0), np.float32(0.0))
 
 
-def encode_wav(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """16-bit PCM WAV bytes of ``audio``, clipped to [-1, 1] (mono: the same bytes soundfile writes, ~5x faster)."""
+def encode_wav(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes | bytearray:
+    """16-bit PCM WAV bytes of ``audio``, clipped to [-1, 1] (mono: the same bytes soundfile writes, ~5x faster,
+    converted straight into the returned buffer)."""
     import struct
 
     x = np.asarray(audio)
     if x.ndim == 1:
-        data = pcm16(x).tobytes()
+        size = 2 * len(x)
         fmt = struct.pack("<IHHIIHH", 16, 1, 1, int(sample_rate), int(sample_rate) * 2, 2, 16)
-        return b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", len(data)) + data
+        head = b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", size)
+        data = bytearray(len(head) + size)
+        data[: len(head)] = head
+        pcm16(x, out=np.frombuffer(data, "<i2", offset=len(head)))
+        return data
     import soundfile as sf
 
     buf = io.BytesIO()

@@ -25,7 +25,7 @@ def tmp_path(path: str | Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes | bytearray | memoryview, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (fsynced before the rename unless not ``durable``: for rebuildable
     cache entries, whose readers check them, the rename alone is enough)."""
     path = Path(path)

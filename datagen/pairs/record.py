@@ -200,7 +200,7 @@ def write_pair_shard(path: str | Path, pairs: Sequence[Pair], run_digest: str,
     codecs = {name: ("none" if name in AUDIO_FIELDS else "zstd") for name in table.column_names}
     pq.write_table(table, buf, compression=codecs, row_group_size=max(1, len(pairs)))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue().to_pybytes())
+    atomic_write_bytes(path, memoryview(buf.getvalue()))
 
 
 def shard_digest(path: str | Path) -> str | None:
