@@ -125,14 +125,52 @@ def plot_barge_in(results: Mapping[str, Any], out: Path) -> Path | None:
     return save_figure(fig, out)
 
 
-def plot_timeline(record: Mapping[str, Any], audio_path: Path, out: Path) -> Path | None:
-    """Both channels of one item, the model's detected speech and the probes on one time axis."""
+def _item_audio(run_dir: Path, item_id: str) -> tuple[np.ndarray, int] | None:
+    """What the model heard and played in one item (stereo): its saved FLAC, else the copy in its trace (every
+    finished item has one); None when neither reads."""
+    import io
+
     import soundfile as sf
 
+    name = safe_name(item_id)
     try:
-        stereo, sr = sf.read(str(audio_path), dtype="float32")
-    except (OSError, RuntimeError):
+        flac = run_dir / "audio" / f"{name}.flac"
+        if flac.is_file():
+            return sf.read(str(flac), dtype="float32")
+        trace = run_dir / "traces" / f"{name}.npz"
+        if trace.is_file():
+            with np.load(trace) as z:
+                return sf.read(io.BytesIO(z["audio"].tobytes()), dtype="float32")
+    except (OSError, RuntimeError, ValueError, KeyError):
+        pass
+    return None
+
+
+def timeline_items(records: Sequence[Mapping[str, Any]], limit: int) -> list[Mapping[str, Any]]:
+    """Which items a report draws: first one per family (one it got wrong where there is one, echo factor 1
+    preferred), then more wrong ones from dialogues not shown yet, then the rest in order; at most ``limit``."""
+    from benchmark.tasks import wrong_outcomes
+
+    scored = [r for r in records if not r.get("failure")]
+    rank = sorted(scored, key=lambda r: (not wrong_outcomes(r), r.get("echo_factor") != 1.0))
+    picked: list[Mapping[str, Any]] = []
+    for family in dict.fromkeys(r["family"] for r in scored):
+        picked += [next(r for r in rank if r["family"] == family)]
+    shown = {r.get("dialogue") for r in picked}
+    for r in rank:
+        if wrong_outcomes(r) and r.get("dialogue") not in shown and r not in picked:
+            picked.append(r)
+            shown.add(r.get("dialogue"))
+    picked += [r for r in scored if r.get("echo_factor") == 1.0 and r not in picked]
+    return picked[:limit]
+
+
+def plot_timeline(record: Mapping[str, Any], run_dir: Path, out: Path) -> Path | None:
+    """Both channels of one item, the model's detected speech and the probes on one time axis."""
+    heard_played = _item_audio(run_dir, record["id"])
+    if heard_played is None:
         return None
+    stereo, sr = heard_played
     plt = _plt()
     from datagen.common.figures import save_figure
 
@@ -153,8 +191,11 @@ def plot_timeline(record: Mapping[str, Any], audio_path: Path, out: Path) -> Pat
             ax.axvline(record["question_end_s"], color="k", lw=0.6, ls=":")
     axes[2].set_yticks([0.25, 0.75], ["probes", "model VAD"], fontsize=7)
     axes[2].set_xlabel("s")
+    from benchmark.tasks import wrong_outcomes
+
+    wrong = "; ".join(what for _, what in wrong_outcomes(record))
     outcome = record.get("outcome") or ("take-over" if record.get("takeover") else "no take-over")
-    axes[0].set_title(f"{record['id']}  ({outcome})", fontsize=9)
+    axes[0].set_title(f"{record['id']}  ({outcome}{': ' + wrong if wrong else ''})", fontsize=9)
     return save_figure(fig, out, dpi=80)
 
 
@@ -164,6 +205,11 @@ def plot_timeline(record: Mapping[str, Any], audio_path: Path, out: Path) -> Pat
 def safe_name(name: str) -> str:
     """An item id as a file name (``/`` and other odd characters become ``_``)."""
     return re.sub(r"[^A-Za-z0-9._@-]+", "_", name)
+
+
+def timeline_path(run_dir: Path, record: Mapping[str, Any]) -> Path:
+    """Where a run's report draws one item's timeline."""
+    return Path(run_dir) / "plots" / f"timeline-{record['family']}-{safe_name(record['id'])}.png"
 
 
 def write_reports(out: str | Path, results: Mapping[str, Any], max_timelines: int = 8) -> tuple[Path, Path]:
@@ -176,14 +222,12 @@ def write_reports(out: str | Path, results: Mapping[str, Any], max_timelines: in
     p = plot_barge_in(results, plots_dir / "barge_in.png")
     if p:
         plots.append(("Barge-in confusion and echo sweep", p))
-    shown = 0
-    for rec in results["items"]:
-        audio = out / "audio" / f"{safe_name(rec['id'])}.flac"
-        if shown < max_timelines and rec.get("echo_factor") == 1.0 and audio.exists():
-            p = plot_timeline(rec, audio, plots_dir / f"timeline-{safe_name(rec['item'])}.png")
-            if p:
-                plots.append((f"Timeline {rec['item']}", p))
-                shown += 1
+    for stale in plots_dir.glob("timeline-*.png"):  # a rescored run draws its own choice again
+        stale.unlink()
+    for rec in timeline_items(results["items"], max_timelines):
+        p = plot_timeline(rec, out, timeline_path(out, rec))
+        if p:
+            plots.append((f"Timeline {rec['id']}", p))
     rows = headline_rows(results)
     failures = results.get("failures", {})
     meta = (f"model **{results['model']['name']}** on corpus `{results['corpus']['id']}` "

@@ -132,22 +132,43 @@ def targets_table(res: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def failures(res: Mapping[str, Any], limit: int = 12) -> list[str]:
-    """Wrong outcomes of a run, as readable lines with item ids (what still fails)."""
-    out = []
+def failures(res: Mapping[str, Any], examples: int = 2) -> list[str]:
+    """What still fails in a run, as a table: each kind of wrong outcome (``benchmark.tasks.wrong_outcomes``, the
+    aggregates' own rules) with how many items and dialogues it hit, at which echo factors, and example item ids
+    from different dialogues (echo factor 1 first)."""
+    from benchmark.tasks import wrong_outcomes
+
+    kinds: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for it in res.get("items", []):
-        what = None
-        if it.get("failure"):
-            what = f"failed: {it['failure']}"
-        elif it.get("outcome") in ("missed", "false_alarm"):
-            what = f"{it['outcome']} ({it.get('probe')}, {it.get('context') or '-'}, {it.get('speaker') or '-'})"
-        elif it.get("family") == "answer" and it.get("takeover") == 0:
-            what = "never took the turn"
-        elif it.get("family") == "pause" and it.get("takeover") == 1:
-            what = "took the turn in a pause"
-        if what:
-            out.append(f"`{it['id']}`: {what}")
-    return out[:limit] + ([f"... and {len(out) - limit} more"] if len(out) > limit else [])
+        for kind in wrong_outcomes(it):
+            kinds.setdefault(kind, []).append(it)
+    if not kinds:
+        return ["Nothing: every scored item went right."]
+    lines = ["| task | what went wrong | items | dialogues | echo factors | examples |", "|---|---|---|---|---|---|"]
+    for (task, what), items in sorted(kinds.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1])):
+        picked: list[str] = []
+        seen: set[Any] = set()
+        for it in sorted(items, key=lambda it: it.get("echo_factor") != 1.0):
+            if it.get("dialogue") not in seen and len(picked) < examples:
+                picked.append(f"`{it['id']}`")
+                seen.add(it.get("dialogue"))
+        factors = ", ".join(f"{f:g}" for f in sorted({it.get("echo_factor", 0.0) for it in items}))
+        lines.append(f"| {task} | {what} | {len(items)} | {len({it.get('dialogue') for it in items})} | {factors} "
+                     f"| {', '.join(picked)} |")
+    return lines
+
+
+def timeline_plots(run_dir: Path, results: Mapping[str, Any]) -> list[Path]:
+    """The bench report's timeline of the first item of each family it drew (``benchmark.report.timeline_items``)."""
+    from benchmark.report import timeline_path, timeline_items
+
+    out, families = [], set()
+    for rec in timeline_items(results.get("items", []), limit=len(results.get("items", []))):
+        path = timeline_path(run_dir, rec)
+        if rec["family"] not in families and path.is_file():
+            out.append(path)
+            families.add(rec["family"])
+    return out
 
 
 def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], context: Mapping[str, Any],
@@ -191,7 +212,7 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
         parts += ["", f"## Targets ({target_model})", "", targets_table(loaded[target_model])]
     for label, res in loaded.items():
         if label in (sft, dpo):
-            parts += ["", f"### What still fails: {label}", ""] + [f"- {line}" for line in failures(res)]
+            parts += ["", f"### What still fails: {label}", ""] + failures(res)
     if train_runs:
         parts += ["", "## Training curves", ""]
         for label, run in train_runs.items():
@@ -202,9 +223,13 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
                     shutil.copyfile(src, dst)
                     parts.append(f"![{label} {plot}]({assets.name}/{dst.name})")
     for label, p in runs.items():
-        plots = sorted((Path(p).parent / "plots").glob("*.png"))[:3]
-        if plots and label in (sft, dpo):
-            parts += ["", f"## Timelines: {label}", ""]
+        if label not in (sft, dpo):
+            continue
+        plots = timeline_plots(Path(p).parent, loaded[label])
+        if plots:
+            parts += ["", f"## Timelines: {label}", "",
+                      "One item per task family (one the model got wrong where there is one), drawn by the bench "
+                      "report: the mic it heard, what it played, its detected speech and the probes."]
             for src in plots:
                 dst = assets / f"{label}-{src.name}"
                 shutil.copyfile(src, dst)

@@ -246,6 +246,33 @@ def _barge_in(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def wrong_outcomes(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What a scored item record counts against, as (task, what went wrong) pairs, by the rules the aggregates
+    above use (so a report's list of failures adds up to its metrics): a run that failed, an answer never given or
+    cut off by the model itself, a turn taken in a pause or inside a long user turn, a missed interruption, a stop
+    for a negative.  QA misses are left out: they are every answer of a model without the bank's knowledge."""
+    if record.get("failure"):
+        return [("run", f"failed: {record['failure']}")]
+    family, out = record.get("family"), []
+    if family == "answer":
+        if record.get("takeover") == 0:
+            out.append(("turn_taking", "never took the turn"))
+        if record.get("self_interrupt") == 1:
+            out.append(("echo", "cut its own answer off (self-interruption)"))
+    elif family == "pause" and record.get("pause_takeover") == 1:
+        out.append(("pause_handling", "took the turn in a pause"))
+    elif family == "long_turn" and record.get("early_takeover") == 1:
+        out.append(("backchannel", "took the turn inside a long user turn"))
+    elif family == "reactive":
+        who = {"user": "the user", "third": "a third speaker"}.get(record.get("speaker"), "-")
+        if record.get("outcome") == "missed":
+            out.append(("barge_in", f"missed an interruption ({record.get('context') or '-'}, by {who})"))
+        elif record.get("outcome") == "false_alarm":
+            task = "backchannel" if record.get("probe") == "user_backchannel" else "barge_in"
+            out.append((task, f"stopped for: {str(record.get('probe')).replace('_', ' ')}"))
+    return out
+
+
 def _by_factor(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
     groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for r in records:

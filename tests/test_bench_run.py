@@ -88,7 +88,9 @@ def test_reports_and_resume(bench_corpus, tmp_path, monkeypatch):
     assert (tmp_path / "report.md").read_text().startswith("# duplexkit bench report")
     page = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64" in page and "barge-in" in page
-    assert any(p.name.startswith("timeline-") for p in (tmp_path / "plots").iterdir())
+    # one timeline per family the run holds, named by family
+    drawn = {p.name.split("-")[1] for p in (tmp_path / "plots").glob("timeline-*.png")}
+    assert drawn == {it["family"] for it in first["items"]}
     # a second run finds every item cached: the model is never stepped again, and the records are identical
     import benchmark.runner as R
 
@@ -293,3 +295,18 @@ def test_a_model_registered_in_main_runs_on_spawned_workers(bench_corpus, tmp_pa
                           timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "run" / "results.json").read_text())["failures"]["count"] == 0
+
+
+def test_timelines_show_each_family_and_prefer_what_went_wrong():
+    from benchmark.report import timeline_items
+
+    def rec(i, family, dialogue, factor=1.0, **kw):
+        return {"id": f"{dialogue}/{family}{i}@ef{factor:g}", "family": family, "dialogue": dialogue,
+                "echo_factor": factor, **kw}
+
+    items = [rec(0, "answer", "a", takeover=1), rec(1, "answer", "a", takeover=0),
+             rec(0, "reactive", "a", outcome="caught"), rec(0, "reactive", "b", 0.0, outcome="missed"),
+             rec(1, "reactive", "c", outcome="missed"), rec(0, "pause", "d", failure="timeout")]
+    ids = [r["id"] for r in timeline_items(items, 4)]
+    # first a wrong one per family (echo factor 1 first), then wrong ones from new dialogues; a failed run is not drawn
+    assert ids == ["a/answer1@ef1", "c/reactive1@ef1", "b/reactive0@ef0", "a/answer0@ef1"]

@@ -42,11 +42,23 @@ def test_subsets_targets_and_failures_come_from_the_files():
     assert "| context-dependent | n/a | n/a |" in sub
     tgt = targets_table(after)
     assert "turn-taking take-over rate >= 0.95 | 0.500 [0.00, 1.00] (n=4) | **no**" in tgt
-    items = [{"id": "d/react0@ef1", "outcome": "missed", "probe": "interruption", "context": "dependent",
-              "speaker": "user"}, {"id": "d/answer0@ef1", "family": "answer", "takeover": 1},
-             {"id": "d/pause0@ef0", "family": "pause", "takeover": 1}]
-    assert failures({"items": items}) == ["`d/react0@ef1`: missed (interruption, dependent, user)",
-                                          "`d/pause0@ef0`: took the turn in a pause"]
+    def react(dialogue, factor, outcome):
+        return {"id": f"{dialogue}/react0@ef{factor:g}", "dialogue": dialogue, "family": "reactive",
+                "echo_factor": factor, "outcome": outcome, "probe": "interruption", "context": "dependent",
+                "speaker": "user"}
+
+    items = [react("d1", 0.0, "missed"), react("d1", 1.0, "missed"), react("d2", 1.0, "missed"),
+             react("d3", 1.0, "caught"),
+             {"id": "d1/answer0@ef1", "dialogue": "d1", "family": "answer", "echo_factor": 1.0, "takeover": 1,
+              "self_interrupt": 0},
+             {"id": "d2/pause0@ef1", "dialogue": "d2", "family": "pause", "echo_factor": 1.0, "takeover": 1,
+              "pause_takeover": 0},  # took the turn after the pause: not a pause take-over
+             {"id": "d3/pause0@ef1", "dialogue": "d3", "family": "pause", "echo_factor": 1.0, "takeover": 1,
+              "pause_takeover": 1}]
+    assert failures({"items": items})[2:] == [
+        "| barge_in | missed an interruption (dependent, by the user) | 3 | 2 | 0, 1 | `d1/react0@ef1`, `d2/react0@ef1` |",
+        "| pause_handling | took the turn in a pause | 1 | 1 | 1 | `d3/pause0@ef1` |"]
+    assert failures({"items": items[3:5]}) == ["Nothing: every scored item went right."]
 
 
 def test_the_page_is_written_from_results_and_copies_training_plots(tmp_path):
