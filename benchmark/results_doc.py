@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from benchmark.report import safe_name, timeline_items, timeline_path
 from datagen.common.files import atomic_write_text
 
 # (column, task, key, echo factor or None, lower is better)
@@ -160,8 +161,6 @@ def failures(res: Mapping[str, Any], examples: int = 2) -> list[str]:
 
 def timeline_plots(run_dir: Path, results: Mapping[str, Any]) -> list[Path]:
     """The bench report's timeline of the first item of each family it drew (``benchmark.report.timeline_items``)."""
-    from benchmark.report import timeline_path, timeline_items
-
     out, families = [], set()
     for rec in timeline_items(results.get("items", []), limit=len(results.get("items", []))):
         path = timeline_path(run_dir, rec)
@@ -182,6 +181,8 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
     out_md = Path(out_md)
     assets = out_md.with_suffix("")
     assets.mkdir(parents=True, exist_ok=True)
+    for stale in assets.glob("*.png"):  # the folder holds this page's plots only
+        stale.unlink()
     loaded = {label: json.loads(Path(p).read_text()) for label, p in runs.items()}
     parts = [
         "# Results: what a model learns from duplexkit data",
@@ -219,21 +220,23 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
             for plot in ("loss.png", "dpo.png"):
                 src = Path(run) / plot
                 if src.is_file():
-                    dst = assets / f"{label}-{plot}"
+                    dst = assets / safe_name(f"{label}-{plot}")
                     shutil.copyfile(src, dst)
-                    parts.append(f"![{label} {plot}]({assets.name}/{dst.name})")
+                    parts += [f"![{label} {plot}]({assets.name}/{dst.name})", ""]
     for label, p in runs.items():
         if label not in (sft, dpo):
             continue
-        plots = timeline_plots(Path(p).parent, loaded[label])
+        plots = [q for q in [Path(p).parent / "plots" / "barge_in.png"] if q.is_file()]
+        plots += timeline_plots(Path(p).parent, loaded[label])
         if plots:
             parts += ["", f"## Timelines: {label}", "",
-                      "One item per task family (one the model got wrong where there is one), drawn by the bench "
-                      "report: the mic it heard, what it played, its detected speech and the probes."]
+                      "The barge-in confusion matrix and echo sweep, then one item per task family (one the model got "
+                      "wrong where there is one), drawn by the bench report: the mic it heard, what it played, its "
+                      "detected speech and the probes.", ""]
             for src in plots:
-                dst = assets / f"{label}-{src.name}"
+                dst = assets / safe_name(f"{label}-{src.name}")  # no spaces: Markdown links break on them
                 shutil.copyfile(src, dst)
-                parts.append(f"![{label} {src.stem}]({assets.name}/{dst.name})")
+                parts += [f"![{label} {src.stem}]({assets.name}/{dst.name})", ""]
     if notes:
         parts += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     parts += ["", "## Sources", ""] + [f"- {label}: `{p}`" for label, p in runs.items()]

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from datagen.common.config import ConfigError
-from datagen.common.files import atomic_write_text
+from datagen.common.files import atomic_directory, atomic_write_text
 from datagen.config import DEFAULT_MIX
 
 
@@ -444,8 +444,9 @@ class Pipeline:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(page, target)
             assets = page.with_suffix("")
-            if assets.is_dir():
-                shutil.copytree(assets, target.with_suffix(""), dirs_exist_ok=True)
+            if assets.is_dir():  # the page's own plots, replacing the folder: no stale plot of an earlier page stays
+                with atomic_directory(target.with_suffix(""), replace=True) as tmp:
+                    shutil.copytree(assets, tmp, dirs_exist_ok=True)
         print(f"[reproduce] {self.steps_done} steps in {time.perf_counter() - self.t0:.0f} s; results: {page}")
         return page
 
