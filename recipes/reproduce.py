@@ -75,8 +75,8 @@ SIZES: dict[str, Size] = {
     # so selecting on it would pick a model that has not learned to take the turn
     "smoke": Size({"train": 3.0, "val": 1.5, "pairs-src": 1.5, "test": 2.0},
                   {"distill": 0, "sft": 20, "duplex": 400, "dpo": 10}, 2, 400),
-    # the documented tiny run: 84 min end to end on an idle 2-core CPU with --workers 2, cold caches (run tiny7, s26;
-    # docs/training.md "Wall time of reproduce"; two 2400-step stage-2 arms side by side, 35 min)
+    # the documented tiny run: 61.5 min end to end on an idle 2-core CPU with --workers 2, cold caches (run tiny10,
+    # s29, docs/training.md; two 2400-step stage-2 arms side by side, 12 min with the shard cache)
     # 2026-12-02: 45 min / 600 steps chosen on val over 30 min / 1500 steps (val_score 0.76 against 0.66).
     # 2026-12-04: 150 min of train with the stage-2 stop weight (configs/tiny/duplex.yaml loss.stop 20), chosen on
     # val: val_score 0.84 against 0.76 (barge-in F1 0.67 against 0.27); 150 min alone 0.76, the weight alone 0.71
@@ -534,7 +534,7 @@ class _Lane:
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("reproduce", help="the learning demonstration: corpora, stages 0-3, baselines, "
                               "results.md (resumable)")
-    p.add_argument("--size", default="tiny", help=f"one of {', '.join(SIZES)} (tiny: 84 min on 2 cores with --workers 2)")
+    p.add_argument("--size", default="tiny", help=f"one of {', '.join(SIZES)} (tiny: 62 min on 2 cores with --workers 2)")
     p.add_argument("--out", required=True, help="working folder (created; a stopped run resumes)")
     p.add_argument("--workers", type=int, default=1,
                    help="generator and benchmark processes; 2 or more also trains the implicit arm beside the main one")
