@@ -129,7 +129,7 @@ def write_shard(path: str | Path, items: Sequence[tuple[Dialogue, Mapping[str, n
     table = pa.Table.from_pydict(rows, schema=_schema(run_digest))
     buf = pa.BufferOutputStream()
     # FLAC is compressed already: compressing it again costs time and saves nothing.  PCM gets lz4: on a 4-minute
-    # shard (7 audio columns, mostly silent stems) zstd-1 took 0.18 CPU s for 24.0 MB, lz4 0.04 s for 29.7 MB, and
+    # shard (6 audio columns, mostly silent stems) zstd-1 took 0.18 CPU s for 24.0 MB, lz4 0.04 s for 29.7 MB, and
     # no compression 0.12 s for 47.6 MB (perf/bench_datagen.py is the throughput option's benchmark).  Audio values
     # are all distinct: no dictionary (its hashing of every clip was wasted) and no min/max statistics.
     small = ["id", "meta", *(f"labels.{name}.list.element" for name in LABEL_TRACKS)]
