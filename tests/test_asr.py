@@ -10,7 +10,7 @@ pytest.importorskip("pocketsphinx")
 from benchmark.asr import WordTiming, get_asr, transcript  # noqa: E402
 from benchmark.asr.lm import build_lm, espeak_g2p  # noqa: E402
 from benchmark.asr.pocketsphinx import PocketsphinxASR  # noqa: E402
-from benchmark.asr.text import spoken_words, wer, word_errors  # noqa: E402
+from benchmark.asr.text import spoken_words, wer, word_errors, word_hits  # noqa: E402
 
 # Measured with the bank LM on 8 bank questions per voice: 0.07 (assistant voice), 0.10 (en-us+f5), 0.15
 # (en-us-nyc+f2); low-pitched and British voices are much worse (docs/asr.md).  Bound with margin:
@@ -116,3 +116,17 @@ def test_registry():
     with pytest.raises(RuntimeError, match="local weights only") as info:  # the default Whisper: a bad path
         get_asr("whisper", model_path="/nonexistent/whisper")
     assert "\n" not in str(info.value)
+
+
+def test_a_short_voice_is_flagged_only_when_almost_nothing_was_heard():
+    """Below MIN_WORDS the WER is too noisy to judge a voice: a good voice's one turn with a number read WER 1.00."""
+    from benchmark.asr.intelligibility import MIN_WORDS, unintelligible
+
+    ref, heard = "Quick one, what's 63 plus 63?", "week one what's c three lost c two three"  # demo corpus, Whisper
+    errors, n = word_errors(ref, heard)
+    assert errors == n == 7 and word_hits(ref, heard) == (3, 7)
+    assert not unintelligible({"words": n, "errors": errors, "heard": 3})
+    assert word_hits(ref, "") == (0, 7) and word_hits(ref, "hello there") == (0, 7)
+    assert unintelligible({"words": n, "errors": n, "heard": 0})  # silence, noise, another language
+    assert unintelligible({"words": MIN_WORDS, "errors": MIN_WORDS * 0.7, "heard": MIN_WORDS})  # enough words: WER
+    assert not unintelligible({"words": MIN_WORDS, "errors": MIN_WORDS * 0.3, "heard": 0})

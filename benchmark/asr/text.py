@@ -57,6 +57,20 @@ def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
     return prev[-1], len(ref)
 
 
+def word_hits(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(reference words the hypothesis has, in order: the longest common subsequence, reference length), after the
+    same normalisation as :func:`word_errors`.  Unlike the WER it is not inflated by insertions or by a number
+    heard as other words, so it tells speech that was partly understood from speech nobody could understand."""
+    ref, hyp = _wer_tokens(reference), _wer_tokens(hypothesis)
+    prev = [0] * (len(hyp) + 1)
+    for r in ref:
+        cur = [0] * (len(hyp) + 1)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = prev[j - 1] + 1 if r == h else max(prev[j], cur[j - 1])
+        prev = cur
+    return prev[-1], len(ref)
+
+
 def wer(reference: str, hypothesis: str) -> float:
     errors, n = word_errors(reference, hypothesis)
     return errors / max(n, 1)
