@@ -16,6 +16,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from benchmark.tasks import wrong_outcomes
+from datagen.schema import SAMPLE_RATE
+
 HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("turn_taking", "takeover_rate", "turn-taking: take-over rate (higher is better)"),
     ("turn_taking", "latency_s", "turn-taking: response latency, s"),
@@ -125,23 +128,23 @@ def plot_barge_in(results: Mapping[str, Any], out: Path) -> Path | None:
     return save_figure(fig, out)
 
 
-def _item_audio(run_dir: Path, item_id: str) -> tuple[np.ndarray, int] | None:
-    """What the model heard and played in one item (stereo): its saved FLAC, else the copy in its trace (every
-    finished item has one); None when neither reads."""
-    import io
-
-    import soundfile as sf
+def _item_audio(run_dir: Path, item_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """What the model heard and what it played in one item: its saved FLAC, else the copy in its trace (every
+    finished item has one, read as ``duplexkit pairs`` reads it); None when neither reads."""
+    from datagen.common.audio import decode_audio
+    from datagen.common.errors import DuplexkitError
+    from datagen.pairs.runs import TRACE_DIR, read_trace
 
     name = safe_name(item_id)
+    flac, trace = run_dir / "audio" / f"{name}.flac", run_dir / TRACE_DIR / f"{name}.npz"
     try:
-        flac = run_dir / "audio" / f"{name}.flac"
         if flac.is_file():
-            return sf.read(str(flac), dtype="float32")
-        trace = run_dir / "traces" / f"{name}.npz"
+            stereo = decode_audio(flac.read_bytes(), str(flac))
+            return stereo[:, 0], stereo[:, 1]
         if trace.is_file():
-            with np.load(trace) as z:
-                return sf.read(io.BytesIO(z["audio"].tobytes()), dtype="float32")
-    except (OSError, RuntimeError, ValueError, KeyError):
+            tr = read_trace(trace)
+            return tr.heard, tr.played
+    except (OSError, ValueError, DuplexkitError):  # a damaged file (AudioError is a ValueError): no timeline
         pass
     return None
 
@@ -149,20 +152,18 @@ def _item_audio(run_dir: Path, item_id: str) -> tuple[np.ndarray, int] | None:
 def timeline_items(records: Sequence[Mapping[str, Any]], limit: int) -> list[Mapping[str, Any]]:
     """Which items a report draws: first one per family (one it got wrong where there is one, echo factor 1
     preferred), then more wrong ones from dialogues not shown yet, then the rest in order; at most ``limit``."""
-    from benchmark.tasks import wrong_outcomes
-
     scored = [r for r in records if not r.get("failure")]
-    rank = sorted(scored, key=lambda r: (not wrong_outcomes(r), r.get("echo_factor") != 1.0))
-    picked: list[Mapping[str, Any]] = []
-    for family in dict.fromkeys(r["family"] for r in scored):
-        picked += [next(r for r in rank if r["family"] == family)]
-    shown = {r.get("dialogue") for r in picked}
-    for r in rank:
-        if wrong_outcomes(r) and r.get("dialogue") not in shown and r not in picked:
-            picked.append(r)
-            shown.add(r.get("dialogue"))
-    picked += [r for r in scored if r.get("echo_factor") == 1.0 and r not in picked]
-    return picked[:limit]
+    wrong = [bool(wrong_outcomes(r)) for r in scored]
+    rank = sorted(range(len(scored)), key=lambda i: (not wrong[i], scored[i].get("echo_factor") != 1.0))
+    picked = [next(i for i in rank if scored[i]["family"] == family)
+              for family in dict.fromkeys(r["family"] for r in scored)]
+    shown = {scored[i].get("dialogue") for i in picked}
+    for i in rank:
+        if wrong[i] and scored[i].get("dialogue") not in shown and i not in picked:
+            picked.append(i)
+            shown.add(scored[i].get("dialogue"))
+    picked += [i for i, r in enumerate(scored) if r.get("echo_factor") == 1.0 and i not in picked]
+    return [scored[i] for i in picked[:limit]]
 
 
 def plot_timeline(record: Mapping[str, Any], run_dir: Path, out: Path) -> Path | None:
@@ -170,15 +171,15 @@ def plot_timeline(record: Mapping[str, Any], run_dir: Path, out: Path) -> Path |
     heard_played = _item_audio(run_dir, record["id"])
     if heard_played is None:
         return None
-    stereo, sr = heard_played
+    heard, played = heard_played
     plt = _plt()
     from datagen.common.figures import save_figure
 
-    t = np.arange(len(stereo)) / sr
+    t = np.arange(len(heard)) / SAMPLE_RATE
     fig, axes = plt.subplots(3, 1, figsize=(10, 4.2), sharex=True, gridspec_kw={"height_ratios": [2, 2, 1]})
-    axes[0].plot(t, stereo[:, 0], lw=0.4, color="tab:gray")
+    axes[0].plot(t, heard, lw=0.4, color="tab:gray")
     axes[0].set_ylabel("mic\n(heard)", fontsize=8)
-    axes[1].plot(t, stereo[:, 1], lw=0.4, color="tab:blue")
+    axes[1].plot(t, played, lw=0.4, color="tab:blue")
     axes[1].set_ylabel("model\n(played)", fontsize=8)
     for s, e in record.get("model_speech_s", []):
         axes[2].axvspan(s, e, ymin=0.55, ymax=0.95, color="tab:blue", alpha=0.6)
@@ -191,8 +192,6 @@ def plot_timeline(record: Mapping[str, Any], run_dir: Path, out: Path) -> Path |
             ax.axvline(record["question_end_s"], color="k", lw=0.6, ls=":")
     axes[2].set_yticks([0.25, 0.75], ["probes", "model VAD"], fontsize=7)
     axes[2].set_xlabel("s")
-    from benchmark.tasks import wrong_outcomes
-
     wrong = "; ".join(what for _, what in wrong_outcomes(record))
     outcome = record.get("outcome") or ("take-over" if record.get("takeover") else "no take-over")
     axes[0].set_title(f"{record['id']}  ({outcome}{': ' + wrong if wrong else ''})", fontsize=9)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from benchmark.report import safe_name, timeline_items, timeline_path
+from benchmark.tasks import wrong_outcomes
 from datagen.common.files import atomic_write_text
 
 # (column, task, key, echo factor or None, lower is better)
@@ -137,8 +138,6 @@ def failures(res: Mapping[str, Any], examples: int = 2) -> list[str]:
     """What still fails in a run, as a table: each kind of wrong outcome (``benchmark.tasks.wrong_outcomes``, the
     aggregates' own rules) with how many items and dialogues it hit, at which echo factors, and example item ids
     from different dialogues (echo factor 1 first)."""
-    from benchmark.tasks import wrong_outcomes
-
     kinds: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for it in res.get("items", []):
         for kind in wrong_outcomes(it):
@@ -160,14 +159,11 @@ def failures(res: Mapping[str, Any], examples: int = 2) -> list[str]:
 
 
 def timeline_plots(run_dir: Path, results: Mapping[str, Any]) -> list[Path]:
-    """The bench report's timeline of the first item of each family it drew (``benchmark.report.timeline_items``)."""
-    out, families = [], set()
-    for rec in timeline_items(results.get("items", []), limit=len(results.get("items", []))):
-        path = timeline_path(run_dir, rec)
-        if rec["family"] not in families and path.is_file():
-            out.append(path)
-            families.add(rec["family"])
-    return out
+    """The bench report's timeline of the item it drew for each family (``benchmark.report.timeline_items`` draws
+    those first)."""
+    items = results.get("items", [])
+    families = {r["family"] for r in items if not r.get("failure")}
+    return [p for p in (timeline_path(run_dir, r) for r in timeline_items(items, len(families))) if p.is_file()]
 
 
 def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], context: Mapping[str, Any],

@@ -250,7 +250,8 @@ def wrong_outcomes(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     """What a scored item record counts against, as (task, what went wrong) pairs, by the rules the aggregates
     above use (so a report's list of failures adds up to its metrics): a run that failed, an answer never given or
     cut off by the model itself, a turn taken in a pause or inside a long user turn, a missed interruption, a stop
-    for a negative.  QA misses are left out: they are every answer of a model without the bank's knowledge."""
+    for a negative.  QA misses are left out: they are every answer of a model without the bank's knowledge.
+    (``datagen.pairs.runs.wrong_outcome`` is another rule on purpose: the one outcome a preference pair corrects.)"""
     if record.get("failure"):
         return [("run", f"failed: {record['failure']}")]
     family, out = record.get("family"), []
