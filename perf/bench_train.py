@@ -32,13 +32,14 @@ def corpus(path: Path) -> Path:
     return path
 
 
-def bench(config: str, data: Path, steps: int, seconds: float, batch: int, threads: int) -> dict[str, float]:
+def bench(config: str, data: Path, steps: int, seconds: float, batch: int, threads: int,
+          precision: str = "no") -> dict[str, float]:
     from recipes.cli import train
 
     with tempfile.TemporaryDirectory() as tmp:
         train("duplex", config, [f"max_steps={steps}", f"data.max_seconds={seconds}", f"data.batch_size={batch}",
                                  "optim.grad_accum=1", "eval.bench=false", "eval_every=0", f"save_every={steps}",
-                                 f"threads={threads}"], [str(data)], None, tmp, progress=False)
+                                 f"threads={threads}", f"mixed_precision={precision}"], [str(data)], None, tmp, progress=False)
         log = [json.loads(x) for x in (Path(tmp) / "train_log.jsonl").read_text().splitlines()]
     rows = [r for r in log if "loss" in r]
     counted = rows[2:]
@@ -56,13 +57,15 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=6)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--corpus", default=None)
+    ap.add_argument("--precision", nargs="+", default=["no"], help="mixed_precision values to compare (no, bf16)")
     args = ap.parse_args()
     data = corpus(Path(args.corpus) if args.corpus else ROOT / ".cache" / "bench-train-corpus")
     print(f"training throughput, stage 2, {args.batch} x {args.seconds:g} s windows per step, "
           f"{args.threads} threads (first 2 steps not counted)")
     for name in args.configs:
-        r = bench(name, data, args.steps, args.seconds, args.batch, args.threads)
-        print(f"  {name:<6} {r['x_realtime']:8.0f}x real time  ({r['audio_s']:.0f} audio s in {r['wall_s']:.1f} s, "
+      for prec in args.precision:
+        r = bench(name, data, args.steps, args.seconds, args.batch, args.threads, prec)
+        print(f"  {name:<6} {prec:<4} {r['x_realtime']:8.1f}x real time  ({r['audio_s']:.0f} audio s in {r['wall_s']:.1f} s, "
               f"{r['steps']} steps; loss {r['first_loss']:.3f} -> {r['last_loss']:.3f})", flush=True)
     return 0
 

@@ -56,15 +56,22 @@ class Size:
     # stage -> max_minutes, a wall-clock cap on top of max_steps (the learning rate decays over max_steps: a cap that
     # stops a stage early leaves it undecayed)
     max_minutes: dict[str, float] = field(default_factory=dict)
+    # stage -> further train overrides (a warm-up that fits capped steps, bf16 autocast)
+    overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # adapter options of the trained model in every benchmark of it (val sweeps and test alike)
+    model_args: tuple[str, ...] = ()
 
     def budget(self, stage: str) -> list[str]:
         """The train overrides that bound ``stage`` (a key of :attr:`steps`)."""
         cap = self.max_minutes.get(stage, 0.0)
-        return [f"max_steps={self.steps[stage]}", *([f"max_minutes={cap:g}"] if cap else [])]
+        return [f"max_steps={self.steps[stage]}", *([f"max_minutes={cap:g}"] if cap else []),
+                *self.overrides.get(stage, ())]
 
     def plan(self) -> dict[str, Any]:
         """The training budget as the page and the checkpoints' provenance record it (caps only when there are)."""
-        return {"steps": self.steps, **({"max_minutes": self.max_minutes} if self.max_minutes else {})}
+        return {"steps": self.steps, **({"max_minutes": self.max_minutes} if self.max_minutes else {}),
+                **({"overrides": {k: list(v) for k, v in self.overrides.items()}} if self.overrides else {}),
+                **({"bench_model_args": list(self.model_args)} if self.model_args else {})}
 
 
 SIZES: dict[str, Size] = {
@@ -96,11 +103,19 @@ SIZES: dict[str, Size] = {
     "tiny": Size({"train": 300.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
                  {"distill": 60, "sft": 400, "duplex": 2400, "dpo": 40}, None, 150,
                  pair_weights=(("interruption", 3.0),)),
-    # the steps are a GPU plan; the caps (Size.max_minutes) fit about 2 h of training on a 2-core CPU, where small
-    # trains at ~3 audio seconds per second (tiny ~120; docs/training.md "Capacity and steps")
-    "small": Size({"train": 60.0, "val": 10.0, "pairs-src": 10.0, "test": 20.0},
-                  {"distill": 300, "sft": 600, "duplex": 2000, "dpo": 60}, None, 250, model="small",
-                  max_minutes={"distill": 20.0, "sft": 25.0, "duplex": 60.0, "dpo": 15.0}),
+    # a CPU session's run (s30, 2026-12-06): the corpora are tiny's (same seeds and minutes: the same test items, so
+    # the two sizes compare item for item); steps sized to the wall-clock caps so each learning rate schedule ends
+    # (stage 1 ran at ~14 s per 128-s step on one thread with bf16 autocast, 1.7x faster than fp32 on this AMX CPU:
+    # perf/bench_train.py --precision); benchmarks use the adapter's dynamic int8 LLM (RTF 0.51 against ~1.5 in fp32,
+    # perf/bench_model.py), in the val sweeps as on test
+    "small": Size({"train": 300.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
+                  {"distill": 150, "sft": 70, "duplex": 160, "dpo": 40}, None, 20, model="small",
+                  pair_weights=(("interruption", 3.0),),
+                  max_minutes={"distill": 8.0, "sft": 22.0, "duplex": 50.0, "dpo": 12.0},
+                  overrides={"sft": ("mixed_precision=bf16", "optim.warmup_steps=10"),
+                             "duplex": ("mixed_precision=bf16", "optim.warmup_steps=15"),
+                             "dpo": ("optim.warmup_steps=5",)},
+                  model_args=("quantize=int8",)),
 }
 SEEDS = {"train": (1, "train"), "val": (3, "val"), "pairs-src": (4, "train"), "test": (2, "test")}
 # The val and test corpora weigh barge-ins (and pauses) up: with the default mix a 12-min test corpus held 8
@@ -273,7 +288,7 @@ class Pipeline:
         sft = str(chosen)
         items = ["--max-items", str(s.bench_items)] if s.bench_items else []
         bench = ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
-        omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
+        omni = ["--model", "salmonn-omni", *(a for x in ("threads=1", *s.model_args) for a in ("--model-arg", x))]
         test = lambda name, args, same_as=None: self.bench_test(name, [*bench, *omni, *args, *items], same_as)  # noqa: E731
         test("sft", ["--checkpoint", sft])
         sft_offsets = offset_args(*self.tune_offsets("sft", sft, [*bench, *omni]))

@@ -280,6 +280,31 @@ def test_small_stages_carry_their_time_caps_and_tiny_runs_to_its_steps(tmp_path)
             assert f"max_steps={spec.steps[stage]}" in argv
             caps = [a for a in argv if a.startswith("max_minutes=")]
             assert caps == ([f"max_minutes={spec.max_minutes[stage]:g}"] if capped else [])
+            assert [a for a in argv if a.startswith(("mixed_precision=", "optim.warmup_steps="))] == (
+                ["mixed_precision=bf16", *(a for a in argv if a.startswith("optim.warmup_steps="))] if capped else [])
+
+
+def test_small_benchmarks_its_models_with_int8_in_the_val_sweep_as_on_test(tmp_path):
+    """Every benchmark of a trained small model (val sweep points, test, pairs-src) carries the same adapter options,
+    so the offsets chosen on val are chosen for the model that is scored; tiny's carry none."""
+    for size, extra in (("small", ["--model-arg", "quantize=int8"]), ("tiny", [])):
+        calls: list[list[str]] = []
+
+        def fake(argv):
+            calls.append(argv)
+            if "val-offsets" in " ".join(argv):
+                out = Path(argv[argv.index("--out") + 1])
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "results.json").write_text(json.dumps({"aggregates": {}}))
+            return 0 if argv[0] != "pairs" else 3
+
+        with pytest.raises(ReproduceError, match="step 'pairs' failed"):
+            Pipeline(size, tmp_path / size, runner=fake).run()
+        benches = [a for a in calls if a[:2] == ["bench", "run"] and "salmonn-omni" in a]
+        assert {Path(a[a.index("--data") + 1]).name for a in benches} == {"test", "val", "pairs-src"}
+        for argv in benches:
+            i = argv.index("--model")
+            assert argv[i:i + 4 + len(extra)] == ["--model", "salmonn-omni", "--model-arg", "threads=1", *extra]
 
 
 def test_the_val_objective_sees_a_late_take_over():
