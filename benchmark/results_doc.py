@@ -124,13 +124,22 @@ def subset_table(before: Mapping[str, Any], after: Mapping[str, Any], factor: st
     return "\n".join(lines)
 
 
-def targets_table(res: Mapping[str, Any]) -> str:
+def targets_table(res: Mapping[str, Any], qa_baseline: tuple[str, Mapping[str, Any]] | None = None) -> str:
+    """The issue's targets for one run; with ``qa_baseline`` (label, results on the same test corpus) also its
+    relative one: spoken QA (S2T) above that baseline's on the same items (the ``small`` target)."""
     lines = ["| target (echo factor 1, held-out test) | measured | met |", "|---|---|---|"]
     for label, task, key, factor, op, bound in TARGETS:
         value, ci, n = metric(res, task, key, factor)
         dlg = dialogues(res, task, key, factor)
         met = "n/a" if value is None else ("yes" if (value >= bound if op == ">=" else value <= bound) else "**no**")
         lines.append(f"| {label} | {_cell(value, ci, n, dlg)} | {met} |")
+    if qa_baseline is not None:
+        name, base = qa_baseline
+        value, ci, n = metric(res, "qa", "s2t_accuracy", "1")
+        bound = metric(base, "qa", "s2t_accuracy", "1")[0]
+        met = "n/a" if value is None or bound is None else ("yes" if value > bound else "**no**")
+        lines.append(f"| QA S2T above {name} on the same items ({'n/a' if bound is None else f'{bound:.3f}'}) | "
+                     f"{_cell(value, ci, n, dialogues(res, 'qa', 's2t_accuracy', '1'))} | {met} |")
     return "\n".join(lines)
 
 
@@ -169,10 +178,11 @@ def timeline_plots(run_dir: Path, results: Mapping[str, Any]) -> list[Path]:
 def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], context: Mapping[str, Any],
                       train_runs: Mapping[str, str | Path] | None = None, sft: str | None = None,
                       dpo: str | None = None, notes: Sequence[str] = (), implicit: str | None = None,
-                      explicit: str | None = None) -> Path:
+                      explicit: str | None = None, qa_baseline: str | None = None) -> Path:
     """Write the page and copy the training plots into ``<out_md stem>/``; returns the page path.  ``sft``/``dpo``:
     the rows compared per barge-in subset and held to the targets; ``implicit`` is compared with ``explicit``
-    (default ``sft``): the ablation's two arms under the same decision settings."""
+    (default ``sft``): the ablation's two arms under the same decision settings; ``qa_baseline``: the row whose
+    spoken-QA (S2T) score the target model must beat on the same items."""
     explicit = explicit or sft
     out_md = Path(out_md)
     assets = out_md.with_suffix("")
@@ -206,7 +216,8 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
                   headline_table({f"{explicit} (explicit)": loaded[explicit], implicit: loaded[implicit]})]
     target_model = dpo if dpo in loaded else sft
     if target_model in loaded:
-        parts += ["", f"## Targets ({target_model})", "", targets_table(loaded[target_model])]
+        qa = (qa_baseline, loaded[qa_baseline]) if qa_baseline in loaded else None
+        parts += ["", f"## Targets ({target_model})", "", targets_table(loaded[target_model], qa)]
     for label, res in loaded.items():
         if label in (sft, dpo):
             parts += ["", f"### What still fails: {label}", ""] + failures(res)

@@ -443,11 +443,15 @@ class Pipeline:
         page = write_results_doc(self.p("results.md"), runs, context, train_runs,
                                  sft="salmonn-omni SFT, val-tuned offsets", dpo="salmonn-omni DPO, val-tuned offsets",
                                  implicit="salmonn-omni implicit thinking (stage 2)",
-                                 explicit="salmonn-omni SFT (stage 2)", notes=[
+                                 explicit="salmonn-omni SFT (stage 2)",
+                                 qa_baseline="vad_cascade" if self.spec.model != "tiny" else None, notes=[
             "salmonn-omni rows are scored with `--model-arg voice=piper`: the adapter speaks the model's own text "
             "stream with the assistant's Piper voice and stops where the model's <shift> stops it; the decisions "
-            "and the text are the model's. The tiny mel synthesizer's own output is not speech to silero-vad (see "
-            "`mel synthesizer, teacher-forced on val` above), so `voice=mel` would score 0 everywhere.",
+            "and the text are the model's. " + (
+                "The tiny mel synthesizer's own output is not speech to silero-vad (see `mel synthesizer, "
+                "teacher-forced on val` above), so `voice=mel` would score 0 everywhere." if self.spec.model == "tiny"
+                else f"How much of the {self.spec.model} mel synthesizer's own output silero-vad calls speech: "
+                "`mel synthesizer, teacher-forced on val` above."),
             f"Score the exported checkpoints without training: `duplexkit bench run --model salmonn-omni "
             f"--checkpoint {self.checkpoints or 'DIR'}/dpo --data TEST --out OUT` (and `.../sft`).",
             "Checkpoints and settings are chosen on `val` (`--split val`: its own lines, voices and rooms, seen by neither "

@@ -42,6 +42,11 @@ def test_subsets_targets_and_failures_come_from_the_files():
     assert "| context-dependent | n/a | n/a |" in sub
     tgt = targets_table(after)
     assert "turn-taking take-over rate >= 0.95 | 0.500 [0.00, 1.00] (n=4) | **no**" in tgt
+    assert "QA S2T" not in tgt
+    qa = lambda acc: {"aggregates": {"qa": {"by_echo_factor": {"1": {"s2t_accuracy": acc, "n": 20}}}}}  # noqa: E731
+    assert "| QA S2T above cascade on the same items (0.050) | 0.100 (n=20) | yes |" in targets_table(
+        qa(0.1), ("cascade", qa(0.05)))
+    assert targets_table(qa(0.05), ("cascade", qa(0.05))).endswith("| **no** |")  # equal is not above
     def react(dialogue, factor, outcome):
         return {"id": f"{dialogue}/react0@ef{factor:g}", "dialogue": dialogue, "family": "reactive",
                 "echo_factor": factor, "outcome": outcome, "probe": "interruption", "context": "dependent",
