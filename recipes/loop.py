@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,14 @@ def make_accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
+    from accelerate.state import AcceleratorState
+
+    # accelerate keeps one state per process and refuses another mixed precision in it, while one process may run
+    # several stages (reproduce runs them in-process: small's stage 0 in fp32, then bf16): a single process starts
+    # afresh; a distributed launch's state is never reset
+    last = AcceleratorState._shared_state.get("_mixed_precision")
+    if last is not None and last != cfg.mixed_precision and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        AcceleratorState._reset_state()
     cpu = not torch.cuda.is_available()
     return Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision,
                        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)])

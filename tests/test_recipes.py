@@ -45,6 +45,17 @@ def test_cli_trains_tiny_and_the_loss_goes_down(bench_corpus, tmp_path, capsys):
     load_checkpoint(out / "final")  # the final checkpoint is a plain model checkpoint
 
 
+def test_stages_of_another_mixed_precision_run_in_one_process(bench_corpus, tmp_path, capsys):
+    """reproduce runs its stages in one process: small's fp32 stage 0 and bf16 stages 1-2 (accelerate keeps one
+    state per process and refused the change)."""
+    from duplexkit_cli import main
+
+    for i, precision in enumerate(("no", "bf16", "no")):
+        rc = main(["train", "2", "--config", "tiny", "--data", str(bench_corpus), "--out", str(tmp_path / f"r{i}"),
+                   "--quiet", "max_steps=1", f"mixed_precision={precision}", *FAST])
+        assert rc == 0, capsys.readouterr().err
+
+
 def test_resume_equals_not_stopping(bench_corpus, tmp_path):
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     args = ("max_steps=4", "save_every=2")
