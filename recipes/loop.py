@@ -52,9 +52,8 @@ class Task(Protocol):
 
 def make_accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
-
     from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedDataParallelKwargs
 
     # accelerate keeps one state per process and refuses another mixed precision in it, while one process may run
     # several stages (reproduce runs them in-process: small's stage 0 in fp32, then bf16): a single process starts
