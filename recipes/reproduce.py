@@ -60,8 +60,6 @@ class Size:
     overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # adapter options of the trained model in every benchmark of it (val sweeps and test alike)
     model_args: tuple[str, ...] = ()
-    # the start offsets the val sweep tries (None: START_GRID)
-    start_grid: tuple[float, ...] | None = None
 
     def budget(self, stage: str) -> list[str]:
         """The train overrides that bound ``stage`` (a key of :attr:`steps`)."""
@@ -117,10 +115,7 @@ SIZES: dict[str, Size] = {
                   overrides={"sft": ("mixed_precision=bf16", "optim.warmup_steps=10"),
                              "duplex": ("mixed_precision=bf16", "optim.warmup_steps=15"),
                              "dpo": ("optim.warmup_steps=5",)},
-                  model_args=("quantize=int8",),
-                  # its stage-2 val evals never put <shift> first where a turn starts (acc_shift 0.0 at steps 20 and
-                  # 40, run small1): an under-confident turn-taker, so the val sweep also offers start offsets
-                  start_grid=(0.0, 2.0, 4.0)),
+                  model_args=("quantize=int8",)),
 }
 SEEDS = {"train": (1, "train"), "val": (3, "val"), "pairs-src": (4, "train"), "test": (2, "test")}
 # The val and test corpora weigh barge-ins (and pauses) up: with the default mix a 12-min test corpus held 8
@@ -380,8 +375,7 @@ class Pipeline:
         print(f"[reproduce] checkpoints: {target / 'sft'}, {target / 'dpo'}")
 
     def tune_offsets(self, tag: str, checkpoint: str, bench: Sequence[str]) -> tuple[float, float]:
-        """The best :func:`val_score` of a coordinate search over the size's start grid (default ``START_GRID``)
-        then ``STOP_GRID`` for one model
+        """The best :func:`val_score` of a coordinate search over ``START_GRID`` then ``STOP_GRID`` for one model
         (``tag``: sft, dpo), each point scored closed loop on ``val`` (never ``test``); the sweep is written to
         ``runs/offsets-{tag}.json``."""
         scores: dict[tuple[float, float], float] = {}
@@ -396,7 +390,7 @@ class Pipeline:
             return scores[(start, stop)]
 
         best = lambda points: max(points, key=lambda pt: (score(*pt), -abs(pt[0]) - abs(pt[1])))  # noqa: E731
-        start, _ = best([(a, 0.0) for a in self.spec.start_grid or START_GRID])
+        start, _ = best([(a, 0.0) for a in START_GRID])
         chosen = best([(start, b) for b in STOP_GRID])
         rows = [{"start_bias": a, "stop_bias": b, "val_score": v} for (a, b), v in scores.items()]
         Path(self.p("runs")).mkdir(parents=True, exist_ok=True)
