@@ -70,6 +70,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="a --split train corpus")
     p.add_argument("--val-data", required=True, help="a --split val corpus (unseen lines, voices, rooms) for selection")
     p.add_argument("--out", required=True, help="the model folder to write (replaced atomically)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="train on about this many minutes of --data, every k-th shard (default: "
+                        "benchmark.train_classifier.MAX_TRAIN_MINUTES; 0: all of it)")
+    p.add_argument("--workers", type=int, default=1, help="feature processes (the result is the same)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train_classifier)
 
@@ -148,9 +152,11 @@ def cmd_items(args: argparse.Namespace) -> int:
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
-    from benchmark.train_classifier import train_classifier
+    from benchmark.train_classifier import MAX_TRAIN_MINUTES, train_classifier
 
-    s = train_classifier(args.data, args.val_data, args.out, progress=not args.quiet)
+    cap = MAX_TRAIN_MINUTES if args.max_minutes is None else (args.max_minutes or None)
+    s = train_classifier(args.data, args.val_data, args.out, progress=not args.quiet, max_minutes=cap,
+                         workers=args.workers)
     v = s["validation"]
     print(f"turn_classifier: start head {s['selected']['start']['kind']} (threshold {s['thresholds']['start']:g}), "
           f"stop head {s['selected']['stop']['kind']} (threshold {s['thresholds']['stop']:g}); validation accuracy "

@@ -310,8 +310,9 @@ class Pipeline:
         dpo = self.p("runs", "s3", "final")
         dpo_offsets = offset_args(*self.tune_offsets("dpo", dpo, [*bench, *omni]))  # its own: SFT's do not carry over
         test("dpo-tuned", [*dpo_offsets, "--checkpoint", dpo])
-        self.step("train-classifier", ["bench", "train-classifier", "--data", self.p("train"), "--val-data",
-                                       self.p("val"), "--out", self.p("runs", "turn_classifier"), "--quiet"])
+        self.step("train-classifier", ["bench", "train-classifier", "--workers", str(self.workers), "--data",
+                                       self.p("train"), "--val-data", self.p("val"), "--out",
+                                       self.p("runs", "turn_classifier"), "--quiet"])
         from benchmark.models import STEP_TIMEOUT_S
 
         for name in BASELINES:

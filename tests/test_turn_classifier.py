@@ -120,6 +120,24 @@ def test_training_is_deterministic_and_the_folder_is_complete(trained, bench_cor
         assert all(v is None or 0.0 <= v <= 1.0 for v in acc.values())
 
 
+def test_features_are_the_same_from_two_processes_and_a_stride_takes_every_kth_shard(bench_corpus, tmp_path):
+    import json
+
+    from benchmark.train_classifier import corpus_frames, shard_stride
+    from datagen.corpus import list_shards, read_shard_meta
+
+    cfg = FeatureConfig()
+    one, two = corpus_frames(bench_corpus, cfg), corpus_frames(bench_corpus, cfg, workers=2)
+    assert len(list_shards(bench_corpus)) > 1 and one["X"].shape == two["X"].shape
+    assert all(np.array_equal(one[k], two[k]) for k in ("X", "start_y", "start_w", "stop_y", "stop_w", "state"))
+    assert one["spans"] == two["spans"] and [d.id for d in one["dialogues"]] == [d.id for d in two["dialogues"]]
+    half = corpus_frames(bench_corpus, cfg, stride=2)
+    kept = {d.id for sh in list_shards(bench_corpus)[::2] for d in read_shard_meta(sh)}
+    assert {d.id for d in half["dialogues"]} == kept and len(half["X"]) < len(one["X"])
+    (tmp_path / "stats.json").write_text(json.dumps({"total_seconds": 300 * 60.0}))
+    assert [shard_stride(tmp_path, m) for m in (100.0, 150.0, 400.0, None)] == [3, 2, 1, 1]
+
+
 def test_training_refuses_the_test_split_and_one_corpus_twice(bench_corpus, tmp_path):
     import json
     import shutil
