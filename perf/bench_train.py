@@ -3,8 +3,9 @@ real loop of :mod:`recipes.loop`: forward, backward, AdamW, the sampler, batch b
 
 Run with ``.venv/bin/python perf/bench_train.py [--configs tiny small] [--steps 12] [--threads 2]
 [--precision no bf16] [--corpus DIR]`` (bf16: autocast; 1.7x faster for small on one thread of this AMX CPU).
-Without ``--corpus`` a 3-minute corpus is generated once into ``.cache/bench-train-corpus``.  Windows of ``--seconds`` (16) x ``--batch`` (6) per step, as the measured plain loop.  The first 2 steps
-(shard decoding, allocator warm-up) are not counted; the run directory is a temporary folder.
+Without ``--corpus`` a 3-minute corpus is generated once into ``.cache/bench-train-corpus``.  Windows of
+``--seconds`` (16) x ``--batch`` (6) per step, as the measured plain loop.  The first 2 steps (shard decoding,
+allocator warm-up) are not counted; the run directory is a temporary folder.
 """
 
 from __future__ import annotations

@@ -58,8 +58,8 @@ class Size:
     max_minutes: dict[str, float] = field(default_factory=dict)
     # stage -> further train overrides (a warm-up that fits capped steps, bf16 autocast)
     overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # adapter options of the trained model in every benchmark of it (val sweeps and test alike)
-    model_args: tuple[str, ...] = ()
+    # model config overrides in every benchmark of the trained model (val sweeps and test alike; the offsets join them)
+    model_overrides: tuple[str, ...] = ()
 
     def budget(self, stage: str) -> list[str]:
         """The train overrides that bound ``stage`` (a key of :attr:`steps`)."""
@@ -71,7 +71,7 @@ class Size:
         """The training budget as the page and the checkpoints' provenance record it (caps only when there are)."""
         return {"steps": self.steps, **({"max_minutes": self.max_minutes} if self.max_minutes else {}),
                 **({"overrides": {k: list(v) for k, v in self.overrides.items()}} if self.overrides else {}),
-                **({"bench_model_args": list(self.model_args)} if self.model_args else {})}
+                **({"bench_model_overrides": list(self.model_overrides)} if self.model_overrides else {})}
 
 
 SIZES: dict[str, Size] = {
@@ -106,8 +106,9 @@ SIZES: dict[str, Size] = {
     # a CPU session's run (s30, 2026-12-06): the corpora are tiny's (same seeds and minutes: the same test items, so
     # the two sizes compare item for item); steps sized to the wall-clock caps so each learning rate schedule ends
     # (stage 1 ran at ~14 s per 128-s step on one thread with bf16 autocast, 1.7x faster than fp32 on this AMX CPU:
-    # perf/bench_train.py --precision); benchmarks use the adapter's dynamic int8 LLM (RTF 0.51 against ~1.5 in fp32,
-    # perf/bench_model.py), in the val sweeps as on test
+    # perf/bench_train.py --precision); benchmarks run the LLM in bf16, as it trained, in the val sweeps as on test.
+    # Not the adapter's int8 option: the trained model's <shift> margins are a few tenths of a nat, and int8 flipped
+    # them: 0 of 20 test take-overs (run small1), 0 of 3 val ones where bf16 and fp32 took 3 of 3
     "small": Size({"train": 300.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
                   {"distill": 150, "sft": 70, "duplex": 160, "dpo": 40}, None, 20, model="small",
                   pair_weights=(("interruption", 3.0),),
@@ -115,7 +116,7 @@ SIZES: dict[str, Size] = {
                   overrides={"sft": ("mixed_precision=bf16", "optim.warmup_steps=10"),
                              "duplex": ("mixed_precision=bf16", "optim.warmup_steps=15"),
                              "dpo": ("optim.warmup_steps=5",)},
-                  model_args=("quantize=int8",)),
+                  model_overrides=("backbone.dtype=bfloat16",)),
 }
 SEEDS = {"train": (1, "train"), "val": (3, "val"), "pairs-src": (4, "train"), "test": (2, "test")}
 # The val and test corpora weigh barge-ins (and pauses) up: with the default mix a 12-min test corpus held 8
@@ -156,11 +157,12 @@ SWEEP_ARGS: tuple[str, ...] = ("--tasks", *_SWEEP_TASKS,
                                *(a for t in _SWEEP_TASKS for a in ("--echo-factors", f"{t}=1")))
 
 
-def offset_args(start: float, stop: float) -> list[str]:
-    """The adapter options that set the <shift> offsets (none for the trained argmax, so that run is the plain one)."""
-    if start == 0 and stop == 0:
-        return []
-    return ["--model-arg", f"overrides=[decision.start_bias={start:g},decision.stop_bias={stop:g}]"]
+def offset_args(start: float, stop: float, base: Sequence[str] = ()) -> list[str]:
+    """The adapter options that set the <shift> offsets after the config overrides ``base`` (one ``overrides``
+    option: a second would replace the first; none at all for the trained argmax without ``base``)."""
+    keys = [*base, *([] if start == 0 and stop == 0 else
+                     [f"decision.start_bias={start:g}", f"decision.stop_bias={stop:g}"])]
+    return ["--model-arg", f"overrides=[{','.join(keys)}]"] if keys else []
 
 
 def objective_term(task: str, key: str, kind: str, value: float | None) -> float:
@@ -288,12 +290,13 @@ class Pipeline:
         sft = str(chosen)
         items = ["--max-items", str(s.bench_items)] if s.bench_items else []
         bench = ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
-        omni = ["--model", "salmonn-omni", *(a for x in ("threads=1", *s.model_args) for a in ("--model-arg", x))]
+        omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
+        model = lambda start=0.0, stop=0.0: offset_args(start, stop, s.model_overrides)  # noqa: E731
         test = lambda name, args, same_as=None: self.bench_test(name, [*bench, *omni, *args, *items], same_as)  # noqa: E731
-        test("sft", ["--checkpoint", sft])
-        sft_offsets = offset_args(*self.tune_offsets("sft", sft, [*bench, *omni]))
-        test("sft-tuned", [*sft_offsets, "--checkpoint", sft], None if sft_offsets else "sft")
-        self.step("bench-sft-on-pairs-src", [*bench, *omni, "--checkpoint", sft, "--data",
+        test("sft", [*model(), "--checkpoint", sft])
+        sft_chosen = self.tune_offsets("sft", sft, [*bench, *omni])
+        test("sft-tuned", [*model(*sft_chosen), "--checkpoint", sft], "sft" if sft_chosen == (0, 0) else None)
+        self.step("bench-sft-on-pairs-src", [*bench, *omni, *model(), "--checkpoint", sft, "--data",
                                              self.p("pairs-src"), "--out", self.p("bench", "sft-on-pairs-src"), *items])
         # --keep: the run's right outcomes too.  Without them every on-policy "hold" pair (early take-overs) sits 2-3 s
         # into a clip that starts at 0, against no "take the turn" pair there, and DPO learned to wait that long: on
@@ -308,8 +311,8 @@ class Pipeline:
                               *s.budget("dpo"), f"init_from={chosen}", "eval.bench=false",
                               f"dpo.bench_every={max(1, s.steps['dpo'] // 4)}", "--quiet"])
         dpo = self.p("runs", "s3", "final")
-        dpo_offsets = offset_args(*self.tune_offsets("dpo", dpo, [*bench, *omni]))  # its own: SFT's do not carry over
-        test("dpo-tuned", [*dpo_offsets, "--checkpoint", dpo])
+        dpo_chosen = self.tune_offsets("dpo", dpo, [*bench, *omni])  # its own: SFT's do not carry over
+        test("dpo-tuned", [*model(*dpo_chosen), "--checkpoint", dpo])
         self.step("train-classifier", ["bench", "train-classifier", "--workers", str(self.workers), "--data",
                                        self.p("train"), "--val-data", self.p("val"), "--out",
                                        self.p("runs", "turn_classifier"), "--quiet"])
@@ -322,13 +325,13 @@ class Pipeline:
                                         self.p("bench", name), *items])
         if self.checkpoints:
             self.export_checkpoints(Path(self.checkpoints), why)
-        test("dpo", ["--checkpoint", dpo], None if dpo_offsets else "dpo-tuned")  # the DPO model's trained argmax
+        test("dpo", [*model(), "--checkpoint", dpo], "dpo-tuned" if dpo_chosen == (0, 0) else None)  # its argmax
         self.write_doc(why)  # the page without the ablation: a run stopped during it still has every other result
         # the paper's Table 2 ablation, last: the same stages and budget with implicit thinking (<think> not fed
         # back), trained beside the main arm or now; the page is written again with it
         chosen_implicit, _ = arm if arm is not None else self.stages_1_2(*implicit)
-        self.step("bench-implicit", [*bench, *omni, "--checkpoint", str(chosen_implicit), "--data", self.p("test"),
-                                     "--out", self.p("bench", "implicit"), *items])
+        self.step("bench-implicit", [*bench, *omni, *model(), "--checkpoint", str(chosen_implicit), "--data",
+                                     self.p("test"), "--out", self.p("bench", "implicit"), *items])
         return self.write_doc(why)
 
     def bench_test(self, name: str, argv: Sequence[str], same_as: str | None = None) -> None:
@@ -370,7 +373,8 @@ class Pipeline:
                         # the checkpoint's own config decides at offset 0 (the trained argmax); the val-tuned row of
                         # results.md is scored with these
                         **({"decision_offsets_chosen_on_val": chosen, "score_tuned_with": " ".join(
-                            offset_args(chosen["start_bias"], chosen["stop_bias"])) or "(no options: offset 0)"}
+                            offset_args(chosen["start_bias"], chosen["stop_bias"], self.spec.model_overrides))
+                           or "(no options: offset 0)"}
                            if chosen else {})}
                 (tmp / "provenance.json").write_text(json.dumps(prov, indent=1))
         print(f"[reproduce] checkpoints: {target / 'sft'}, {target / 'dpo'}")
@@ -385,7 +389,8 @@ class Pipeline:
             if (start, stop) not in scores:
                 out = self.p("bench", f"val-offsets-{tag}", f"start{start:g}-stop{stop:g}")
                 self.step(f"bench-val-offsets-{tag}-{start:g}-{stop:g}", [
-                    *bench, *offset_args(start, stop), *SWEEP_ARGS, "--checkpoint", checkpoint, "--data",
+                    *bench, *offset_args(start, stop, self.spec.model_overrides), *SWEEP_ARGS, "--checkpoint",
+                    checkpoint, "--data",
                     self.p("val"), "--out", out])
                 scores[(start, stop)] = round(val_score(json.loads(Path(out, "results.json").read_text())), 4)
             return scores[(start, stop)]

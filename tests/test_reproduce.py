@@ -247,7 +247,8 @@ def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_v
     Path(pipe.p("runs", "offsets-dpo.json")).write_text(json.dumps({"chosen": {"start_bias": 1.0, "stop_bias": -2.0}}))
     pipe.export_checkpoints(tmp_path / "ckpt", {"selected": pipe.p("runs", "s2", "final"), "step": 600})
     dpo = json.loads((tmp_path / "ckpt" / "dpo" / "provenance.json").read_text())
-    assert dpo["score_tuned_with"] == "--model-arg overrides=[decision.start_bias=1,decision.stop_bias=-2]"
+    base = "".join(f"{k}," for k in SIZES[size].model_overrides)
+    assert dpo["score_tuned_with"] == f"--model-arg overrides=[{base}decision.start_bias=1,decision.stop_bias=-2]"
     assert dpo["checkpoint"] == "runs/s3/final" and "decision_offsets_chosen_on_val" not in json.loads(
         (tmp_path / "ckpt" / "sft" / "provenance.json").read_text())  # no sweep file for sft here
     assert sorted(p.name for p in (tmp_path / "ckpt" / "dpo").iterdir()) == ["config.yaml", "provenance.json"]
@@ -289,10 +290,11 @@ def test_small_stages_carry_their_time_caps_and_tiny_runs_to_its_steps(tmp_path)
                 ["mixed_precision=bf16", *(a for a in argv if a.startswith("optim.warmup_steps="))] if capped else [])
 
 
-def test_small_benchmarks_its_models_with_int8_in_the_val_sweep_as_on_test(tmp_path):
-    """Every benchmark of a trained small model (val sweep points, test, pairs-src) carries the same adapter options,
-    so the offsets chosen on val are chosen for the model that is scored; tiny's carry none."""
-    for size, extra in (("small", ["--model-arg", "quantize=int8"]), ("tiny", [])):
+def test_small_benchmarks_its_models_in_bf16_in_the_val_sweep_as_on_test(tmp_path):
+    """Every benchmark of a trained small model (val sweep points, test, pairs-src) carries the same config
+    overrides, in one ``overrides`` option with the offsets (a second option would replace the first), so the offsets
+    chosen on val are chosen for the model that is scored; tiny's carry none."""
+    for size, base in (("small", "backbone.dtype=bfloat16"), ("tiny", None)):
         calls: list[list[str]] = []
 
         def fake(argv):
@@ -308,8 +310,12 @@ def test_small_benchmarks_its_models_with_int8_in_the_val_sweep_as_on_test(tmp_p
         benches = [a for a in calls if a[:2] == ["bench", "run"] and "salmonn-omni" in a]
         assert {Path(a[a.index("--data") + 1]).name for a in benches} == {"test", "val", "pairs-src"}
         for argv in benches:
-            i = argv.index("--model")
-            assert argv[i:i + 4 + len(extra)] == ["--model", "salmonn-omni", "--model-arg", "threads=1", *extra]
+            opts = [argv[i + 1] for i, a in enumerate(argv) if a == "--model-arg" and argv[i + 1].startswith("overrides=")]
+            offsets = "val-offsets" in " ".join(argv) and "start0-stop0" not in " ".join(argv)
+            if base is None:
+                assert len(opts) == offsets and all(o.startswith("overrides=[decision.") for o in opts)
+            else:
+                assert len(opts) == 1 and opts[0].startswith(f"overrides=[{base}") and ("decision." in opts[0]) == offsets
 
 
 def test_the_val_objective_sees_a_late_take_over():
