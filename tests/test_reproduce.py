@@ -255,22 +255,28 @@ def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_v
     assert dpo["steps"] == SIZES[size].steps and dpo.get("max_minutes") == (SIZES[size].max_minutes or None)
 
 
+def _commands_up_to_pairs(size: str, out: Path) -> list[list[str]]:
+    """The commands a size's pipeline runs up to its pair set (which fails, to stop there); val runs score 0."""
+    calls: list[list[str]] = []
+
+    def fake(argv):
+        calls.append(argv)
+        if "val-offsets" in " ".join(argv):
+            run = Path(argv[argv.index("--out") + 1])
+            run.mkdir(parents=True, exist_ok=True)
+            (run / "results.json").write_text(json.dumps({"aggregates": {}}))
+        return 0 if argv[0] != "pairs" else 3
+
+    with pytest.raises(ReproduceError, match="step 'pairs' failed"):
+        Pipeline(size, out, runner=fake).run()
+    return calls
+
+
 def test_tiny_weighs_its_interruption_pairs(tmp_path):
     """The tiny recipe's pair set carries its per-kind DPO weights (chosen on val); smoke's has none; both keep the
     run's right outcomes."""
     for size, expected in (("tiny", ["--weight", "interruption=3"]), ("smoke", [])):
-        calls: list[list[str]] = []
-
-        def fake(argv):
-            calls.append(argv)
-            if "val-offsets" in " ".join(argv):
-                out = Path(argv[argv.index("--out") + 1])
-                out.mkdir(parents=True, exist_ok=True)
-                (out / "results.json").write_text(json.dumps({"aggregates": {}}))
-            return 0 if argv[0] != "pairs" else 3
-
-        with pytest.raises(ReproduceError, match="step 'pairs' failed"):
-            Pipeline(size, tmp_path / size, runner=fake).run()
+        calls = _commands_up_to_pairs(size, tmp_path / size)
         pairs = calls[-1]
         assert pairs[0] == "pairs" and pairs[pairs.index("--no-progress") + 1:] == expected
         assert "--keep" in pairs  # right outcomes too: every size's on-policy pairs are balanced
@@ -295,27 +301,18 @@ def test_small_benchmarks_its_models_in_bf16_in_the_val_sweep_as_on_test(tmp_pat
     overrides, in one ``overrides`` option with the offsets (a second option would replace the first), so the offsets
     chosen on val are chosen for the model that is scored; tiny's carry none."""
     for size, base in (("small", "backbone.dtype=bfloat16"), ("tiny", None)):
-        calls: list[list[str]] = []
-
-        def fake(argv):
-            calls.append(argv)
-            if "val-offsets" in " ".join(argv):
-                out = Path(argv[argv.index("--out") + 1])
-                out.mkdir(parents=True, exist_ok=True)
-                (out / "results.json").write_text(json.dumps({"aggregates": {}}))
-            return 0 if argv[0] != "pairs" else 3
-
-        with pytest.raises(ReproduceError, match="step 'pairs' failed"):
-            Pipeline(size, tmp_path / size, runner=fake).run()
+        calls = _commands_up_to_pairs(size, tmp_path / size)
         benches = [a for a in calls if a[:2] == ["bench", "run"] and "salmonn-omni" in a]
         assert {Path(a[a.index("--data") + 1]).name for a in benches} == {"test", "val", "pairs-src"}
         for argv in benches:
-            opts = [argv[i + 1] for i, a in enumerate(argv) if a == "--model-arg" and argv[i + 1].startswith("overrides=")]
+            opts = [argv[i + 1] for i, a in enumerate(argv)
+                    if a == "--model-arg" and argv[i + 1].startswith("overrides=")]
             offsets = "val-offsets" in " ".join(argv) and "start0-stop0" not in " ".join(argv)
             if base is None:
                 assert len(opts) == offsets and all(o.startswith("overrides=[decision.") for o in opts)
             else:
-                assert len(opts) == 1 and opts[0].startswith(f"overrides=[{base}") and ("decision." in opts[0]) == offsets
+                assert len(opts) == 1 and opts[0].startswith(f"overrides=[{base}")
+                assert ("decision." in opts[0]) == offsets
 
 
 def test_the_val_objective_sees_a_late_take_over():
