@@ -185,6 +185,8 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
     spoken-QA (S2T) score the target model must beat on the same items."""
     explicit = explicit or sft
     out_md = Path(out_md)
+    if sft not in runs and explicit in runs:  # a run stopped before its val-tuned row: the argmax row stands in
+        sft = explicit
     assets = out_md.with_suffix("")
     assets.mkdir(parents=True, exist_ok=True)
     for stale in assets.glob("*.png"):  # the folder holds this page's plots only

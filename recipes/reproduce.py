@@ -269,6 +269,9 @@ class Pipeline:
             self.step(f"corpus-{name}", ["generate", "--out", self.p(name), "--minutes", f"{minutes:g}", "--seed",
                                          str(seed), "--split", split, "--workers", str(self.workers),
                                          "--no-progress", *EVAL_MIX.get(name, ()), *TRAIN_ARGS.get(name, ())])
+        # the baselines need only the corpora: scored first, a run stopped by its budget still has them beside
+        # whatever model it scored (`--page` writes that page)
+        self.baselines()
         init: list[str] = []
         if s.steps["distill"] and _teacher_available():
             self.step("train-0", ["train", "0", "--config", s.model, "--data", self.p("train"), "--out",
@@ -288,8 +291,8 @@ class Pipeline:
             raise
         arm = beside.join() if beside is not None else None
         sft = str(chosen)
-        items = ["--max-items", str(s.bench_items)] if s.bench_items else []
-        bench = ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
+        items = self.item_args()
+        bench = self.bench_args()
         omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
         model = lambda start=0.0, stop=0.0: offset_args(start, stop, s.model_overrides)  # noqa: E731
         test = lambda name, args, same_as=None: self.bench_test(name, [*bench, *omni, *args, *items], same_as)  # noqa: E731
@@ -313,16 +316,6 @@ class Pipeline:
         dpo = self.p("runs", "s3", "final")
         dpo_chosen = self.tune_offsets("dpo", dpo, [*bench, *omni])  # its own: SFT's do not carry over
         test("dpo-tuned", [*model(*dpo_chosen), "--checkpoint", dpo])
-        self.step("train-classifier", ["bench", "train-classifier", "--workers", str(self.workers), "--data",
-                                       self.p("train"), "--val-data", self.p("val"), "--out",
-                                       self.p("runs", "turn_classifier"), "--quiet"])
-        from benchmark.models import STEP_TIMEOUT_S
-
-        for name in BASELINES:
-            extra = ["--model-arg", f"path={self.p('runs', 'turn_classifier')}"] if name == "turn_classifier" else []
-            extra += ["--step-timeout", f"{STEP_TIMEOUT_S[name]:g}"] if name in STEP_TIMEOUT_S else []
-            self.step(f"bench-{name}", [*bench, "--model", name, *extra, "--data", self.p("test"), "--out",
-                                        self.p("bench", name), *items])
         if self.checkpoints:
             self.export_checkpoints(Path(self.checkpoints), why)
         test("dpo", [*model(), "--checkpoint", dpo], "dpo-tuned" if dpo_chosen == (0, 0) else None)  # its argmax
@@ -333,6 +326,38 @@ class Pipeline:
         self.step("bench-implicit", [*bench, *omni, *model(), "--checkpoint", str(chosen_implicit), "--data",
                                      self.p("test"), "--out", self.p("bench", "implicit"), *items])
         return self.write_doc(why)
+
+    def bench_args(self) -> list[str]:
+        """``bench run``'s options shared by every model scored: closed loop, no ASR, the size's items."""
+        return ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
+
+    def item_args(self) -> list[str]:
+        """The size's items per family on test (every item when it sets none)."""
+        return ["--max-items", str(self.spec.bench_items)] if self.spec.bench_items else []
+
+    def baselines(self) -> None:
+        """Train the ``turn_classifier`` on train (val for its threshold), then score every baseline on test."""
+        from benchmark.models import STEP_TIMEOUT_S
+
+        items = self.item_args()
+        self.step("train-classifier", ["bench", "train-classifier", "--workers", str(self.workers), "--data",
+                                       self.p("train"), "--val-data", self.p("val"), "--out",
+                                       self.p("runs", "turn_classifier"), "--quiet"])
+        for name in BASELINES:
+            extra = ["--model-arg", f"path={self.p('runs', 'turn_classifier')}"] if name == "turn_classifier" else []
+            extra += ["--step-timeout", f"{STEP_TIMEOUT_S[name]:g}"] if name in STEP_TIMEOUT_S else []
+            self.step(f"bench-{name}", [*self.bench_args(), "--model", name, *extra, "--data", self.p("test"),
+                                        "--out", self.p("bench", name), *items])
+
+    def page(self) -> Path:
+        """The results page of a run stopped before its end (e.g. by a session's budget): every test result it
+        finished, with the finished steps named on the page.  Needs the stage-2 selection."""
+        sel = Path(self.p("runs", "s2-selection.json"))
+        if not sel.is_file():
+            raise ReproduceError(f"reproduce --page: {self.out} has no trained stage 2 yet ({sel} is missing); "
+                                 "run reproduce without --page first")
+        done = sorted(m.name.removesuffix(".done") for m in self.state.glob("*.done"))
+        return self.write_doc(json.loads(sel.read_text()), finished=done)
 
     def bench_test(self, name: str, argv: Sequence[str], same_as: str | None = None) -> None:
         """Score ``argv`` (a ``bench run`` without data and out) on ``test`` into ``bench/{name}``; with ``same_as``
@@ -423,7 +448,8 @@ class Pipeline:
         atomic_write_text(Path(self.p("runs", f"s2{tag}-selection.json")), json.dumps(why, indent=1))
         return chosen, why
 
-    def write_doc(self, selection: dict[str, Any]) -> Path:
+    def write_doc(self, selection: dict[str, Any], finished: Sequence[str] | None = None) -> Path:
+        """``finished``: the steps a stopped run got through (``--page``), said on the page; None for a whole run."""
         from benchmark.results_doc import write_results_doc
 
         labels = {"salmonn-omni SFT (stage 2)": "sft", "salmonn-omni SFT, val-tuned offsets": "sft-tuned",
@@ -437,6 +463,8 @@ class Pipeline:
                    "corpora": {n: {"split": st.get("split"), "seed": st["run"]["seed"], "dialogues": st["num_dialogues"],
                                    "minutes": round(st["total_seconds"] / 60, 2)} for n, st in stats.items()},
                    "stage2_selection (validation token loss)": selection,
+                   **({"PARTIAL RUN: stopped after these steps (the rest did not run)": list(finished)}
+                      if finished is not None else {}),
                    **{f"<shift> offsets swept on val ({tag})": json.loads(Path(self.p("runs", f"offsets-{tag}.json"))
                                                                           .read_text())
                       for tag in ("sft", "dpo") if Path(self.p("runs", f"offsets-{tag}.json")).is_file()},
@@ -566,5 +594,11 @@ def add_commands(subparsers) -> None:
     p.add_argument("--doc", default=None, help="also copy results.md here (e.g. docs/results.md)")
     p.add_argument("--checkpoints", default=None, help="also copy the selected SFT and the DPO checkpoints to "
                    "DIR/sft and DIR/dpo with their provenance (e.g. checkpoints/tiny)")
-    p.set_defaults(func=lambda a: 0 if Pipeline(a.size, a.out, a.workers, a.doc,
-                                                checkpoints=a.checkpoints).run() else 1)
+    p.add_argument("--page", action="store_true", help="run nothing: write results.md (and --doc) from the steps "
+                   "a stopped run finished, saying which")
+
+    def go(a) -> int:
+        pipe = Pipeline(a.size, a.out, a.workers, a.doc, checkpoints=a.checkpoints)
+        return 0 if (pipe.page() if a.page else pipe.run()) else 1
+
+    p.set_defaults(func=go)

@@ -81,6 +81,34 @@ def test_the_page_is_written_from_results_and_copies_training_plots(tmp_path):
     assert (tmp_path / "results" / "stage2-loss.png").read_bytes() == b"\x89PNG fake"
 
 
+def test_a_stopped_run_gets_a_page_of_what_it_finished_saying_so(tmp_path, monkeypatch, capsys):
+    import recipes.reproduce as reproduce
+    from duplexkit_cli import program
+
+    assert program(["reproduce", "--size", "smoke", "--out", str(tmp_path), "--page"]) != 0
+    assert "no trained stage 2 yet" in capsys.readouterr().err  # one line, nothing written
+    assert not (tmp_path / "results.md").exists()
+    monkeypatch.setattr(reproduce, "mel_synth_check", lambda *a, **k: {"speech_fraction": 0.5})
+    for name, minutes in SIZES["smoke"].minutes.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "stats.json").write_text(json.dumps(
+            {"run": {"seed": 1}, "split": "train", "num_dialogues": 2, "total_seconds": 60 * minutes}))
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "s2-selection.json").write_text(json.dumps({"selected": "final"}))
+    for name, r in (("sft", _results(0.5, 0.25)), ("silent", _results(0.0, 0.0))):  # stopped after bench-sft
+        (tmp_path / "bench" / name).mkdir(parents=True)
+        (tmp_path / "bench" / name / "results.json").write_text(json.dumps(r))
+    for step in ("corpus-test", "bench-silent", "train-2", "bench-sft"):
+        Pipeline("smoke", tmp_path).mark_done(step, {})
+    assert program(["reproduce", "--size", "smoke", "--out", str(tmp_path), "--page",
+                    "--doc", str(tmp_path / "doc" / "results.md")]) == 0
+    text = (tmp_path / "doc" / "results.md").read_text()
+    assert '"PARTIAL RUN: stopped after these steps (the rest did not run)": [' in text and '"bench-sft"' in text
+    assert "| silent |" in text and "| salmonn-omni SFT (stage 2) |" in text
+    assert "## Targets (salmonn-omni SFT (stage 2))" in text  # the argmax row stands in for the val-tuned one
+    assert "DPO" not in text.split("## Notes")[0]
+
+
 def test_checkpoint_selection_uses_the_validation_loss(tmp_path):
     run = tmp_path / "s2"
     for step in (20, 40, 60):
@@ -119,6 +147,13 @@ def test_the_pipeline_runs_its_steps_in_order_and_skips_finished_ones(tmp_path, 
     pipe = Pipeline("smoke", tmp_path, runner=fake)
     with pytest.raises(ReproduceError, match="step 'pairs' failed .exit 3.; rerun it by hand with: duplexkit pairs"):
         pipe.run()
+    # the baselines come right after the corpora (a run stopped by its budget still has them): the classifier
+    # learns from train and val, and every baseline is scored on test
+    baselines, calls[4:10] = calls[4:10], []
+    assert [c[:2] for c in baselines] == [["bench", "train-classifier"]] + [["bench", "run"]] * 5
+    assert str(tmp_path / "test") not in " ".join(baselines[0])
+    assert [c[c.index("--model") + 1] for c in baselines[1:]] == list(BASELINES)
+    assert all(c[c.index("--data") + 1] == str(tmp_path / "test") for c in baselines[1:])
     names = [c[0] + (f" {c[1]}" if c[0] in ("train", "bench") else "") for c in calls]
     assert names == ["generate"] * 4 + ["train 1", "train 2"] + ["bench run"] * 8 + ["pairs"]
     # the <shift> offsets are searched on val, never on test (start first, then stop at the best start; the
