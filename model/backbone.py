@@ -20,7 +20,17 @@ from datagen.common.errors import one_line
 from .config import BackboneConfig, ModelConfig
 from .tokens import STATE_TOKENS, ByteTokenizer, HFTokenizer
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}  # config.DTYPE_NAMES
+
+
+def backbone_dtype(name: str) -> torch.dtype:
+    """``backbone.dtype`` as a torch dtype; ``auto``: bfloat16 where the device does bf16 natively (a CPU without it
+    emulates bf16, ~3x slower than float32: datagen/common/hardware.py), else float32."""
+    from datagen.common.hardware import native_bf16
+
+    if name == "auto":
+        return torch.bfloat16 if native_bf16() else torch.float32
+    return DTYPES[name]
 
 
 def _tiny_llama_config(b: BackboneConfig, vocab: int):
@@ -62,7 +72,7 @@ def load_backbone(cfg: ModelConfig, meta: bool = False) -> tuple[Any, nn.Module]
     from transformers import AutoTokenizer, LlamaForCausalLM, AutoModelForCausalLM
 
     b = cfg.backbone
-    dtype = DTYPES[b.dtype]
+    dtype = backbone_dtype(b.dtype)
     if b.kind in ("tiny", "llama_shape"):
         tok = _byte_tokenizer(b)
         config = _tiny_llama_config(b, b.vocab_size or tok.base_vocab)

@@ -46,6 +46,9 @@ class LoraConfig:
     targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
 
 
+DTYPE_NAMES = ("float32", "bfloat16", "float16")  # backbone.dtype, besides auto
+
+
 @dataclass
 class BackboneConfig:
     """Which causal LM reads the interleaved sequence.
@@ -64,7 +67,7 @@ class BackboneConfig:
     n_kv_heads: int = 2
     intermediate_size: int = 128
     vocab_size: int = 0  # llama_shape only (0: the tokenizer's size)
-    dtype: str = "float32"
+    dtype: str = "float32"  # or bfloat16, float16, auto (bfloat16 where the device does it natively)
     freeze: bool = False  # freeze the base weights (always true when LoRA is on)
     lora: LoraConfig = field(default_factory=LoraConfig)
 
@@ -177,8 +180,9 @@ class ModelConfig:
         for name in ("start_bias", "stop_bias"):
             if not -30.0 <= float(getattr(self.decision, name)) <= 30.0:
                 raise ConfigError(f"decision.{name}: {getattr(self.decision, name)} (expected a logit offset in [-30, 30])")
-        if self.backbone.dtype not in ("float32", "bfloat16", "float16"):
-            raise ConfigError(f"backbone.dtype: {self.backbone.dtype!r}")
+        if self.backbone.dtype not in (*DTYPE_NAMES, "auto"):
+            raise ConfigError(f"backbone.dtype: {self.backbone.dtype!r} (expected {', '.join(DTYPE_NAMES)} or auto: "
+                              "bfloat16 where the device does it natively, else float32)")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -114,7 +114,7 @@ class TrainConfig:
     keep_last: int = 2
     seed: int = 0
     log_every: int = 1
-    mixed_precision: str = "no"  # no | bf16 | fp16
+    mixed_precision: str = "no"  # no | bf16 | fp16 | auto (bf16 where the device does it natively, else no)
     threads: int = 0  # torch intra-op threads per process (0: torch's default)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -136,8 +136,8 @@ class TrainConfig:
         bad = [g for g in self.trainable if g not in GROUPS]
         if bad:
             raise ConfigError(f"trainable: unknown group {bad[0]!r} (known: {', '.join(GROUPS)})")
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise ConfigError(f"mixed_precision: {self.mixed_precision!r} (expected no, bf16 or fp16)")
+        if self.mixed_precision not in ("no", "bf16", "fp16", "auto"):
+            raise ConfigError(f"mixed_precision: {self.mixed_precision!r} (expected no, bf16, fp16 or auto)")
         for key in ("think", "shift", "text", "token", "synth", "stop", "late_stop"):
             value = getattr(self.loss, key)
             if value is not None and (not isinstance(value, (int, float)) or value < 0):

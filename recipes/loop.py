@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,19 @@ class Task(Protocol):
     def evaluate(self, model, batches: Sequence[dict[str, Any]]) -> dict[str, float]: ...
 
 
+def resolve_precision(mixed_precision: str, cuda: bool) -> str:
+    """``auto`` -> ``bf16`` where the device does bf16 natively, else ``no``; an explicit ``bf16`` on a CPU that
+    emulates it stays (the user asked) with a one-line warning on stderr."""
+    from datagen.common.hardware import cpu_bf16_note, native_bf16
+
+    if mixed_precision == "auto":
+        return "bf16" if native_bf16(cuda) else "no"
+    if mixed_precision == "bf16" and not cuda and not native_bf16(cuda=False):
+        print(f"[train] warning: mixed_precision=bf16: {cpu_bf16_note()}; mixed_precision=auto picks fp32 here",
+              file=sys.stderr)
+    return mixed_precision
+
+
 def make_accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
@@ -58,11 +72,12 @@ def make_accelerator(cfg: TrainConfig):
     # accelerate keeps one state per process and refuses another mixed precision in it, while one process may run
     # several stages (reproduce runs them in-process: small's stage 0 in fp32, then bf16): a single process starts
     # afresh; a distributed launch's state is never reset
-    last = AcceleratorState._shared_state.get("_mixed_precision")
-    if last is not None and last != cfg.mixed_precision and int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        AcceleratorState._reset_state()
     cpu = not torch.cuda.is_available()
-    return Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision,
+    precision = resolve_precision(cfg.mixed_precision, cuda=not cpu)
+    last = AcceleratorState._shared_state.get("_mixed_precision")
+    if last is not None and last != precision and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        AcceleratorState._reset_state()
+    return Accelerator(cpu=cpu, mixed_precision=precision,
                        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)])
 
 

@@ -308,3 +308,18 @@ def test_decision_rule_adds_the_shift_offset_per_mode():
     assert model.decision_logits(logits, torch.tensor([0, 1])).argmax(-1).tolist() == [model.think_id, 65]
     model.cfg.decision.start_bias, model.cfg.decision.stop_bias = 1.0, 2.0
     assert model.decision_logits(logits, torch.tensor([0, 1])).argmax(-1).tolist() == [model.shift_id] * 2
+
+
+@pytest.mark.parametrize("flags, expected", [({"avx512f", "amx_bf16"}, torch.bfloat16), ({"avx512f"}, torch.float32)])
+def test_auto_backbone_dtype_is_bf16_only_where_the_cpu_does_it_natively(monkeypatch, flags, expected):
+    """bf16 is emulated on a CPU without AMX-BF16 / AVX512-BF16 (~3x slower than fp32 there): auto keeps fp32."""
+    import datagen.common.hardware as hardware
+    from model.backbone import backbone_dtype
+
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert backbone_dtype("auto") == expected and backbone_dtype("float32") == torch.float32
+    cfg = load_config("tiny", ["backbone.dtype=auto"])
+    assert SalmonnOmni(cfg).llm_dtype == expected
+    with pytest.raises(ConfigError, match="backbone.dtype: 'bf16' .expected float32, bfloat16, float16 or auto"):
+        load_config("tiny", ["backbone.dtype=bf16"])

@@ -328,14 +328,14 @@ def test_small_stages_carry_their_time_caps_and_tiny_runs_to_its_steps(tmp_path)
             caps = [a for a in argv if a.startswith("max_minutes=")]
             assert caps == ([f"max_minutes={spec.max_minutes[stage]:g}"] if capped else [])
             assert [a for a in argv if a.startswith(("mixed_precision=", "optim.warmup_steps="))] == (
-                ["mixed_precision=bf16", *(a for a in argv if a.startswith("optim.warmup_steps="))] if capped else [])
+                ["mixed_precision=auto", *(a for a in argv if a.startswith("optim.warmup_steps="))] if capped else [])
 
 
-def test_small_benchmarks_its_models_in_bf16_in_the_val_sweep_as_on_test(tmp_path):
+def test_small_benchmarks_its_models_in_its_training_precision_in_the_val_sweep_as_on_test(tmp_path):
     """Every benchmark of a trained small model (val sweep points, test, pairs-src) carries the same config
     overrides, in one ``overrides`` option with the offsets (a second option would replace the first), so the offsets
     chosen on val are chosen for the model that is scored; tiny's carry none."""
-    for size, base in (("small", "backbone.dtype=bfloat16"), ("tiny", None)):
+    for size, base in (("small", "backbone.dtype=auto"), ("tiny", None)):
         calls = _commands_up_to_pairs(size, tmp_path / size)
         benches = [a for a in calls if a[:2] == ["bench", "run"] and "salmonn-omni" in a]
         assert {Path(a[a.index("--data") + 1]).name for a in benches} == {"test", "val", "pairs-src"}
