@@ -5,7 +5,8 @@ Each run streams ``--blocks`` 80 ms blocks of a synthetic mic through an untrain
 forced to a listen/speak pattern (listen 1/3, speak 2/3: text tokens, <think>, <shift>), so both the
 listening path and the synthesizer (acoustic decoder + Griffin-Lim) are timed; untrained decisions would
 otherwise pick an arbitrary mix.  ``--quantize int8`` times the adapter's ``quantize="int8"`` option (merged LoRA,
-dynamic int8 LLM Linear layers).  RTF = mean block latency / 80 ms (below 1: faster than real time).  The first
+dynamic int8 LLM Linear layers); ``--dtype float32 bfloat16`` the LLM's ``backbone.dtype`` (bf16 pays only on a
+CPU with bf16 arithmetic: ``auto`` picks by the CPU's flags).  RTF = mean block latency / 80 ms (below 1: faster than real time).  The first
 10 blocks are warm-up and not counted.  Prints ratios measured in this one run.
 """
 
@@ -37,7 +38,8 @@ def forced_pattern(model, n: int) -> list[int]:
     return out
 
 
-def bench(config: str, blocks: int, threads: int, quantize: str | None = None) -> dict[str, float]:
+def bench(config: str, blocks: int, threads: int, quantize: str | None = None,
+          dtype: str = "float32") -> dict[str, float]:
     import torch
 
     from datagen.schema import BLOCK_SAMPLES
@@ -46,7 +48,7 @@ def bench(config: str, blocks: int, threads: int, quantize: str | None = None) -
 
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    model = SalmonnOmni(load_config(config)).eval()
+    model = SalmonnOmni(load_config(config, [f"backbone.dtype={dtype}"])).eval()
     model.prepare_inference(quantize)  # as the adapter does: LoRA merged, int8 only when asked
     load_s = time.perf_counter() - t0
     rng = np.random.default_rng(0)
@@ -81,13 +83,16 @@ def main() -> int:
     ap.add_argument("--blocks", type=int, default=150)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--quantize", nargs="+", default=["none", "int8"], help="none and/or int8 (LLM weights)")
+    ap.add_argument("--dtype", nargs="+", default=["float32"], help="backbone.dtype values (float32, bfloat16, auto)")
     args = ap.parse_args()
-    print(f"{'config':<7} {'quant':<5} {'thr':>3} {'params':>12} {'load s':>7} {'mean ms':>8} {'p50':>7} {'p95':>7} "
+    print(f"{'config':<7} {'quant':<5} {'dtype':<8} {'thr':>3} {'params':>12} {'load s':>7} {'mean ms':>8} {'p50':>7} {'p95':>7} "
           f"{'listen':>7} {'speak':>7} {'RTF':>6}")
     for config in args.configs:
-        for quant, threads in itertools.product(args.quantize, args.threads):
-            r = bench(config, args.blocks, threads, None if quant == "none" else quant)
-            print(f"{config:<7} {quant:<5} {threads:>3} {r['params']:>12,} {r['load_s']:>7.1f} {r['mean_ms']:>8.1f} "
+        for quant, dtype, threads in itertools.product(args.quantize, args.dtype, args.threads):
+            if quant == "int8" and dtype != "float32":
+                continue  # int8 quantizes a float32 LLM only
+            r = bench(config, args.blocks, threads, None if quant == "none" else quant, dtype)
+            print(f"{config:<7} {quant:<5} {dtype:<8} {threads:>3} {r['params']:>12,} {r['load_s']:>7.1f} {r['mean_ms']:>8.1f} "
                   f"{r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} {r['listen_ms']:>7.1f} {r['speak_ms']:>7.1f} "
                   f"{r['rtf']:>6.3f}", flush=True)
     print("RTF = mean per-block latency / 80 ms; goal: small < 1 (faster than real time) on 2 cores")
