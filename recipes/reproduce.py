@@ -106,7 +106,8 @@ SIZES: dict[str, Size] = {
     # a CPU session's run (s30, 2026-12-06): the corpora are tiny's (same seeds and minutes: the same test items, so
     # the two sizes compare item for item); steps sized to the wall-clock caps so each learning rate schedule ends
     # (stage 1 ran at ~14 s per 128-s step on one thread with bf16 autocast, 1.7x faster than fp32 on this AMX CPU:
-    # perf/bench_train.py --precision); benchmarks run the LLM in the precision it trained in, in the val sweeps as on test.
+    # perf/bench_train.py --precision); benchmarks run the LLM in the precision it trained in, in the val sweeps as
+    # on test.
     # Not the adapter's int8 option: the trained model's <shift> margins are a few tenths of a nat, and int8 flipped
     # them: 0 of 20 test take-overs (run small1), 0 of 3 val ones where bf16 and fp32 took 3 of 3.
     # bf16 only where the machine does it natively (`auto`): s31's fresh machine (AVX-512, no AMX / AVX512-BF16) trained
