@@ -6,8 +6,8 @@ forced to a listen/speak pattern (listen 1/3, speak 2/3: text tokens, <think>, <
 listening path and the synthesizer (acoustic decoder + Griffin-Lim) are timed; untrained decisions would
 otherwise pick an arbitrary mix.  ``--quantize int8`` times the adapter's ``quantize="int8"`` option (merged LoRA,
 dynamic int8 LLM Linear layers); ``--dtype float32 bfloat16`` the LLM's ``backbone.dtype`` (bf16 pays only on a
-CPU with bf16 arithmetic: ``auto`` picks by the CPU's flags).  RTF = mean block latency / 80 ms (below 1: faster than real time).  The first
-10 blocks are warm-up and not counted.  Prints ratios measured in this one run.
+CPU with bf16 arithmetic: ``auto`` picks by the CPU's flags).  RTF = mean block latency / 80 ms (below 1: faster
+than real time).  The first 10 blocks are warm-up and not counted.  Prints ratios measured in this one run.
 """
 
 from __future__ import annotations
@@ -85,15 +85,15 @@ def main() -> int:
     ap.add_argument("--quantize", nargs="+", default=["none", "int8"], help="none and/or int8 (LLM weights)")
     ap.add_argument("--dtype", nargs="+", default=["float32"], help="backbone.dtype values (float32, bfloat16, auto)")
     args = ap.parse_args()
-    print(f"{'config':<7} {'quant':<5} {'dtype':<8} {'thr':>3} {'params':>12} {'load s':>7} {'mean ms':>8} {'p50':>7} {'p95':>7} "
-          f"{'listen':>7} {'speak':>7} {'RTF':>6}")
+    print(f"{'config':<7} {'quant':<5} {'dtype':<8} {'thr':>3} {'params':>12} {'load s':>7} {'mean ms':>8} "
+          f"{'p50':>7} {'p95':>7} {'listen':>7} {'speak':>7} {'RTF':>6}")
     for config in args.configs:
         for quant, dtype, threads in itertools.product(args.quantize, args.dtype, args.threads):
             if quant == "int8" and dtype != "float32":
                 continue  # int8 quantizes a float32 LLM only
             r = bench(config, args.blocks, threads, None if quant == "none" else quant, dtype)
-            print(f"{config:<7} {quant:<5} {dtype:<8} {threads:>3} {r['params']:>12,} {r['load_s']:>7.1f} {r['mean_ms']:>8.1f} "
-                  f"{r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} {r['listen_ms']:>7.1f} {r['speak_ms']:>7.1f} "
+            print(f"{config:<7} {quant:<5} {dtype:<8} {threads:>3} {r['params']:>12,} {r['load_s']:>7.1f} "
+                  f"{r['mean_ms']:>8.1f} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} {r['listen_ms']:>7.1f} {r['speak_ms']:>7.1f} "
                   f"{r['rtf']:>6.3f}", flush=True)
     print("RTF = mean per-block latency / 80 ms; goal: small < 1 (faster than real time) on 2 cores")
     return 0

@@ -330,6 +330,10 @@ class Pipeline:
                                      self.p("test"), "--out", self.p("bench", "implicit"), *items])
         return self.write_doc(why)
 
+    def selection_file(self, tag: str) -> Path:
+        """Where the stage-2 checkpoint chosen for arm ``tag`` ("" or "-implicit") is recorded."""
+        return Path(self.p("runs", f"s2{tag}-selection.json"))
+
     def bench_args(self) -> list[str]:
         """``bench run``'s options shared by every model scored: closed loop, no ASR, the run's workers."""
         return ["bench", "run", "--no-progress", "--asr", "none", "--workers", str(self.workers)]
@@ -355,7 +359,7 @@ class Pipeline:
     def page(self) -> Path:
         """The results page of a run stopped before its end (e.g. by a session's budget): every test result it
         finished, with the finished steps named on the page.  Needs the stage-2 selection."""
-        sel = Path(self.p("runs", "s2-selection.json"))
+        sel = self.selection_file("")
         if not sel.is_file():
             raise ReproduceError(f"reproduce --page: {self.out} has no trained stage 2 yet ({sel} is missing); "
                                  "run reproduce without --page first")
@@ -418,8 +422,7 @@ class Pipeline:
                 out = self.p("bench", f"val-offsets-{tag}", f"start{start:g}-stop{stop:g}")
                 self.step(f"bench-val-offsets-{tag}-{start:g}-{stop:g}", [
                     *bench, *offset_args(start, stop, self.spec.model_overrides), *SWEEP_ARGS, "--checkpoint",
-                    checkpoint, "--data",
-                    self.p("val"), "--out", out])
+                    checkpoint, "--data", self.p("val"), "--out", out])
                 scores[(start, stop)] = round(val_score(json.loads(Path(out, "results.json").read_text())), 4)
             return scores[(start, stop)]
 
@@ -448,7 +451,7 @@ class Pipeline:
                                     f"init_from={self.p('runs', f's1{tag}', 'final')}"])
         chosen, why = select_checkpoint(Path(self.p("runs", f"s2{tag}")))
         Path(self.p("runs")).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(self.p("runs", f"s2{tag}-selection.json")), json.dumps(why, indent=1))
+        atomic_write_text(self.selection_file(tag), json.dumps(why, indent=1))
         return chosen, why
 
     def write_doc(self, selection: dict[str, Any], finished: Sequence[str] | None = None) -> Path:
