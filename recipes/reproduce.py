@@ -60,6 +60,12 @@ class Size:
     overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # model config overrides in every benchmark of the trained model (val sweeps and test alike; the offsets join them)
     model_overrides: tuple[str, ...] = ()
+    # further ``bench run`` options for the trained models' runs on test and pairs-src (not the baselines'): fewer echo
+    # factors for a model that runs near real time on a CPU
+    model_bench: tuple[str, ...] = ()
+    # the <shift> offsets searched on val, (start grid, stop grid); None: START_GRID, STOP_GRID.  A single point is
+    # not scored: the models are then scored at that offset only
+    offset_grid: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def budget(self, stage: str) -> list[str]:
         """The train overrides that bound ``stage`` (a key of :attr:`steps`)."""
@@ -71,7 +77,14 @@ class Size:
         """The training budget as the page and the checkpoints' provenance record it (caps only when there are)."""
         return {"steps": self.steps, **({"max_minutes": self.max_minutes} if self.max_minutes else {}),
                 **({"overrides": {k: list(v) for k, v in self.overrides.items()}} if self.overrides else {}),
-                **({"bench_model_overrides": list(self.model_overrides)} if self.model_overrides else {})}
+                **({"bench_model_overrides": list(self.model_overrides)} if self.model_overrides else {}),
+                **({"bench_model_options": list(self.model_bench)} if self.model_bench else {}),
+                **({"offset_grid": {"start": list(self.offset_grid[0]), "stop": list(self.offset_grid[1])}}
+                   if self.offset_grid else {})}
+
+    def grid(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(start grid, stop grid) of the val offset search."""
+        return self.offset_grid or (START_GRID, STOP_GRID)
 
 
 SIZES: dict[str, Size] = {
@@ -112,13 +125,19 @@ SIZES: dict[str, Size] = {
     # them: 0 of 20 test take-overs (run small1), 0 of 3 val ones where bf16 and fp32 took 3 of 3.
     # bf16 only where the machine does it natively (`auto`): s31's fresh machine (AVX-512, no AMX / AVX512-BF16) trained
     # small at 1.2x real time in bf16 against 4.0x in fp32, and there the caps end stages 1-2 early (fewer steps)
+    # 2026-12-06 (s32): sized to that CPU (fp32, ~32 s per 128-s step on one thread), the issue's "about 2 hours" of
+    # a session: stage 1 25 steps / 15 min, stage 2 65 / 38, no val offset search (one point, the argmax: each val
+    # point is ~10 min there) and barge-in scored at echo factor 1 only (its 0 and 0.1 runs are 2/3 of the test
+    # audio: 1814 of 3262 s, at RTF ~1.3 per worker).  The caps still end a slower machine's stages early
     "small": Size({"train": 300.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
-                  {"distill": 150, "sft": 70, "duplex": 160, "dpo": 40}, None, 20, model="small",
+                  {"distill": 150, "sft": 25, "duplex": 65, "dpo": 20}, None, 10, model="small",
                   pair_weights=(("interruption", 3.0),),
-                  max_minutes={"distill": 8.0, "sft": 22.0, "duplex": 50.0, "dpo": 12.0},
-                  overrides={"sft": ("mixed_precision=auto", "optim.warmup_steps=10"),
-                             "duplex": ("mixed_precision=auto", "optim.warmup_steps=15"),
-                             "dpo": ("optim.warmup_steps=5",)},
+                  max_minutes={"distill": 8.0, "sft": 15.0, "duplex": 38.0, "dpo": 10.0},
+                  model_bench=("--echo-factors", "barge_in=1"), offset_grid=((0.0,), (0.0,)),
+                  overrides={"sft": ("mixed_precision=auto", "optim.warmup_steps=5"),
+                             "duplex": ("mixed_precision=auto", "optim.warmup_steps=8"),
+                             # no periodic val benchmark: ~7 min a point there (331 s of audio at RTF ~1.3)
+                             "dpo": ("optim.warmup_steps=3", "dpo.bench_every=0")},
                   model_overrides=("backbone.dtype=auto",)),
 }
 SEEDS = {"train": (1, "train"), "val": (3, "val"), "pairs-src": (4, "train"), "test": (2, "test")}
@@ -294,7 +313,7 @@ class Pipeline:
             raise
         arm = beside.join() if beside is not None else None
         sft = str(chosen)
-        items = self.item_args()
+        items = [*self.item_args(), *s.model_bench]
         bench = self.bench_args()
         omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
         model = lambda start=0.0, stop=0.0: offset_args(start, stop, s.model_overrides)  # noqa: E731
@@ -314,8 +333,8 @@ class Pipeline:
                             *(a for kind, w in s.pair_weights for a in ("--weight", f"{kind}={w:g}"))])
         self.step("train-3", ["train", "3", "--config", s.model, "--data", self.p("pairs"), "--data",
                               self.p("train"), "--eval-data", self.p("val"), "--out", self.p("runs", "s3"),
-                              *s.budget("dpo"), f"init_from={chosen}", "eval.bench=false",
-                              f"dpo.bench_every={max(1, s.steps['dpo'] // 4)}", "--quiet"])
+                              f"dpo.bench_every={max(1, s.steps['dpo'] // 4)}", *s.budget("dpo"),
+                              f"init_from={chosen}", "eval.bench=false", "--quiet"])
         dpo = self.p("runs", "s3", "final")
         dpo_chosen = self.tune_offsets("dpo", dpo, [*bench, *omni])  # its own: SFT's do not carry over
         test("dpo-tuned", [*model(*dpo_chosen), "--checkpoint", dpo])
@@ -412,9 +431,12 @@ class Pipeline:
         print(f"[reproduce] checkpoints: {target / 'sft'}, {target / 'dpo'}")
 
     def tune_offsets(self, tag: str, checkpoint: str, bench: Sequence[str]) -> tuple[float, float]:
-        """The best :func:`val_score` of a coordinate search over ``START_GRID`` then ``STOP_GRID`` for one model
-        (``tag``: sft, dpo), each point scored closed loop on ``val`` (never ``test``); the sweep is written to
-        ``runs/offsets-{tag}.json``."""
+        """The best :func:`val_score` of a coordinate search over the size's start grid then its stop grid
+        (:meth:`Size.grid`) for one model (``tag``: sft, dpo), each point scored closed loop on ``val`` (never
+        ``test``); the sweep is written to ``runs/offsets-{tag}.json``.  A one-point grid is returned unscored."""
+        starts, stops = self.spec.grid()
+        if len(starts) == len(stops) == 1:  # nothing to choose between: no val run
+            return starts[0], stops[0]
         scores: dict[tuple[float, float], float] = {}
 
         def score(start: float, stop: float) -> float:
@@ -427,8 +449,8 @@ class Pipeline:
             return scores[(start, stop)]
 
         best = lambda points: max(points, key=lambda pt: (score(*pt), -abs(pt[0]) - abs(pt[1])))  # noqa: E731
-        start, _ = best([(a, 0.0) for a in START_GRID])
-        chosen = best([(start, b) for b in STOP_GRID])
+        start, _ = best([(a, 0.0) for a in starts])
+        chosen = best([(start, b) for b in stops])
         rows = [{"start_bias": a, "stop_bias": b, "val_score": v} for (a, b), v in scores.items()]
         Path(self.p("runs")).mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(self.p("runs", f"offsets-{tag}.json")), json.dumps(
@@ -475,7 +497,8 @@ class Pipeline:
                                                                           .read_text())
                       for tag in ("sft", "dpo") if Path(self.p("runs", f"offsets-{tag}.json")).is_file()},
                    "bench": "closed loop, --asr none" + (f", {self.spec.bench_items} items per family"
-                                                         if self.spec.bench_items else ", every item"),
+                                                         if self.spec.bench_items else ", every item")
+                   + (f"; the trained models with {' '.join(self.spec.model_bench)}" if self.spec.model_bench else ""),
                    "salmonn-omni voice": "piper (the adapter speaks the model's text; benchmark/models/salmonn_omni.py)",
                    "mel synthesizer, teacher-forced on val": mel_synth_check(selection.get("selected") or
                                                                              self.p("runs", "s2", "final"), self.p("val"))}

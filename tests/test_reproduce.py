@@ -307,6 +307,25 @@ def _commands_up_to_pairs(size: str, out: Path) -> list[list[str]]:
     return calls
 
 
+def test_a_sizes_own_dpo_options_win_over_the_pipelines_defaults(tmp_path):
+    """Small turns the periodic val benchmark of stage 3 off (minutes a point on a CPU); tiny keeps one every quarter
+    of its steps.  The size's options come after the pipeline's, so theirs win (later overrides win)."""
+    for size, every in (("small", 0), ("tiny", 10)):
+        calls: list[list[str]] = []
+
+        def fake(argv):
+            calls.append(argv)
+            if "val-offsets" in " ".join(argv):
+                Path(argv[argv.index("--out") + 1]).mkdir(parents=True, exist_ok=True)
+                Path(argv[argv.index("--out") + 1], "results.json").write_text(json.dumps({"aggregates": {}}))
+            return 3 if argv[:2] == ["train", "3"] else 0
+
+        with pytest.raises(ReproduceError, match="step 'train-3' failed"):
+            Pipeline(size, tmp_path / size, runner=fake).run()
+        settings = [a for a in calls[-1] if a.startswith("dpo.bench_every=")]
+        assert settings[-1] == f"dpo.bench_every={every}"
+
+
 def test_tiny_weighs_its_interruption_pairs(tmp_path):
     """The tiny recipe's pair set carries its per-kind DPO weights (chosen on val); smoke's has none; both keep the
     run's right outcomes."""
@@ -338,7 +357,10 @@ def test_small_benchmarks_its_models_in_its_training_precision_in_the_val_sweep_
     for size, base in (("small", "backbone.dtype=auto"), ("tiny", None)):
         calls = _commands_up_to_pairs(size, tmp_path / size)
         benches = [a for a in calls if a[:2] == ["bench", "run"] and "salmonn-omni" in a]
-        assert {Path(a[a.index("--data") + 1]).name for a in benches} == {"test", "val", "pairs-src"}
+        # small searches no offsets (a one-point grid: no val run) and scores barge-ins at echo factor 1 only
+        assert {Path(a[a.index("--data") + 1]).name for a in benches} == (
+            {"test", "pairs-src"} if size == "small" else {"test", "val", "pairs-src"})
+        assert all(("barge_in=1" in a) == (size == "small") for a in benches if "val-offsets" not in " ".join(a))
         for argv in benches:
             opts = [argv[i + 1] for i, a in enumerate(argv)
                     if a == "--model-arg" and argv[i + 1].startswith("overrides=")]
