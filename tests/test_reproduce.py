@@ -301,8 +301,9 @@ def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_v
     assert dpo["steps"] == SIZES[size].steps and dpo.get("max_minutes") == (SIZES[size].max_minutes or None)
 
 
-def _commands_up_to_pairs(size: str, out: Path) -> list[list[str]]:
-    """The commands a size's pipeline runs up to its pair set (which fails, to stop there); val runs score 0."""
+def _commands_up_to(size: str, out: Path, failing: tuple[str, ...] = ("pairs",)) -> list[list[str]]:
+    """The commands a size's pipeline runs up to the first one starting with ``failing`` (which fails, to stop
+    there; by default the pair set); val runs score 0."""
     calls: list[list[str]] = []
 
     def fake(argv):
@@ -311,9 +312,9 @@ def _commands_up_to_pairs(size: str, out: Path) -> list[list[str]]:
             run = Path(argv[argv.index("--out") + 1])
             run.mkdir(parents=True, exist_ok=True)
             (run / "results.json").write_text(json.dumps({"aggregates": {}}))
-        return 0 if argv[0] != "pairs" else 3
+        return 3 if tuple(argv[:len(failing)]) == failing else 0
 
-    with pytest.raises(ReproduceError, match="step 'pairs' failed"):
+    with pytest.raises(ReproduceError, match="failed"):
         Pipeline(size, out, runner=fake).run()
     return calls
 
@@ -322,26 +323,15 @@ def test_a_sizes_own_dpo_options_win_over_the_pipelines_defaults(tmp_path):
     """Small turns the periodic val benchmark of stage 3 off (minutes a point on a CPU); tiny keeps one every quarter
     of its steps.  The size's options come after the pipeline's, so theirs win (later overrides win)."""
     for size, every in (("small", 0), ("tiny", 10)):
-        calls: list[list[str]] = []
-
-        def fake(argv):
-            calls.append(argv)
-            if "val-offsets" in " ".join(argv):
-                Path(argv[argv.index("--out") + 1]).mkdir(parents=True, exist_ok=True)
-                Path(argv[argv.index("--out") + 1], "results.json").write_text(json.dumps({"aggregates": {}}))
-            return 3 if argv[:2] == ["train", "3"] else 0
-
-        with pytest.raises(ReproduceError, match="step 'train-3' failed"):
-            Pipeline(size, tmp_path / size, runner=fake).run()
-        settings = [a for a in calls[-1] if a.startswith("dpo.bench_every=")]
-        assert settings[-1] == f"dpo.bench_every={every}"
+        train3 = _commands_up_to(size, tmp_path / size, ("train", "3"))[-1]
+        assert [a for a in train3 if a.startswith("dpo.bench_every=")][-1] == f"dpo.bench_every={every}"
 
 
 def test_tiny_weighs_its_interruption_pairs(tmp_path):
     """The tiny recipe's pair set carries its per-kind DPO weights (chosen on val); smoke's has none; both keep the
     run's right outcomes."""
     for size, expected in (("tiny", ["--weight", "interruption=3"]), ("smoke", [])):
-        calls = _commands_up_to_pairs(size, tmp_path / size)
+        calls = _commands_up_to(size, tmp_path / size)
         pairs = calls[-1]
         assert pairs[0] == "pairs" and pairs[pairs.index("--no-progress") + 1:] == expected
         assert "--keep" in pairs  # right outcomes too: every size's on-policy pairs are balanced
@@ -366,7 +356,7 @@ def test_small_benchmarks_its_models_in_its_training_precision_in_the_val_sweep_
     overrides, in one ``overrides`` option with the offsets (a second option would replace the first), so the offsets
     chosen on val are chosen for the model that is scored; tiny's carry none."""
     for size, base in (("small", "backbone.dtype=auto"), ("tiny", None)):
-        calls = _commands_up_to_pairs(size, tmp_path / size)
+        calls = _commands_up_to(size, tmp_path / size)
         benches = [a for a in calls if a[:2] == ["bench", "run"] and "salmonn-omni" in a]
         # small searches no offsets (a one-point grid: no val run) and scores barge-ins at echo factor 1 only
         assert {Path(a[a.index("--data") + 1]).name for a in benches} == (
