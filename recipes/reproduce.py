@@ -11,7 +11,8 @@ Steps (each one a ``duplexkit`` command, so every step can be rerun by hand; a f
    the lowest validation token loss is selected (never the test corpus);
 3. the selected stage-2 model is benchmarked on ``test`` (``sft``, the trained argmax); its ``<shift>`` offsets
    (``decision.start_bias`` / ``stop_bias``) are searched closed loop on ``val`` (``START_GRID`` then ``STOP_GRID``,
-   ``val_score``) and it is scored again on ``test`` with the chosen ones (``sft-tuned``), then run on ``pairs-src``;
+   ``val_score``; a size may set its own grid, and small's one point means no search) and it is scored again on
+   ``test`` with the chosen ones (``sft-tuned``), then run on ``pairs-src``;
 4. on-policy pairs from the ``pairs-src`` run (its wrong outcomes and, as keep pairs, its right ones) plus
    static pairs from its labels;
 5. stage 3 (DPO) from the selected stage-2 policy, then benchmarked on ``test`` with its own offsets, searched on
