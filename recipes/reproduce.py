@@ -617,7 +617,8 @@ class _Lane:
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("reproduce", help="the learning demonstration: corpora, stages 0-3, baselines, "
                               "results.md (resumable)")
-    p.add_argument("--size", default="tiny", help=f"one of {', '.join(SIZES)} (tiny: 62 min on 2 cores with --workers 2)")
+    p.add_argument("--size", default="tiny", help=f"one of {', '.join(SIZES)} (tiny: 62 min on 2 cores with --workers 2; "
+                   "small: ~2.8 h there in fp32, too few steps to take turns: docs/results-small.md)")
     p.add_argument("--out", required=True, help="working folder (created; a stopped run resumes)")
     p.add_argument("--workers", type=int, default=1,
                    help="generator and benchmark processes; 2 or more also trains the implicit arm beside the main one")
