@@ -314,16 +314,17 @@ class Pipeline:
             raise
         arm = beside.join() if beside is not None else None
         sft = str(chosen)
-        items = [*self.item_args(), *s.model_bench]
+        scored = [*self.item_args(), *s.model_bench]  # every run of the trained models: items and the size's options
         bench = self.bench_args()
         omni = ["--model", "salmonn-omni", "--model-arg", "threads=1"]
         model = lambda start=0.0, stop=0.0: offset_args(start, stop, s.model_overrides)  # noqa: E731
-        test = lambda name, args, same_as=None: self.bench_test(name, [*bench, *omni, *args, *items], same_as)  # noqa: E731
+        test = lambda name, args, same_as=None: self.bench_test(  # noqa: E731
+            name, [*bench, *omni, *args, *scored], same_as)
         test("sft", [*model(), "--checkpoint", sft])
         sft_chosen = self.tune_offsets("sft", sft, [*bench, *omni])
         test("sft-tuned", [*model(*sft_chosen), "--checkpoint", sft], "sft" if sft_chosen == (0, 0) else None)
         self.step("bench-sft-on-pairs-src", [*bench, *omni, *model(), "--checkpoint", sft, "--data",
-                                             self.p("pairs-src"), "--out", self.p("bench", "sft-on-pairs-src"), *items])
+                                             self.p("pairs-src"), "--out", self.p("bench", "sft-on-pairs-src"), *scored])
         # --keep: the run's right outcomes too.  Without them every on-policy "hold" pair (early take-overs) sits 2-3 s
         # into a clip that starts at 0, against no "take the turn" pair there, and DPO learned to wait that long: on
         # val its take-over latency was 1.4 s (seed 0) and 1.9 s (seed 1) at the argmax, 0.69 s and 0.27 s with keep
@@ -347,7 +348,7 @@ class Pipeline:
         # back), trained beside the main arm or now; the page is written again with it
         chosen_implicit, _ = arm if arm is not None else self.stages_1_2(*implicit)
         self.step("bench-implicit", [*bench, *omni, *model(), "--checkpoint", str(chosen_implicit), "--data",
-                                     self.p("test"), "--out", self.p("bench", "implicit"), *items])
+                                     self.p("test"), "--out", self.p("bench", "implicit"), *scored])
         return self.write_doc(why)
 
     def selection_file(self, tag: str) -> Path:
@@ -499,7 +500,8 @@ class Pipeline:
                       for tag in ("sft", "dpo") if Path(self.p("runs", f"offsets-{tag}.json")).is_file()},
                    "bench": "closed loop, --asr none" + (f", {self.spec.bench_items} items per family"
                                                          if self.spec.bench_items else ", every item")
-                   + (f"; the trained models with {' '.join(self.spec.model_bench)}" if self.spec.model_bench else ""),
+                   + (f"; the trained models with {' '.join(self.spec.model_bench)}"
+                      if self.spec.model_bench else ""),
                    "salmonn-omni voice": "piper (the adapter speaks the model's text; benchmark/models/salmonn_omni.py)",
                    "mel synthesizer, teacher-forced on val": mel_synth_check(selection.get("selected") or
                                                                              self.p("runs", "s2", "final"), self.p("val"))}
@@ -617,8 +619,8 @@ class _Lane:
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("reproduce", help="the learning demonstration: corpora, stages 0-3, baselines, "
                               "results.md (resumable)")
-    p.add_argument("--size", default="tiny", help=f"one of {', '.join(SIZES)} (tiny: 62 min on 2 cores with --workers 2; "
-                   "small: ~2.8 h there in fp32, too few steps to take turns: docs/results-small.md)")
+    p.add_argument("--size", default="tiny", help=f"one of {', '.join(SIZES)} (tiny: 62 min on 2 cores with "
+                   "--workers 2; small: ~2.8 h there in fp32, too few steps to take turns: docs/results-small.md)")
     p.add_argument("--out", required=True, help="working folder (created; a stopped run resumes)")
     p.add_argument("--workers", type=int, default=1,
                    help="generator and benchmark processes; 2 or more also trains the implicit arm beside the main one")
