@@ -130,13 +130,18 @@ SIZES: dict[str, Size] = {
     # a session: stage 1 25 steps / 15 min, stage 2 65 / 38, no val offset search (one point, the argmax: each val
     # point is ~10 min there) and barge-in scored at echo factor 1 only (its 0 and 0.1 runs are 2/3 of the test
     # audio: 1814 of 3262 s, at RTF ~1.3 per worker).  The caps still end a slower machine's stages early
+    # 2026-12-06 (s33): stage 2 at lr 2e-3 (4x) and one 64-s micro-batch per step (half the cost), 80 steps, chosen
+    # on val: from s32's stage 1, 60 such steps reached val token loss 2.95 and acc_shift_start 0.37 (0.53 at step
+    # 40), against 3.47 and 0.00 (at every eval from step 20) after s32's 65 steps at 5e-4 (lr 1e-3: 3.45, 0.00);
+    # docs/training.md s33
     "small": Size({"train": 300.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
-                  {"distill": 150, "sft": 25, "duplex": 65, "dpo": 20}, None, 10, model="small",
+                  {"distill": 150, "sft": 25, "duplex": 80, "dpo": 20}, None, 10, model="small",
                   pair_weights=(("interruption", 3.0),),
                   max_minutes={"distill": 8.0, "sft": 15.0, "duplex": 38.0, "dpo": 10.0},
                   model_bench=("--echo-factors", "barge_in=1"), offset_grid=((0.0,), (0.0,)),
                   overrides={"sft": ("mixed_precision=auto", "optim.warmup_steps=5"),
-                             "duplex": ("mixed_precision=auto", "optim.warmup_steps=8"),
+                             "duplex": ("mixed_precision=auto", "optim.warmup_steps=8", "optim.lr=2e-3",
+                                        "optim.grad_accum=1"),
                              # no periodic val benchmark: ~7 min a point there (331 s of audio at RTF ~1.3)
                              "dpo": ("optim.warmup_steps=3", "dpo.bench_every=0")},
                   model_overrides=("backbone.dtype=auto",)),
@@ -620,7 +625,7 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser("reproduce", help="the learning demonstration: corpora, stages 0-3, baselines, "
                               "results.md (resumable)")
     p.add_argument("--size", default="tiny", help=f"one of {', '.join(SIZES)} (tiny: 62 min on 2 cores with "
-                   "--workers 2; small: ~2.8 h there in fp32, too few steps to take turns: docs/results-small.md)")
+                   "--workers 2; small: ~3 h there in fp32; it takes turns, not yet barge-ins or QA: docs/results-small.md)")
     p.add_argument("--out", required=True, help="working folder (created; a stopped run resumes)")
     p.add_argument("--workers", type=int, default=1,
                    help="generator and benchmark processes; 2 or more also trains the implicit arm beside the main one")
