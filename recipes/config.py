@@ -27,6 +27,7 @@ class DataConfig:
     max_seconds: float = 8.0  # crop length; windows are whole 80 ms blocks
     batch_size: int = 2  # windows per process per micro-batch
     event_oversample: float = 3.0  # a window with a <shift>, barge-in or backchannel is drawn this many times
+    window_jitter: bool = False  # each draw starts 0..window-1 blocks later (recipes.data.WindowSampler: why)
     scenarios: list = field(default_factory=list)  # empty: every scenario
     num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
     # decoded shards kept in memory per process (~31 MB of audio per 4-min shard).  Windows are drawn across the

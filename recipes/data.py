@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,6 +34,7 @@ class Window:
     blocks: int
     event: bool
     task: str = "duplex"  # which target stream (model.targets.TASKS)
+    frames: int = 0  # the dialogue's length in blocks (0: unknown; the sampler's jitter needs it)
 
 
 def parse_data_arg(text: str) -> tuple[str, float]:
@@ -102,15 +104,14 @@ def dialogue_windows(dialogue: Dialogue, source: int, max_blocks: int) -> list[W
     out = []
     for s in starts:
         blocks = min(max_blocks, n - s)
-        out.append(Window(source, dialogue.id, s, blocks, bool(events[s : s + blocks + SYNTH_DELAY_BLOCKS].any())))
+        out.append(Window(source, dialogue.id, s, blocks, bool(events[s : s + blocks + SYNTH_DELAY_BLOCKS].any()),
+                          frames=n))
     return out
 
 
 def build_windows(sources: Sequence[CorpusSource], max_seconds: float, scenarios: Sequence[str] = (),
                   tasks: Sequence[str] = ("duplex",)) -> list[Window]:
     """Every window of the selected dialogues, once per task (tasks inner, so corpus order is kept)."""
-    import dataclasses
-
     max_blocks = max(1, int(round(max_seconds * 1000 / BLOCK_MS)))
     out: list[Window] = []
     for i, src in enumerate(sources):
@@ -129,11 +130,17 @@ class WindowSampler:
 
     Epoch ``e`` draws each window ``m`` times in expectation, ``m = corpus weight * (event_oversample if event
     else 1) * task weight`` (the integer part always, the fraction by a coin from ``(seed, e)``), then shuffles with the same
-    generator.  The state is ``(epoch, position)``; :meth:`take` advances it."""
+    generator.  The state is ``(epoch, position)``; :meth:`take` advances it.
+
+    ``jitter``: each draw of a window moves its start later by 0 to ``blocks - 1`` blocks (within the dialogue),
+    from ``(seed, epoch, position)``.  Why: windows cut at fixed steps from each dialogue's start put its first
+    answer at nearly the same position in every first window, and a model learned to say ``<shift>`` at that
+    position whatever it heard (docs/training.md, s33; ``python -m recipes.clock_probe``)."""
 
     def __init__(self, windows: Sequence[Window], weights: Sequence[float], seed: int, event_oversample: float,
-                 shuffle: bool = True, task_weights: dict[str, float] | None = None) -> None:
+                 shuffle: bool = True, task_weights: dict[str, float] | None = None, jitter: bool = False) -> None:
         self.windows = list(windows)
+        self.jitter = jitter
         tw = task_weights or {}
         self.mult = np.array([weights[w.source] * (event_oversample if w.event else 1.0) * tw.get(w.task, 1.0)
                               for w in self.windows])
@@ -160,7 +167,11 @@ class WindowSampler:
             if self.position >= len(self._order):
                 self.epoch, self.position, self._order = self.epoch + 1, 0, None
                 continue
-            out.append(self.windows[int(self._order[self.position])])
+            w = self.windows[int(self._order[self.position])]
+            if self.jitter and w.frames > w.blocks:
+                r = int(np.random.default_rng([self.seed, self.epoch, self.position, 1]).integers(0, w.blocks))
+                w = dataclasses.replace(w, start=min(w.start + r, w.frames - w.blocks))
+            out.append(w)
             self.position += 1
         return out
 
@@ -169,7 +180,7 @@ class WindowSampler:
 
     def clone(self) -> "WindowSampler":
         """An independent sampler in the same state (the loop plans the rest of a run on a clone)."""
-        other = WindowSampler(self.windows, [1.0], self.seed, 1.0)
+        other = WindowSampler(self.windows, [1.0], self.seed, 1.0, jitter=self.jitter)
         other.mult, other.shuffle = self.mult, self.shuffle
         other.load_state_dict(self.state_dict())
         return other

@@ -69,7 +69,8 @@ class DuplexData:
                               "model_config.tasks, e.g. model_config.tasks=[duplex,transcribe])")
         self.windows = build_windows(self.sources, cfg.data.max_seconds, cfg.data.scenarios, self.tasks)
         self.sampler = WindowSampler(self.windows, self.weights, cfg.seed, cfg.data.event_oversample if shuffle
-                                     else 1.0, shuffle=shuffle, task_weights=cfg.data.tasks)
+                                     else 1.0, shuffle=shuffle, task_weights=cfg.data.tasks,
+                                     jitter=shuffle and cfg.data.window_jitter)
         self.tokenizer, self.think_id, self.shift_id = model.tokenizer, model.think_id, model.shift_id
 
     def build(self, windows: list[Any]) -> dict[str, np.ndarray]:

@@ -625,7 +625,7 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser("reproduce", help="the learning demonstration: corpora, stages 0-3, baselines, "
                               "results.md (resumable)")
     p.add_argument("--size", default="tiny", help=f"one of {', '.join(SIZES)} (tiny: 62 min on 2 cores with "
-                   "--workers 2; small: ~3 h there in fp32; it takes turns, not yet barge-ins or QA: docs/results-small.md)")
+                   "--workers 2; small: ~3 h there in fp32; it speaks on a clock, not by listening: docs/results-small.md)")
     p.add_argument("--out", required=True, help="working folder (created; a stopped run resumes)")
     p.add_argument("--workers", type=int, default=1,
                    help="generator and benchmark processes; 2 or more also trains the implicit arm beside the main one")

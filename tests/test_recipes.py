@@ -439,3 +439,77 @@ def test_stop_probe_separation_is_the_rank_statistic_and_the_false_stop_share():
     sep = separation(np.array([0.25, 0.35]), speaking)
     assert sep["false_stop_blocks_at_recall"] == 0.5 and sep["auc"] == 0.625
     assert separation(np.zeros(0), speaking)["auc"] is None
+
+
+def test_clock_probe_tells_a_listener_from_a_clock():
+    """A session that says <shift> at the first loud block moves with the lead (slope 1); one that says it at block
+    30 whatever it hears does not (slope 0), and speaks on silence."""
+    from types import SimpleNamespace
+
+    from datagen.schema import BLOCK_SAMPLES, SAMPLE_RATE
+    from recipes.clock_probe import lead_slope, shift_times
+
+    class Listener:
+        def __init__(self):
+            self.fired = False
+
+        def step(self, block):
+            fire = not self.fired and float(np.abs(block).max()) > 0.1
+            self.fired |= fire
+            return SimpleNamespace(state="<shift>" if fire else "<think>")
+
+    class Clock:
+        def __init__(self):
+            self.k = -1
+
+        def step(self, block):
+            assert block.shape == (BLOCK_SAMPLES,)
+            self.k += 1
+            return SimpleNamespace(state="<shift>" if self.k == 30 else "<think>")
+
+    speech = np.full(SAMPLE_RATE // 2, 0.5, np.float32)
+    leads = (0.0, 1.0, 2.0)
+    for make, slope in ((Listener, 1.0), (Clock, 0.0)):
+        first = [shift_times(make(), np.concatenate([np.zeros(int(lead * SAMPLE_RATE), np.float32), speech]), 4.0)[0]
+                 for lead in leads]
+        assert lead_slope(leads, first) == pytest.approx(slope, abs=1e-9)
+    assert shift_times(Listener(), np.zeros(0, np.float32), 4.0) == []
+    assert shift_times(Clock(), np.zeros(0, np.float32), 4.0) == [2.4]
+    assert lead_slope(leads, [1.0, None, None]) is None and lead_slope((0.0, 0.0), [1.0, 2.0]) is None
+
+
+def test_clock_probe_streams_each_lead_and_silence(bench_corpus, tmp_path):
+    from model.checkpoint import save_checkpoint
+    from model.config import load_config
+    from model.salmonn import SalmonnOmni
+    from recipes.clock_probe import clock_probe
+
+    save_checkpoint(SalmonnOmni(load_config("tiny")).eval(), tmp_path / "ck")
+    res = clock_probe(tmp_path / "ck", bench_corpus, leads=(0.0, 1.5), dialogues=1, seconds=3.0)
+    a, b = res["runs"]
+    assert a["dialogue"] == b["dialogue"] and (a["lead_s"], b["lead_s"]) == (0.0, 1.5)
+    assert [round(y - x, 3) for x, y in zip(a["question_s"], b["question_s"])] == [1.5, 1.5]
+    assert all(0 <= t < 3.0 for r in res["runs"] for t in r["shifts_s"]) and isinstance(res["silence_shifts_s"], list)
+    with pytest.raises(ValueError, match="leads"):
+        clock_probe(tmp_path / "ck", bench_corpus, leads=(-1.0,))
+
+
+def test_window_jitter_moves_starts_within_the_dialogue_deterministically_and_resumably(bench_corpus):
+    """``data.window_jitter``: each draw starts 0..blocks-1 blocks later, never past the dialogue's end; the same
+    seed gives the same draws, a clone in mid-epoch continues them, and without jitter the windows are as cut."""
+    from recipes.data import WindowSampler, dialogue_windows
+
+    from datagen.corpus import Corpus
+
+    windows = [w for d in Corpus(bench_corpus).dialogues for w in dialogue_windows(d, 0, 50)]
+    assert all(w.frames >= w.start + w.blocks for w in windows)
+    plain = WindowSampler(windows, [1.0], 3, 2.0).take(60)
+    assert all(w in windows for w in plain)
+    a, b = WindowSampler(windows, [1.0], 3, 2.0, jitter=True), WindowSampler(windows, [1.0], 3, 2.0, jitter=True)
+    first = a.take(30)
+    assert first == b.take(30)
+    assert [w.start for w in first] != [w.start for w in plain[:30]]  # it moves some
+    assert all(p.start <= w.start <= min(p.start + p.blocks - 1, w.frames - w.blocks)
+               and (w.dialogue, w.blocks) == (p.dialogue, p.blocks) for w, p in zip(first, plain))
+    rest = a.clone().take(40)
+    assert rest == a.take(40) == b.take(40)
