@@ -5,11 +5,13 @@ window of a dialogue's start puts its first answer near the same position; a mod
 in" and pass turn-taking without hearing the question (small, s33: take-over 1.00 on test, the same ``<shift>`` at
 2.64 s on silence; docs/training.md).  This streams the user side of a few corpus dialogues (user, other-speaker and
 noise stems: no echo, the model's own voice is not fed back into the mic) through the ``salmonn-omni`` adapter with
-0, 1, 2, ... s of silence put before them, and once over silence alone, and records every ``<shift>``.
+0, 1, 2, ... s of the dialogue's own background noise put before them, and over that noise alone and over digital
+silence, and records every ``<shift>``.  (Noise, not zeros, for the lead: the corpora have no digital silence, and
+a model trained on random window starts answered the step from zeros to sound, s33.)
 
 ``slope``: how far the first ``<shift>`` moves per second of lead (least squares per dialogue, then the mean): ~1 for
-a model that answers the question, ~0 for a clock.  ``silence``: the ``<shift>`` times on silence (none for a model
-that waits for speech).
+a model that answers the question, ~0 for a clock.  ``noise_shifts_s`` / ``silence_shifts_s``: the ``<shift>``
+times over the first dialogue's noise alone and over digital silence (none for a model that waits for speech).
 
     python -m recipes.clock_probe CHECKPOINT CORPUS [--leads 0,1,2,3] [--dialogues 3] [--seconds 9] [--json]
 """
@@ -60,16 +62,19 @@ def clock_probe(checkpoint: str | Path, corpus: str | Path, leads: Sequence[floa
         raise ValueError(f"clock probe: leads must be >= 0 seconds, got {list(leads)}")
     model = SalmonnOmniModel(str(checkpoint), **{"voice": "mel", **options})
     session = lambda name: model.open_session(SessionInfo(name, "clock_probe"))  # noqa: E731
-    runs, slopes = [], []
+    runs, slopes, noise_alone = [], [], None
     for dlg, audio in Corpus(corpus).iter_audio(channels=("user", "other", "noise")):
         questions = dlg.events_of("user_turn")
         if not questions:
             continue
         user = (audio["user"] + audio["other"] + audio["noise"]).astype(np.float32)
+        background = np.resize(audio["noise"].astype(np.float32), int(round(max(max(leads), seconds) * SAMPLE_RATE)))
+        if noise_alone is None:
+            noise_alone = shift_times(session(f"{dlg.id}@noise"), background, seconds)
         q = questions[0]
         first = []
         for lead in leads:
-            mic = np.concatenate([np.zeros(int(round(lead * SAMPLE_RATE)), np.float32), user])
+            mic = np.concatenate([background[:int(round(lead * SAMPLE_RATE))], user])
             shifts = shift_times(session(f"{dlg.id}@{lead:g}"), mic, seconds)
             first.append(shifts[0] if shifts else None)
             runs.append({"dialogue": dlg.id, "lead_s": lead,
@@ -81,7 +86,7 @@ def clock_probe(checkpoint: str | Path, corpus: str | Path, leads: Sequence[floa
         if len({r["dialogue"] for r in runs}) >= dialogues:
             break
     silence = shift_times(session("silence"), np.zeros(0, np.float32), seconds)
-    return {"runs": runs, "silence_shifts_s": silence, "slope": float(np.mean(slopes)) if slopes else None,
+    return {"runs": runs, "noise_shifts_s": noise_alone or [], "silence_shifts_s": silence, "slope": float(np.mean(slopes)) if slopes else None,
             "slopes": [round(s, 3) for s in slopes], "leads": list(leads), "seconds": seconds}
 
 
@@ -89,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m recipes.clock_probe", description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint")
     ap.add_argument("corpus")
-    ap.add_argument("--leads", default="0,1,2,3", help="seconds of silence put before the audio, comma-separated")
+    ap.add_argument("--leads", default="0,1,2,3", help="seconds of background noise put before the audio, comma-separated")
     ap.add_argument("--dialogues", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=9.0, help="how much of each run is streamed")
     ap.add_argument("--threads", type=int, default=1)
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in res["runs"]:
         print(f"{r['dialogue']}  lead {r['lead_s']:g} s  question {r['question_s'][0]:.2f}-{r['question_s'][1]:.2f} s"
               f"  <shift> at {r['shifts_s']}")
-    print(f"silence alone: <shift> at {res['silence_shifts_s']}")
+    print(f"background noise alone: <shift> at {res['noise_shifts_s']}; digital silence: {res['silence_shifts_s']}")
     slope = res["slope"]
     print(f"first <shift> moves {slope:.2f} s per second of lead (1: it listens, 0: a clock)" if slope is not None
           else "first <shift>: too few runs with one to fit a slope")
