@@ -9,9 +9,9 @@ process draws the same global batch and keeps its slice, so one process and N pr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import OrderedDict
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -134,8 +134,9 @@ class WindowSampler:
 
     ``jitter``: each draw of a window moves its start later by 0 to ``blocks - 1`` blocks (within the dialogue),
     from ``(seed, epoch, position)``.  Why: windows cut at fixed steps from each dialogue's start put its first
-    answer at nearly the same position in every first window, and a model learned to say ``<shift>`` at that
-    position whatever it heard (docs/training.md, s33; ``python -m recipes.clock_probe``)."""
+    answer at nearly the same position in every first window, and small learned to say ``<shift>`` at that
+    position whatever it heard (docs/training.md, s33; ``python -m recipes.clock_probe``).  Off by default: on
+    tiny it taught a ``<shift>`` at a window's first blocks instead."""
 
     def __init__(self, windows: Sequence[Window], weights: Sequence[float], seed: int, event_oversample: float,
                  shuffle: bool = True, task_weights: dict[str, float] | None = None, jitter: bool = False) -> None:

@@ -133,7 +133,8 @@ SIZES: dict[str, Size] = {
     # 2026-12-06 (s33): stage 2 at lr 2e-3 (4x) and one 64-s micro-batch per step (half the cost), 80 steps, chosen
     # on val: from s32's stage 1, 60 such steps reached val token loss 2.95 and acc_shift_start 0.37 (0.53 at step
     # 40), against 3.47 and 0.00 (at every eval from step 20) after s32's 65 steps at 5e-4 (lr 1e-3: 3.45, 0.00);
-    # docs/training.md s33
+    # docs/training.md s33.  On test it then spoke on a clock: `<shift>` 2.64 s into any audio, noise alone too
+    # (python -m recipes.clock_probe: slope -0.01), barge-in F1 0.00, QA S2T 0.00
     "small": Size({"train": 300.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
                   {"distill": 150, "sft": 25, "duplex": 80, "dpo": 20}, None, 10, model="small",
                   pair_weights=(("interruption", 3.0),),
