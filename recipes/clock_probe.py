@@ -30,13 +30,13 @@ import numpy as np
 def shift_times(session, mic: np.ndarray, seconds: float) -> list[float]:
     """The start times (s) of the blocks at which ``session`` emits ``<shift>`` over the first ``seconds`` of
     ``mic`` (zero-padded to whole blocks)."""
-    from datagen.schema import BLOCK_MS, BLOCK_SAMPLES
+    from datagen.schema import BLOCK_SAMPLES, frames_in, samples_to_seconds, seconds_to_samples
 
-    blocks = int(round(seconds * 1000 / BLOCK_MS))
+    blocks = frames_in(seconds_to_samples(seconds))
     x = np.zeros(blocks * BLOCK_SAMPLES, np.float32)
     n = min(len(mic), len(x))
     x[:n] = mic[:n]
-    return [round(k * BLOCK_MS / 1000, 3) for k in range(blocks)
+    return [round(samples_to_seconds(k * BLOCK_SAMPLES), 3) for k in range(blocks)
             if session.step(x[k * BLOCK_SAMPLES:(k + 1) * BLOCK_SAMPLES]).state == "<shift>"]
 
 
@@ -56,45 +56,47 @@ def clock_probe(checkpoint: str | Path, corpus: str | Path, leads: Sequence[floa
     from benchmark.models.salmonn_omni import SalmonnOmniModel
     from benchmark.protocol import SessionInfo
     from datagen.corpus import Corpus
-    from datagen.schema import SAMPLE_RATE
+    from datagen.schema import samples_to_seconds, seconds_to_samples
 
     if not leads or min(leads) < 0:
         raise ValueError(f"clock probe: leads must be >= 0 seconds, got {list(leads)}")
     model = SalmonnOmniModel(str(checkpoint), **{"voice": "mel", **options})
     session = lambda name: model.open_session(SessionInfo(name, "clock_probe"))  # noqa: E731
-    runs, slopes, noise_alone = [], [], None
+    runs, slopes, noise_alone, probed = [], [], [], 0
     for dlg, audio in Corpus(corpus).iter_audio(channels=("user", "other", "noise")):
         questions = dlg.events_of("user_turn")
         if not questions:
             continue
         user = (audio["user"] + audio["other"] + audio["noise"]).astype(np.float32)
-        background = np.resize(audio["noise"].astype(np.float32), int(round(max(max(leads), seconds) * SAMPLE_RATE)))
-        if noise_alone is None:
+        background = np.resize(audio["noise"].astype(np.float32), seconds_to_samples(max(*leads, seconds)))
+        if not probed:
             noise_alone = shift_times(session(f"{dlg.id}@noise"), background, seconds)
         q = questions[0]
         first = []
         for lead in leads:
-            mic = np.concatenate([background[:int(round(lead * SAMPLE_RATE))], user])
+            mic = np.concatenate([background[:seconds_to_samples(lead)], user])
             shifts = shift_times(session(f"{dlg.id}@{lead:g}"), mic, seconds)
             first.append(shifts[0] if shifts else None)
-            runs.append({"dialogue": dlg.id, "lead_s": lead,
-                         "question_s": [round(q.start / SAMPLE_RATE + lead, 3), round(q.end / SAMPLE_RATE + lead, 3)],
-                         "shifts_s": shifts})
+            runs.append({"dialogue": dlg.id, "lead_s": lead, "shifts_s": shifts,
+                         "question_s": [round(samples_to_seconds(t) + lead, 3) for t in (q.start, q.end)]})
         slope = lead_slope(leads, first)
         if slope is not None:
             slopes.append(slope)
-        if len({r["dialogue"] for r in runs}) >= dialogues:
+        probed += 1
+        if probed >= dialogues:
             break
     silence = shift_times(session("silence"), np.zeros(0, np.float32), seconds)
-    return {"runs": runs, "noise_shifts_s": noise_alone or [], "silence_shifts_s": silence, "slope": float(np.mean(slopes)) if slopes else None,
-            "slopes": [round(s, 3) for s in slopes], "leads": list(leads), "seconds": seconds}
+    return {"runs": runs, "noise_shifts_s": noise_alone, "silence_shifts_s": silence,
+            "slope": float(np.mean(slopes)) if slopes else None, "slopes": [round(s, 3) for s in slopes],
+            "leads": list(leads), "seconds": seconds}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m recipes.clock_probe", description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint")
     ap.add_argument("corpus")
-    ap.add_argument("--leads", default="0,1,2,3", help="seconds of background noise put before the audio, comma-separated")
+    ap.add_argument("--leads", default="0,1,2,3",
+                    help="seconds of background noise put before the audio, comma-separated")
     ap.add_argument("--dialogues", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=9.0, help="how much of each run is streamed")
     ap.add_argument("--threads", type=int, default=1)

@@ -489,7 +489,8 @@ def test_clock_probe_streams_each_lead_and_silence(bench_corpus, tmp_path):
     a, b = res["runs"]
     assert a["dialogue"] == b["dialogue"] and (a["lead_s"], b["lead_s"]) == (0.0, 1.5)
     assert [round(y - x, 3) for x, y in zip(a["question_s"], b["question_s"])] == [1.5, 1.5]
-    assert all(0 <= t < 3.0 for r in res["runs"] for t in r["shifts_s"] + res["noise_shifts_s"] + res["silence_shifts_s"])
+    times = [t for r in res["runs"] for t in r["shifts_s"]] + res["noise_shifts_s"] + res["silence_shifts_s"]
+    assert all(0 <= t < 3.0 for t in times)
     with pytest.raises(ValueError, match="leads"):
         clock_probe(tmp_path / "ck", bench_corpus, leads=(-1.0,))
 
