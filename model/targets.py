@@ -206,8 +206,16 @@ def build_transcription_targets(dialogue: Dialogue, tokenizer) -> Targets:
     return Targets(tokens, zeros, zeros.copy())
 
 
+def background_lead(noise: np.ndarray, samples: int) -> np.ndarray:
+    """``samples`` of a dialogue's background noise stem (repeated from its start when shorter): what a mic hears
+    before anyone speaks, put before a window (training's ``data.lead_seconds``) or a probe's audio."""
+    noise = np.asarray(noise, np.float32)
+    return np.resize(noise, samples) if len(noise) else np.zeros(samples, np.float32)
+
+
 def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], tokenizer, max_blocks: int | None = None,
-               start_blocks: Sequence[int] | None = None, tasks: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+               start_blocks: Sequence[int] | None = None, tasks: Sequence[str] | None = None,
+               lead_blocks: Sequence[int] | None = None) -> dict[str, np.ndarray]:
     """Corpus items (``Corpus.iter_audio()`` pairs) -> padded numpy batch of whole blocks.
 
     Keys: ``mic``/``assistant`` (B, T*1280) float32, ``tokens`` (B, T) int64, ``mode``/``audible`` (B, T) int8,
@@ -215,7 +223,8 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
     ``start_blocks`` crops each dialogue at a block (a window of ``max_blocks``); targets are computed on the whole
     dialogue first, so a crop never changes them.  ``tasks`` (one of :data:`TASKS` per
     item) picks each row's target stream and adds ``task`` (B,) int64; without it every row is ``duplex`` and the
-    batch is as before.
+    batch is as before.  ``lead_blocks`` puts that many blocks of the dialogue's background noise (``audio['noise']``)
+    before each row, listened to (``<think>``, silent), and ends the row as much earlier (``max_blocks`` still holds).
     """
     rows = []
     for i, (dlg, audio) in enumerate(items):
@@ -225,14 +234,24 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
         tg = build_targets(dlg, tokenizer) if task == "duplex" else build_transcription_targets(dlg, tokenizer)
         n = dlg.num_frames
         s = 0 if start_blocks is None else int(start_blocks[i])
-        e = n if max_blocks is None else min(n, s + max_blocks)
+        lead = 0 if lead_blocks is None else int(lead_blocks[i])
+        e = n if max_blocks is None else min(n, s + max_blocks - lead)
         sl = slice(s * BLOCK_SAMPLES, e * BLOCK_SAMPLES)
 
         def chan(name: str) -> np.ndarray:
             x = np.asarray(audio[name], np.float32)[sl]
             return np.pad(x, (0, (e - s) * BLOCK_SAMPLES - len(x)))
 
-        rows.append((chan("mic"), chan("assistant"), tg.tokens[s:e], tg.mode[s:e], tg.audible[s:e], tg.fed[s:e]))
+        row = (chan("mic"), chan("assistant"), tg.tokens[s:e], tg.mode[s:e], tg.audible[s:e], tg.fed[s:e])
+        if lead:
+            if "noise" not in audio:
+                raise ValueError(f"{dlg.id}: a lead of background noise needs the dialogue's noise stem")
+            think = tokenizer.convert_tokens_to_ids(THINK)
+            pre = (background_lead(audio["noise"], lead * BLOCK_SAMPLES), np.zeros(lead * BLOCK_SAMPLES, np.float32),
+                   np.full(lead, think, np.int64), np.zeros(lead, np.int8), np.zeros(lead, np.int8),
+                   np.full(lead, think, np.int64))
+            row = tuple(np.concatenate([p, np.asarray(r, p.dtype)]) for p, r in zip(pre, row))
+        rows.append(row)
     T = max(len(r[2]) for r in rows)
     B = len(rows)
     out = {

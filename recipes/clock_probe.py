@@ -57,6 +57,7 @@ def clock_probe(checkpoint: str | Path, corpus: str | Path, leads: Sequence[floa
     from benchmark.protocol import SessionInfo
     from datagen.corpus import Corpus
     from datagen.schema import samples_to_seconds, seconds_to_samples
+    from model.targets import background_lead
 
     if not leads or min(leads) < 0:
         raise ValueError(f"clock probe: leads must be >= 0 seconds, got {list(leads)}")
@@ -68,7 +69,7 @@ def clock_probe(checkpoint: str | Path, corpus: str | Path, leads: Sequence[floa
         if not questions:
             continue
         user = (audio["user"] + audio["other"] + audio["noise"]).astype(np.float32)
-        background = np.resize(audio["noise"].astype(np.float32), seconds_to_samples(max(*leads, seconds)))
+        background = background_lead(audio["noise"], seconds_to_samples(max(*leads, seconds)))
         if not probed:
             noise_alone = shift_times(session(f"{dlg.id}@noise"), background, seconds)
         q = questions[0]

@@ -28,6 +28,9 @@ class DataConfig:
     batch_size: int = 2  # windows per process per micro-batch
     event_oversample: float = 3.0  # a window with a <shift>, barge-in or backchannel is drawn this many times
     window_jitter: bool = False  # each draw starts 0..window-1 blocks later (recipes.data.WindowSampler: why)
+    # each draw of a dialogue's first window puts 0..lead_seconds of its own background noise before it (the window
+    # keeps its length): the first answer no longer sits at one position (recipes.data.WindowSampler: why)
+    lead_seconds: float = 0.0
     scenarios: list = field(default_factory=list)  # empty: every scenario
     num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
     # decoded shards kept in memory per process (~31 MB of audio per 4-min shard).  Windows are drawn across the
@@ -131,7 +134,8 @@ class TrainConfig:
         for key, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{key}: must be > 0, got {value!r}")
-        for key in ("max_minutes", "eval_every", "save_every", "data.num_workers", "optim.warmup_steps"):
+        for key in ("max_minutes", "eval_every", "save_every", "data.num_workers", "optim.warmup_steps",
+                    "data.lead_seconds"):
             if _get(self, key) < 0:
                 raise ConfigError(f"{key}: must be >= 0, got {_get(self, key)!r}")
         bad = [g for g in self.trainable if g not in GROUPS]

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from datagen.common.config import ConfigError
-from datagen.corpus import Corpus, CorpusError, list_shards, read_shard
+from datagen.corpus import AUDIO_COLUMNS, Corpus, CorpusError, list_shards, read_shard
 from datagen.schema import BLOCK_MS, SYNTH_DELAY_BLOCKS, Dialogue, frame_labels
 
 NEEDED_COLUMNS = ("id", "mic", "assistant", "meta")
@@ -35,6 +35,7 @@ class Window:
     event: bool
     task: str = "duplex"  # which target stream (model.targets.TASKS)
     frames: int = 0  # the dialogue's length in blocks (0: unknown; the sampler's jitter needs it)
+    lead: int = 0  # blocks of background noise before the window (the sampler's lead; the window keeps its length)
 
 
 def parse_data_arg(text: str) -> tuple[str, float]:
@@ -54,7 +55,8 @@ def parse_data_arg(text: str) -> tuple[str, float]:
 class CorpusSource:
     """One corpus: its records, its shards, and decoded mic/assistant audio with a small shard cache."""
 
-    def __init__(self, root: str | Path, cache: int = 4, option: str = "--data") -> None:
+    def __init__(self, root: str | Path, cache: int = 4, option: str = "--data",
+                 channels: Sequence[str] = ("mic", "assistant")) -> None:
         self.root = Path(root)
         try:
             self.corpus = Corpus(self.root)
@@ -65,13 +67,15 @@ class CorpusSource:
             raise CorpusError(f"{option} {self.root}: no parquet shards in {self.root / 'data'}")
         import pyarrow.parquet as pq
 
+        self.channels = tuple(channels)
+        needed = list(NEEDED_COLUMNS) + [c for c, k in AUDIO_COLUMNS if k in self.channels and c not in NEEDED_COLUMNS]
         self.shard_of: dict[str, Path] = {}
         for shard in self.shards:
             names = pq.read_schema(shard).names
-            missing = [c for c in NEEDED_COLUMNS if c not in names]
+            missing = [c for c in needed if c not in names]
             if missing:
                 raise CorpusError(f"{shard}: lacks the column(s) {', '.join(missing)} training needs "
-                                  f"({', '.join(NEEDED_COLUMNS)})")
+                                  f"({', '.join(needed)})")
             for i in pq.read_table(shard, columns=["id"]).column("id").to_pylist():
                 self.shard_of[i] = shard
         self.cache_size = max(1, cache)
@@ -82,7 +86,7 @@ class CorpusSource:
         if shard is None:
             raise CorpusError(f"{self.root}: dialogue {dialogue_id!r} is in the manifest but in no shard")
         if shard not in self._cache:
-            self._cache[shard] = {d.id: (d, a) for d, a in read_shard(shard, channels=("mic", "assistant"))}
+            self._cache[shard] = {d.id: (d, a) for d, a in read_shard(shard, channels=self.channels)}
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(shard)
@@ -136,12 +140,18 @@ class WindowSampler:
     from ``(seed, epoch, position)``.  Why: windows cut at fixed steps from each dialogue's start put its first
     answer at nearly the same position in every first window, and small learned to say ``<shift>`` at that
     position whatever it heard (docs/training.md, s33; ``python -m recipes.clock_probe``).  Off by default: on
-    tiny it taught a ``<shift>`` at a window's first blocks instead."""
+    tiny it taught a ``<shift>`` at a window's first blocks instead.
+
+    ``lead_blocks``: each draw of a dialogue's first duplex window puts 0 to ``lead_blocks`` blocks of the dialogue's
+    background noise before it (:attr:`Window.lead`, from ``(seed, epoch, position)``), so its first answer comes at a
+    different position on every draw and only hearing the question tells when; later windows start mid-dialogue and
+    already vary."""
 
     def __init__(self, windows: Sequence[Window], weights: Sequence[float], seed: int, event_oversample: float,
-                 shuffle: bool = True, task_weights: dict[str, float] | None = None, jitter: bool = False) -> None:
+                 shuffle: bool = True, task_weights: dict[str, float] | None = None, jitter: bool = False,
+                 lead_blocks: int = 0) -> None:
         self.windows = list(windows)
-        self.jitter = jitter
+        self.jitter, self.lead_blocks = jitter, int(lead_blocks)
         tw = task_weights or {}
         self.mult = np.array([weights[w.source] * (event_oversample if w.event else 1.0) * tw.get(w.task, 1.0)
                               for w in self.windows])
@@ -172,6 +182,9 @@ class WindowSampler:
             if self.jitter and w.frames > w.blocks:
                 r = int(np.random.default_rng([self.seed, self.epoch, self.position, 1]).integers(0, w.blocks))
                 w = dataclasses.replace(w, start=min(w.start + r, w.frames - w.blocks))
+            if self.lead_blocks and w.start == 0 and w.task == "duplex" and w.blocks > 1:
+                r = int(np.random.default_rng([self.seed, self.epoch, self.position, 2]).integers(0, self.lead_blocks + 1))
+                w = dataclasses.replace(w, lead=min(r, w.blocks - 1))
             out.append(w)
             self.position += 1
         return out
@@ -181,7 +194,7 @@ class WindowSampler:
 
     def clone(self) -> "WindowSampler":
         """An independent sampler in the same state (the loop plans the rest of a run on a clone)."""
-        other = WindowSampler(self.windows, [1.0], self.seed, 1.0, jitter=self.jitter)
+        other = WindowSampler(self.windows, [1.0], self.seed, 1.0, jitter=self.jitter, lead_blocks=self.lead_blocks)
         other.mult, other.shuffle = self.mult, self.shuffle
         other.load_state_dict(self.state_dict())
         return other
@@ -231,7 +244,9 @@ def make_train_batch(sources: Sequence[CorpusSource], windows: Sequence[Window],
     items = [sources[w.source].item(w.dialogue) for w in windows]
     max_blocks = max(w.blocks for w in windows)
     tasks = [w.task for w in windows] if any(w.task != "duplex" for w in windows) else None
-    batch = make_batch(items, tokenizer, max_blocks=max_blocks, start_blocks=[w.start for w in windows], tasks=tasks)
+    leads = [w.lead for w in windows] if any(w.lead for w in windows) else None
+    batch = make_batch(items, tokenizer, max_blocks=max_blocks, start_blocks=[w.start for w in windows], tasks=tasks,
+                       lead_blocks=leads)
     # make_batch crops to max_blocks from each start; a shorter window (a dialogue's tail) is cut to its own length
     for b, w in enumerate(windows):
         batch["valid"][b, w.blocks:] = False

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from datagen.common.config import ConfigError
+from datagen.schema import BLOCK_MS
 
 from .config import TrainConfig, model_config_dict
 from .data import (CorpusSource, WindowSampler, audio_seconds, build_windows, make_train_batch, parse_data_arg)
@@ -48,11 +49,12 @@ def build_model(cfg: TrainConfig):
     return model, mcfg
 
 
-def open_sources(data: Sequence[str], cache: int, option: str = "--data") -> tuple[list[CorpusSource], list[float]]:
+def open_sources(data: Sequence[str], cache: int, option: str = "--data",
+                 channels: Sequence[str] = ("mic", "assistant")) -> tuple[list[CorpusSource], list[float]]:
     if not data:
         raise ConfigError(f"{option}: at least one corpus is needed")
     parsed = [parse_data_arg(d) for d in data]
-    return [CorpusSource(p, cache, option) for p, _ in parsed], [w for _, w in parsed]
+    return [CorpusSource(p, cache, option, channels) for p, _ in parsed], [w for _, w in parsed]
 
 
 class DuplexData:
@@ -61,7 +63,9 @@ class DuplexData:
     def __init__(self, cfg: TrainConfig, data: Sequence[str], model, shuffle: bool = True,
                  option: str = "--data") -> None:
         self.cfg = cfg
-        self.sources, self.weights = open_sources(data, cfg.data.shard_cache, option)
+        lead = round(cfg.data.lead_seconds * 1000 / BLOCK_MS) if shuffle else 0  # eval batches stay as they are
+        self.sources, self.weights = open_sources(data, cfg.data.shard_cache, option,
+                                                  ("mic", "assistant", "noise") if lead else ("mic", "assistant"))
         self.tasks = [t for t, w in cfg.data.tasks.items() if w > 0] or ["duplex"]
         missing = [t for t in self.tasks if t not in model.cfg.tasks]
         if missing:
@@ -70,7 +74,7 @@ class DuplexData:
         self.windows = build_windows(self.sources, cfg.data.max_seconds, cfg.data.scenarios, self.tasks)
         self.sampler = WindowSampler(self.windows, self.weights, cfg.seed, cfg.data.event_oversample if shuffle
                                      else 1.0, shuffle=shuffle, task_weights=cfg.data.tasks,
-                                     jitter=shuffle and cfg.data.window_jitter)
+                                     jitter=shuffle and cfg.data.window_jitter, lead_blocks=lead)
         self.tokenizer, self.think_id, self.shift_id = model.tokenizer, model.think_id, model.shift_id
 
     def build(self, windows: list[Any]) -> dict[str, np.ndarray]:

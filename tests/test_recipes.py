@@ -514,3 +514,57 @@ def test_window_jitter_moves_starts_within_the_dialogue_deterministically_and_re
                and (w.dialogue, w.blocks) == (p.dialogue, p.blocks) for w, p in zip(first, plain))
     rest = a.clone().take(40)
     assert rest == a.take(40) == b.take(40)
+
+
+def test_lead_puts_background_noise_before_first_windows_deterministically(bench_corpus):
+    """``data.lead_seconds``: only a dialogue's first duplex window gets a lead, of 0..lead_blocks blocks (never the
+    whole window), the same on a second sampler and on a clone; its batch row starts with that much of the dialogue's
+    own noise stem, listened to (``<think>``, silent, not speaking), then the dialogue from its first sample and
+    its first targets, and keeps the window's length."""
+    import dataclasses
+
+    from datagen.corpus import Corpus
+    from datagen.schema import BLOCK_SAMPLES
+    from model.config import load_config
+    from model.salmonn import SalmonnOmni
+    from model.targets import background_lead, build_targets
+    from recipes.config import LossConfig
+    from recipes.data import CorpusSource, WindowSampler, dialogue_windows, make_train_batch
+
+    corpus = Corpus(bench_corpus)
+    windows = [w for d in corpus.dialogues for w in dialogue_windows(d, 0, 50)]
+    a, b = WindowSampler(windows, [1.0], 3, 2.0, lead_blocks=25), WindowSampler(windows, [1.0], 3, 2.0, lead_blocks=25)
+    drawn = a.take(60)
+    assert drawn == b.take(60) and a.clone().take(20) == a.take(20)
+    assert all(w.lead == 0 for w in drawn if w.start > 0)
+    leads = [w.lead for w in drawn if w.start == 0]
+    assert leads and all(0 <= x <= 25 for x in leads) and len(set(leads)) > 1
+    assert all(w.lead == 0 for w in WindowSampler(windows, [1.0], 3, 2.0).take(60))
+
+    model = SalmonnOmni(load_config("tiny"))
+    src = CorpusSource(bench_corpus, channels=("mic", "assistant", "noise"))
+    first = next(w for w in windows if w.start == 0)
+    dlg, audio = src.item(first.dialogue)
+    plain = make_train_batch([src], [first], model.tokenizer, model.think_id, model.shift_id, LossConfig())
+    led = make_train_batch([src], [dataclasses.replace(first, lead=7)], model.tokenizer, model.think_id,
+                           model.shift_id, LossConfig())
+    n = 7 * BLOCK_SAMPLES
+    assert led["tokens"].shape == plain["tokens"].shape == (1, first.blocks)
+    np.testing.assert_array_equal(led["mic"][0, :n], background_lead(audio["noise"], n))
+    np.testing.assert_array_equal(led["mic"][0, n:], plain["mic"][0, :-n])
+    assert not led["assistant"][0, :n].any() and not led["mode"][0, :7].any() and not led["audible"][0, :7].any()
+    assert (led["tokens"][0, :7] == model.think_id).all()
+    np.testing.assert_array_equal(led["tokens"][0, 7:], build_targets(dlg, model.tokenizer).tokens[: first.blocks - 7])
+    with pytest.raises(ValueError, match="noise stem"):
+        make_train_batch([CorpusSource(bench_corpus)], [dataclasses.replace(first, lead=7)], model.tokenizer,
+                         model.think_id, model.shift_id, LossConfig())
+
+
+def test_lead_seconds_must_not_be_negative():
+    from datagen.common.config import ConfigError
+    from recipes.config import TrainConfig
+
+    cfg = TrainConfig()
+    cfg.data.lead_seconds = -1.0
+    with pytest.raises(ConfigError, match="data.lead_seconds"):
+        cfg.validate()
