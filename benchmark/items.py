@@ -35,9 +35,12 @@ from datagen.acoustics.echo import unit_echo_gain
 from datagen.scene import Nonlinearity
 from datagen.schema import BLOCK_SAMPLES, Dialogue, Event, Turn, pad_to_frames, seconds_to_samples
 
-ITEMS_VERSION = "1.1"  # 1.1: interruption probes carry the corpus decision (decision_after)
+ITEMS_VERSION = "1.2"  # 1.1: interruption probes carry the corpus decision (decision_after); 1.2: a drawn lead
 FAMILIES = ("answer", "pause", "long_turn", "reactive")
-LEAD_S = 0.5  # context before the question
+# Room noise before the question: drawn per item in this range from its id (:func:`lead_samples`).  Why not one
+# fixed lead: with 0.5 s before every question, a model that says <shift> ~2.7 s into whatever it hears took every
+# turn (small, s33: take-over 1.00 on test; docs/training.md); a drawn lead moves each question's end by up to 2.5 s.
+LEAD_S = (0.5, 3.0)
 TAIL_S = 0.3  # reverberant tail kept after a clip's last word
 ANSWER_HORIZON_S = 8.0  # after the question: room for a latency, the answer's first sentence and echo
 PAUSE_HORIZON_S = 2.0  # after the continuation
@@ -88,7 +91,7 @@ class ItemSpec:
     id: str
     dialogue_id: str
     family: str
-    start: int  # window start in the dialogue
+    start: int  # window start in the dialogue (negative: it opens with floor from before the dialogue)
     num_samples: int
     clips: list[StemClip]
     probes: list[Probe]
@@ -119,6 +122,14 @@ class ItemSpec:
 # ------------------------------------------------------------------------------------------------------------------
 def _s(seconds: float) -> int:
     return seconds_to_samples(seconds)
+
+
+def lead_samples(key: str) -> int:
+    """The item's lead before its question, uniform in :data:`LEAD_S` from a hash of ``key`` (the same on every
+    machine and run, whatever else the corpus holds).  An item may so start before its dialogue does: the floor
+    before sample 0 is the dialogue's own (:func:`_floor` tiles it)."""
+    u = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") / 2.0 ** 64
+    return _s(LEAD_S[0] + (LEAD_S[1] - LEAD_S[0]) * u)
 
 
 def _clip_of(turn: Turn, stem: str, item_start: int, limit: int | None = None) -> StemClip:
@@ -164,7 +175,7 @@ def answer_and_pause_items(d: Dialogue, qa: dict[str, list[str]]) -> list[ItemSp
         turns = _question_turns(d, ev)
         if not turns or ev.meta.get("clauses"):
             continue  # long turns are long_turn items
-        start = max(0, ev.start - _s(LEAD_S))
+        start = ev.start - lead_samples(f"{d.id}/question{n}")
         clips = [_clip_of(t, "user", start, ev.end + _s(TAIL_S)) for t in turns]
         answer = _answer_after(d, ev.end)
         if answer is None or answer[1].truncated:
@@ -192,7 +203,7 @@ def long_turn_items(d: Dialogue) -> list[ItemSpec]:
         if not ev.meta.get("clauses"):
             continue
         turns = _question_turns(d, ev)
-        start = max(0, ev.start - _s(LEAD_S))
+        start = ev.start - lead_samples(f"{d.id}/long{n}")
         clips = [_clip_of(t, "user", start) for t in turns]
         probes = [Probe("assistant_backchannel", e.start - start, e.end - start, "respond")
                   for e in d.events_of("assistant_backchannel") if ev.start <= e.start < ev.end]
@@ -222,7 +233,7 @@ def reactive_items(d: Dialogue) -> list[ItemSpec]:
         qturns = _question_turns(d, q)
         if not qturns:
             continue
-        start = max(0, q.start - _s(LEAD_S))
+        start = q.start - lead_samples(f"{d.id}/react{n}")
         q_end = q.end - start
         # Negatives must end well before the answer would end anyway: a model finishing its answer right after a
         # backchannel has not been tripped by it.

@@ -1,6 +1,6 @@
 """Does a checkpoint listen, or count?  Where its ``<shift>`` tokens fall when the same audio starts later.
 
-Why: every benchmark item starts a fixed :data:`benchmark.items.LEAD_S` before its question, and every training
+Why: every benchmark item started a fixed 0.5 s before its question (before items 1.2), and every training
 window of a dialogue's start puts its first answer near the same position; a model can learn "say ``<shift>`` ~2.7 s
 in" and pass turn-taking without hearing the question (small, s33: take-over 1.00 on test, the same ``<shift>`` at
 2.64 s on silence; docs/training.md).  This streams the user side of a few corpus dialogues (user, other-speaker and

@@ -242,3 +242,30 @@ def test_registry_errors_are_one_line():
         load_model("nope")
     with pytest.raises(ValueError, match="not 80 ms"):
         ModelInfo("bad", sample_rate=24000, block_samples=1280)
+
+
+def test_items_draw_their_lead_per_item_and_may_start_before_the_dialogue(corpus_item):
+    """Each item's question starts a lead drawn in ``LEAD_S`` from the item's key (the same every time, not one
+    value for all, so no fixed time after an item's start is a question's end); an item whose lead is longer than
+    the room before its question starts before the dialogue, and hears the dialogue's own floor there."""
+    from benchmark.items import LEAD_S, lead_samples
+    from datagen.schema import samples_to_seconds
+
+    corpus, bank, _, _ = corpus_item
+    specs = build_items(corpus.dialogues)
+    assert [s.to_dict() for s in specs] == [s.to_dict() for s in build_items(corpus.dialogues)]
+    leads = []
+    for s in specs:
+        q = next(p for p in s.probes if p.name == "user_turn") if s.family != "reactive" else None
+        first = min(c.at for c in s.clips)  # the question's first turn, placed `lead` after the item's start
+        leads.append(samples_to_seconds(first if q is None else q.start))
+    assert all(LEAD_S[0] - 1e-3 <= x <= LEAD_S[1] + 1e-3 for x in leads)
+    assert max(leads) - min(leads) > 0.5 and lead_samples("a/question0") == lead_samples("a/question0")
+    early = next(s for s in specs if s.start < 0)
+    d = corpus.dialogue(early.dialogue_id)
+    audio = corpus.audio(d.id)
+    item = materialize(early, d, audio, bank)
+    assert len(item.env) == early.num_samples
+    pre = item.env[: -early.start]  # before the dialogue: floor only, at the dialogue's own level
+    rms = lambda x: float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))  # noqa: E731
+    assert 0.3 < rms(pre) / rms(audio["noise"]) < 3.0
