@@ -78,12 +78,16 @@ def bursts(segments: Sequence[Span], cfg: MetricConfig) -> list[Span]:
     return merge(list(segments), seconds_to_samples(cfg.burst_gap_s))
 
 
-def takeover_onset(bursts_: Sequence[Span], lo: int, hi: int, min_s: float) -> int | None:
+def takeover_onset(bursts_: Sequence[Span], lo: int, hi: int, min_s: float, started: bool = False) -> int | None:
     """Where the model holds the floor inside ``[lo, hi)``: the first burst, clipped to the window, that lasts at
-    least ``min_s`` there; its clipped start (a model already talking at ``lo`` takes over at ``lo``, as FDB counts
-    any words after the user's end)."""
+    least ``min_s`` there; its clipped start.  With ``started`` only a burst that starts inside the window counts:
+    a model already talking at ``lo`` did not take the turn there, it talked through the user's end (tasks 1.2: FDB
+    counts any words after the user's end, which let a model that talks from a fixed time on take every turn that
+    ends before it, with latency 0; docs/benchmark.md)."""
     min_len = seconds_to_samples(min_s)
     for s, e in bursts_:
+        if started and s < lo:
+            continue
         s2, e2 = max(s, lo), min(e, hi)
         if e2 - s2 >= min_len:
             return s2

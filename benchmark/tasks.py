@@ -37,7 +37,7 @@ from benchmark.harness import ItemRun
 from benchmark.items import BARGE_IN_NEGATIVES, ItemSpec
 from datagen.schema import SAMPLE_RATE, seconds_to_samples
 
-TASKS_VERSION = "1.1"  # 1.1: barge_in 1.1
+TASKS_VERSION = "1.2"  # 1.1: barge_in 1.1; 1.2: a take-over starts after the question (turn_taking 1.1)
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _is_user_backchannel(spec: ItemSpec) -> bool:
 
 
 TASKS: dict[str, Task] = {
-    "turn_taking": Task("turn_taking", "1.0", ("answer",), (0.0, 1.0)),
+    "turn_taking": Task("turn_taking", "1.1", ("answer",), (0.0, 1.0)),  # 1.1: take-overs start after the question
     "pause_handling": Task("pause_handling", "1.0", ("pause",), (1.0,)),
     "backchannel": Task("backchannel", "1.0", ("reactive", "long_turn"), (1.0,), _is_user_backchannel),
     "barge_in": Task("barge_in", "1.1", ("reactive",), (0.0, 0.1, 1.0)),
@@ -116,7 +116,7 @@ def score_run(spec: ItemSpec, echo_factor: float, run: ItemRun, cfg: M.MetricCon
     early = seconds_to_samples(cfg.early_tolerance_s)
     q_start = next((p.start for p in spec.probes if p.name == "user_turn"), 0)
     if spec.family in ("answer", "pause", "long_turn"):
-        onset = M.takeover_onset(b, q_end - early, n, cfg.takeover_min_s)
+        onset = M.takeover_onset(b, q_end - early, n, cfg.takeover_min_s, started=True)
         rec["takeover"] = int(onset is not None)
         rec["latency_s"] = _sec(max(0, onset - q_end)) if onset is not None else None
         rec["early_takeover"] = int(M.takeover_onset(b, q_start, q_end - early, cfg.backchannel_max_s) is not None)
@@ -257,7 +257,7 @@ def wrong_outcomes(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     family, out = record.get("family"), []
     if family == "answer":
         if record.get("takeover") == 0:
-            out.append(("turn_taking", "never took the turn"))
+            out.append(("turn_taking", "never took the turn after the question (silent, or talking through its end)"))
         if record.get("self_interrupt") == 1:
             out.append(("echo", "cut its own answer off (self-interruption)"))
     elif family == "pause" and record.get("pause_takeover") == 1:

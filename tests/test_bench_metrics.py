@@ -39,6 +39,34 @@ def test_takeover_onset(bursts, expected):
     assert (got is None) if expected is None else got == s(expected)
 
 
+@pytest.mark.parametrize("bursts,expected", [
+    (spans((1.0, 5.0)), None),  # talking through the user's end: not a take-over
+    (spans((1.0, 5.0), (6.0, 8.0)), 6.0),  # the next burst that starts after it is
+    (spans((2.8, 5.0)), 2.8),  # starting inside the window counts
+])
+def test_takeover_onset_started_skips_talking_through_the_end(bursts, expected):
+    got = M.takeover_onset(bursts, s(2.76), s(10), CFG.takeover_min_s, started=True)
+    assert (got is None) if expected is None else got == s(expected)
+
+
+def test_turn_taking_does_not_count_a_model_that_talks_from_a_fixed_time(monkeypatch):
+    """Scored on an answer item (the VAD replaced by known spans): a model talking from before the question's end on
+    takes no turn (and took it early where it talked 1.5 s inside the question); one starting 0.3 s after the end
+    takes it with that latency."""
+    import benchmark.tasks as T
+    from benchmark.harness import ItemRun
+    from benchmark.items import ItemSpec, Probe
+
+    n = s(12)
+    spec = ItemSpec("d/answer0", "d", "answer", 0, n, [], [Probe("user_turn", s(1.0), s(4.0), "respond")], 1.0, s(4.0))
+    for start, takeover, early, latency in ((2.0, 0, 1, None), (3.5, 0, 0, None), (4.3, 1, 0, 0.3)):
+        monkeypatch.setattr(T, "speech_segments", lambda played, start=start: [(s(start), n)])
+        run = ItemRun(spec.id, np.zeros(n, np.float32), np.zeros(n, np.float32), onset=s(start))
+        rec = T.score_run(spec, 1.0, run, CFG, text_stream=False)
+        assert (rec["takeover"], rec["early_takeover"]) == (takeover, early), start
+        assert rec["latency_s"] is None if latency is None else rec["latency_s"] == pytest.approx(latency, abs=1e-3)
+
+
 def test_stop_after_probe():
     b = spans((1, 4.5), (6, 9))
     n = s(10)
