@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from datagen.common.config import ConfigError
-from datagen.schema import BLOCK_MS
+from datagen.schema import seconds_to_frame
 
 from .config import TrainConfig, model_config_dict
 from .data import (CorpusSource, WindowSampler, audio_seconds, build_windows, make_train_batch, parse_data_arg)
@@ -63,9 +63,9 @@ class DuplexData:
     def __init__(self, cfg: TrainConfig, data: Sequence[str], model, shuffle: bool = True,
                  option: str = "--data") -> None:
         self.cfg = cfg
-        lead = round(cfg.data.lead_seconds * 1000 / BLOCK_MS) if shuffle else 0  # eval batches stay as they are
+        lead = seconds_to_frame(cfg.data.lead_seconds) if shuffle else 0  # eval batches stay as they are
         self.sources, self.weights = open_sources(data, cfg.data.shard_cache, option,
-                                                  ("mic", "assistant", "noise") if lead else ("mic", "assistant"))
+                                                  ("mic", "assistant") + (("noise",) if lead else ()))
         self.tasks = [t for t, w in cfg.data.tasks.items() if w > 0] or ["duplex"]
         missing = [t for t in self.tasks if t not in model.cfg.tasks]
         if missing:
