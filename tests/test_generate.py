@@ -91,6 +91,28 @@ def test_wav_bytes_are_the_ones_soundfile_writes():
     assert bytes(encode_wav(x.astype(np.float64))) == ref.getvalue()
 
 
+def test_flac_bytes_are_the_ones_soundfile_writes_from_floats():
+    """``encode_flac`` hands libsndfile int16 converted as its float path converts (cheaper); the FLAC bytes must be
+    the ones the float path writes, ties, clipping, stereo and float64 included."""
+    import io
+
+    import soundfile as sf
+
+    from datagen.common.audio import encode_flac
+
+    rng = np.random.default_rng(4)
+    x = (0.1 * rng.standard_normal(48000)).astype(np.float32)
+    edges = [1.0, -1.0, 1.5, -1.5, 0.0, 0.5 / 2**15, -0.5 / 2**15, 1.5 / 2**15, -2.5 / 2**15, 32767.5 / 2**15,
+             0.99999994, -0.99999994]
+    x[: len(edges)] = edges
+    for audio in (x, x.astype(np.float64), np.stack([x, x[::-1]], axis=1)):
+        ref = io.BytesIO()
+        sf.write(ref, np.clip(audio, -1.0, 1.0), 16000, format="FLAC", subtype="PCM_16")
+        before = audio.copy()
+        assert encode_flac(audio) == ref.getvalue()
+        assert np.array_equal(audio, before)  # the input is not modified
+
+
 def test_minutes_is_a_budget_met_within_one_dialogue():
     """Each dialogue aims at its planned length plus its shard's carry, the last shard makes up for the others, and
     an exchange that would overshoot more than stopping short is taken back (lengths only: no rendering)."""
