@@ -310,6 +310,7 @@ def tts_reuse(dialogues: list[Dialogue]) -> dict[str, Any]:
 def finalize(out: str | Path, config: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Rebuild manifest.jsonl and stats.json from the shards (deterministically: shard order, sorted keys)."""
     from datagen import __version__
+    from datagen.distributions import timing_from_config
     from datagen.timing_stats import corpus_timing
 
     out = Path(out)
@@ -334,7 +335,7 @@ def finalize(out: str | Path, config: Mapping[str, Any], extra: Mapping[str, Any
         "hours": round(total / 3600.0, 4),
         "scenario_mix": dict(sorted(mix.items())),
         "event_counts": dict(sorted(events.items())),
-        "timing": corpus_timing(dialogues),
+        "timing": corpus_timing(dialogues, timing_from_config(config.get("timing"))),
         "config": dict(config),
         "tts_cache": tts_reuse(dialogues),
     }

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from datagen.corpus import Corpus
-from datagen.distributions import REFERENCE
+from datagen.distributions import REFERENCE, ClippedNormal
 
 LABELS = {
     "response_gap": "assistant response gap (s)",
@@ -92,6 +92,17 @@ def _bars(h: dict[str, Any]) -> str:
     return f"{h['edges'][0]:g} |{bars}| {h['edges'][-1]:g}" + (f"  (+{h['over']} over)" if h.get("over") else "")
 
 
+def _drawn_from(name: str, h: dict[str, Any]) -> ClippedNormal:
+    """The distribution a histogram's values were drawn from, as stats.json records it (older corpora recorded the
+    built-in one whatever their config said: the built-in one then)."""
+    ref = h.get("reference") or {}
+    try:
+        return ClippedNormal(float(ref["mean"]), float(ref["std"]), float(ref["lo"]), float(ref["hi"]),
+                             str(ref.get("source", "")))
+    except (KeyError, TypeError, ValueError):
+        return REFERENCE[name]
+
+
 def plot_timing_histograms(root: str | Path, out: str | Path) -> Path:
     """One panel per timing quantity: the corpus histogram (density) over the reference density."""
     import matplotlib
@@ -120,7 +131,7 @@ def plot_timing_histograms(root: str | Path, out: str | Path) -> Path:
         if counts.sum() > 0:
             ax.bar(edges[:-1], counts / counts.sum() / width, width=width, align="edge", alpha=0.6, label="corpus")
         x = np.linspace(edges[0], edges[-1], 200)
-        ax.plot(x, REFERENCE[name].pdf(x), "k-", lw=1.2, label="reference")
+        ax.plot(x, _drawn_from(name, h).pdf(x), "k-", lw=1.2, label="reference")
         ax.set_title(f"{LABELS.get(name, name)}\nn={h['n']}", fontsize=9)
         ax.tick_params(labelsize=8)
     axes.flat[0].legend(fontsize=8)

@@ -8,11 +8,11 @@ per quantity (so histograms of two corpora can be compared or summed); values ou
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from datagen.distributions import REFERENCE
+from datagen.distributions import REFERENCE, ClippedNormal
 from datagen.schema import CONTEXTS, Dialogue, Event, samples_to_seconds
 from datagen.timeline import BACKCHANNEL_WINDOW_TAIL
 
@@ -88,8 +88,9 @@ def _same_host(answers: list[Event], a: Event, b: Event) -> bool:
     return any(x.start <= a.start and b.start < x.end for x in answers)
 
 
-def histogram(name: str, values: Iterable[float]) -> dict[str, Any]:
-    ref = REFERENCE[name]
+def histogram(name: str, values: Iterable[float], ref: ClippedNormal | None = None) -> dict[str, Any]:
+    """``values`` binned over ``ref``'s range (default: the built-in reference of ``name``), with ``ref`` recorded."""
+    ref = ref or REFERENCE[name]
     summary = _histogram(values, ref.lo, ref.hi)
     summary["reference"] = {"mean": ref.mean, "std": ref.std, "lo": ref.lo, "hi": ref.hi, "source": ref.source}
     return summary
@@ -119,8 +120,12 @@ def _histogram(values: Iterable[float], lo: float, hi: float) -> dict[str, Any]:
     return summary
 
 
-def corpus_timing(dialogues: Iterable[Dialogue]) -> dict[str, Any]:
-    """Histograms of every timing quantity over a corpus, plus the overlap rate of speaker changes."""
+def corpus_timing(dialogues: Iterable[Dialogue], reference: Mapping[str, ClippedNormal] | None = None
+                  ) -> dict[str, Any]:
+    """Histograms of every timing quantity over a corpus, plus the overlap rate of speaker changes, each against
+    the distribution it was drawn from (``reference``: the config's, :func:`datagen.distributions.timing_from_config`;
+    default the built-in ones), so a ``timing`` override is compared with itself, not with the default."""
+    reference = reference or REFERENCE
     pooled: dict[str, list[float]] = {name: [] for name in REFERENCE}
     decisions: dict[str, list[float]] = {c: [] for c in CONTEXTS}
     for d in dialogues:
@@ -128,7 +133,7 @@ def corpus_timing(dialogues: Iterable[Dialogue]) -> dict[str, Any]:
             pooled[name].extend(values)
         for context, values in decision_latencies(d).items():
             decisions[context].extend(values)
-    out: dict[str, Any] = {name: histogram(name, values) for name, values in pooled.items()}
+    out: dict[str, Any] = {name: histogram(name, values, reference[name]) for name, values in pooled.items()}
     # Onset -> decision per context: the cue's length plus the reaction (what a benchmark's caught window covers).
     out["decision_latency"] = {c: _histogram(v, 0.0, DECISION_LATENCY_MAX_S) for c, v in decisions.items()}
     gaps = np.asarray(pooled["user_gap"])

@@ -206,6 +206,25 @@ def test_validate_inspect_plot_export(corpus_dir, tmp_path):
         assert all(s.name.isdigit() and abs(sum(gt[s.name]) - 1) < 1e-6 for s in bc)
 
 
+def test_timing_stats_compare_with_the_distributions_the_config_drew_from(corpus_dir, tmp_path):
+    """A ``timing`` override is binned and plotted against itself, not against the built-in reference."""
+    import shutil
+
+    from datagen.corpus import finalize
+    from datagen.distributions import REFERENCE
+    from datagen.inspect import _drawn_from
+
+    default = json.loads((corpus_dir / "stats.json").read_text())
+    assert default["timing"]["response_gap"]["reference"]["lo"] == REFERENCE["response_gap"].lo
+    copy = tmp_path / "c"
+    shutil.copytree(corpus_dir, copy)
+    stats = finalize(copy, {**default["config"], "timing": {"response_gap": {"lo": 0.32, "mean": 0.5}}})
+    h = stats["timing"]["response_gap"]
+    assert h["reference"]["lo"] == 0.32 and h["reference"]["mean"] == 0.5 and h["edges"][0] == 0.32
+    assert _drawn_from("response_gap", h).lo == 0.32
+    assert stats["timing"]["user_gap"] == default["timing"]["user_gap"]  # the others as before
+
+
 def test_validate_catches_a_tampered_label(corpus_dir, tmp_path):
     import shutil
 
