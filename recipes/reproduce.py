@@ -412,10 +412,13 @@ class Pipeline:
         import shutil
 
         from datagen.common.files import atomic_directory
+        from datagen.corpus import corpus_id
 
         rel = lambda p: str(Path(p).relative_to(self.out)) if str(p).startswith(str(self.out)) else str(p)  # noqa: E731
         stats = {n: json.loads(Path(self.p(n, "stats.json")).read_text()) for n in ("train", "val")}
-        corpora = {n: {"seed": st["run"]["seed"], "split": st.get("split"), "minutes": round(st["total_seconds"] / 60, 2)}
+        # the manifest hash (corpus_id) tells whether another machine's regenerated corpora are these bytes
+        corpora = {n: {"seed": st["run"]["seed"], "split": st.get("split"), "minutes": round(st["total_seconds"] / 60, 2),
+                       **({"id": corpus_id(self.p(n))} if Path(self.p(n, "manifest.jsonl")).is_file() else {})}
                    for n, st in stats.items()}
         for name, origin in (("sft", selection.get("selected", self.p("runs", "s2", "final"))),
                              ("dpo", self.p("runs", "s3", "final"))):

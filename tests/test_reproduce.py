@@ -286,6 +286,7 @@ def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_v
         Path(pipe.p(name)).mkdir(parents=True)
         Path(pipe.p(name, "stats.json")).write_text(json.dumps({"run": {"seed": seed}, "split": "train",
                                                                "total_seconds": 60.0}))
+        Path(pipe.p(name, "manifest.jsonl")).write_text(f'{{"id": "d{seed}"}}\n')
     for origin in ("s2/final", "s3/final"):
         Path(pipe.p("runs", origin)).mkdir(parents=True)
         Path(pipe.p("runs", origin, "config.yaml")).write_text("model: tiny\n")
@@ -299,6 +300,9 @@ def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_v
         (tmp_path / "ckpt" / "sft" / "provenance.json").read_text())  # no sweep file for sft here
     assert sorted(p.name for p in (tmp_path / "ckpt" / "dpo").iterdir()) == ["config.yaml", "provenance.json"]
     assert dpo["steps"] == SIZES[size].steps and dpo.get("max_minutes") == (SIZES[size].max_minutes or None)
+    from datagen.corpus import corpus_id
+
+    assert dpo["corpora"]["val"]["id"] == corpus_id(pipe.p("val")) != corpus_id(pipe.p("train"))
 
 
 def _commands_up_to(size: str, out: Path, failing: tuple[str, ...] = ("pairs",)) -> list[list[str]]:
