@@ -418,8 +418,7 @@ class Pipeline:
         stats = {n: json.loads(Path(self.p(n, "stats.json")).read_text()) for n in ("train", "val")}
         # the manifest hash (corpus_id) tells whether another machine's regenerated corpora are these bytes
         corpora = {n: {"seed": st["run"]["seed"], "split": st.get("split"), "minutes": round(st["total_seconds"] / 60, 2),
-                       **({"id": corpus_id(self.p(n))} if Path(self.p(n, "manifest.jsonl")).is_file() else {})}
-                   for n, st in stats.items()}
+                       "id": corpus_id(self.p(n))} for n, st in stats.items()}
         for name, origin in (("sft", selection.get("selected", self.p("runs", "s2", "final"))),
                              ("dpo", self.p("runs", "s3", "final"))):
             with atomic_directory(target / name, replace=True) as tmp:
