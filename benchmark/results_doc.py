@@ -252,6 +252,11 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
                 parts += [f"![{label} {src.stem}]({assets.name}/{dst.name})", ""]
     if notes:
         parts += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    parts += ["", "## Sources", ""] + [f"- {label}: `{p}`" for label, p in runs.items()]
+    # a run's files by their place in the run's folder (the page's), not by the machine that ran it
+    shown = {label: (Path(p).resolve().relative_to(out_md.parent.resolve())
+                     if Path(p).resolve().is_relative_to(out_md.parent.resolve()) else p) for label, p in runs.items()}
+    parts += ["", "## Sources", "", "Relative paths are inside the run's folder (`--out`)." if any(
+        not Path(p).is_absolute() for p in shown.values()) else ""]
+    parts += [f"- {label}: `{p}`" for label, p in shown.items()]
     atomic_write_text(out_md, "\n".join(parts) + "\n")
     return out_md

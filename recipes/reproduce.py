@@ -406,19 +406,29 @@ class Pipeline:
             return
         self.step(f"bench-{name}", [*argv, "--data", self.p("test"), "--out", self.p("bench", name)])
 
+    def rel(self, path: str | Path) -> str:
+        """``path`` relative to ``--out`` (a provenance or page says nothing about the machine that ran it)."""
+        return str(Path(path).relative_to(self.out)) if str(path).startswith(str(self.out)) else str(path)
+
+    def corpora(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What the page and the provenance say of each corpus; the manifest hash (``corpus_id``) tells whether
+        another machine's regenerated corpora are these bytes."""
+        from datagen.corpus import corpus_id
+
+        stats = {n: json.loads(Path(self.p(n, "stats.json")).read_text()) for n in names}
+        return {n: {"split": st.get("split"), "seed": st["run"]["seed"], "dialogues": st["num_dialogues"],
+                    "minutes": round(st["total_seconds"] / 60, 2), "id": corpus_id(self.p(n))}
+                for n, st in stats.items()}
+
     def export_checkpoints(self, target: Path, selection: dict[str, Any]) -> None:
         """Copy the selected SFT (stage 2) and the DPO (stage 3) checkpoints to ``target/{sft,dpo}`` (atomically) with
         a ``provenance.json`` saying how each was made, in paths relative to ``--out``."""
         import shutil
 
         from datagen.common.files import atomic_directory
-        from datagen.corpus import corpus_id
 
-        rel = lambda p: str(Path(p).relative_to(self.out)) if str(p).startswith(str(self.out)) else str(p)  # noqa: E731
-        stats = {n: json.loads(Path(self.p(n, "stats.json")).read_text()) for n in ("train", "val")}
-        # the manifest hash (corpus_id) tells whether another machine's regenerated corpora are these bytes
-        corpora = {n: {"seed": st["run"]["seed"], "split": st.get("split"), "minutes": round(st["total_seconds"] / 60, 2),
-                       "id": corpus_id(self.p(n))} for n, st in stats.items()}
+        rel = self.rel
+        corpora = self.corpora(("train", "val"))
         for name, origin in (("sft", selection.get("selected", self.p("runs", "s2", "final"))),
                              ("dpo", self.p("runs", "s3", "final"))):
             with atomic_directory(target / name, replace=True) as tmp:
@@ -429,7 +439,8 @@ class Pipeline:
                 chosen = json.loads(offsets.read_text())["chosen"] if offsets.is_file() else None
                 prov = {"command": f"duplexkit reproduce --size {self.size} --out OUT", "size": self.size,
                         **self.spec.plan(), "checkpoint": rel(origin), "selected_on": rel(self.p("val")),
-                        "corpora": corpora, **({"selection": {k: v for k, v in selection.items() if k != "candidates"}}
+                        "corpora": corpora, **({"selection": {k: v for k, v in selection.items()
+                                                              if k not in ("candidates", "selected")}}
                                                if name == "sft" else {}),
                         # the checkpoint's own config decides at offset 0 (the trained argmax); the val-tuned row of
                         # results.md is scored with these
@@ -496,11 +507,10 @@ class Pipeline:
                   **{name: name for name in BASELINES}}
         runs = {label: self.p("bench", d, "results.json") for label, d in labels.items()
                 if Path(self.p("bench", d, "results.json")).is_file()}
-        stats = {name: json.loads(Path(self.p(name, "stats.json")).read_text()) for name in self.spec.minutes}
         context = {"size": self.size, "model": self.spec.model, **self.spec.plan(),
-                   "corpora": {n: {"split": st.get("split"), "seed": st["run"]["seed"], "dialogues": st["num_dialogues"],
-                                   "minutes": round(st["total_seconds"] / 60, 2)} for n, st in stats.items()},
-                   "stage2_selection (validation token loss)": selection,
+                   "corpora": self.corpora(self.spec.minutes),
+                   "stage2_selection (validation token loss)": {k: self.rel(v) if k == "selected" else v
+                                                                for k, v in selection.items()},
                    **({"PARTIAL RUN: stopped after these steps (the rest did not run)": list(finished)}
                       if finished is not None else {}),
                    **{f"<shift> offsets swept on val ({tag})": json.loads(Path(self.p("runs", f"offsets-{tag}.json"))

@@ -104,8 +104,10 @@ def test_a_stopped_run_gets_a_page_of_what_it_finished_saying_so(tmp_path, monke
         (tmp_path / name).mkdir()
         (tmp_path / name / "stats.json").write_text(json.dumps(
             {"run": {"seed": 1}, "split": "train", "num_dialogues": 2, "total_seconds": 60 * minutes}))
+        (tmp_path / name / "manifest.jsonl").write_text(f'{{"id": "{name}"}}\n')
     (tmp_path / "runs").mkdir()
-    (tmp_path / "runs" / "s2-selection.json").write_text(json.dumps({"selected": "final"}))
+    (tmp_path / "runs" / "s2-selection.json").write_text(json.dumps(
+        {"selected": str(tmp_path / "runs" / "s2" / "checkpoints" / "step-000600"), "step": 600}))
     for name, r in (("sft", _results(0.5, 0.25)), ("silent", _results(0.0, 0.0))):  # stopped after bench-sft
         (tmp_path / "bench" / name).mkdir(parents=True)
         (tmp_path / "bench" / name / "results.json").write_text(json.dumps(r))
@@ -118,6 +120,10 @@ def test_a_stopped_run_gets_a_page_of_what_it_finished_saying_so(tmp_path, monke
     assert "| silent |" in text and "| salmonn-omni SFT (stage 2) |" in text
     assert "## Targets (salmonn-omni SFT (stage 2))" in text  # the argmax row stands in for the val-tuned one
     assert "DPO" not in text.split("## Notes")[0]
+    from datagen.corpus import corpus_id
+
+    assert f'"id": "{corpus_id(tmp_path / "test")}"' in text  # each corpus's manifest hash
+    assert '"selected": "runs/s2/checkpoints/step-000600"' in text and str(tmp_path) not in text.split("## Notes")[1]
 
 
 def test_checkpoint_selection_uses_the_validation_loss(tmp_path):
@@ -285,7 +291,7 @@ def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_v
     for name, seed in (("train", 1), ("val", 3)):
         Path(pipe.p(name)).mkdir(parents=True)
         Path(pipe.p(name, "stats.json")).write_text(json.dumps({"run": {"seed": seed}, "split": "train",
-                                                               "total_seconds": 60.0}))
+                                                               "num_dialogues": 2, "total_seconds": 60.0}))
         Path(pipe.p(name, "manifest.jsonl")).write_text(f'{{"id": "d{seed}"}}\n')
     for origin in ("s2/final", "s3/final"):
         Path(pipe.p("runs", origin)).mkdir(parents=True)
@@ -303,6 +309,10 @@ def test_exported_checkpoints_say_how_to_score_them_with_the_offsets_chosen_on_v
     from datagen.corpus import corpus_id
 
     assert dpo["corpora"]["val"]["id"] == corpus_id(pipe.p("val")) != corpus_id(pipe.p("train"))
+    # nothing names the machine that ran it: the selected checkpoint is `checkpoint`, relative to --out
+    sft = json.loads((tmp_path / "ckpt" / "sft" / "provenance.json").read_text())
+    assert sft["checkpoint"] == "runs/s2/final" and sft["selection"] == {"step": 600}
+    assert str(tmp_path) not in (tmp_path / "ckpt" / "sft" / "provenance.json").read_text()
 
 
 def _commands_up_to(size: str, out: Path, failing: tuple[str, ...] = ("pairs",)) -> list[list[str]]:
