@@ -38,16 +38,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from datagen.schema import (BLOCK_SAMPLES, SYNTH_DELAY_BLOCKS, Dialogue, Turn, Word, frame_labels, frame_of,
-                            span_mask)
+from datagen.schema import BLOCK_SAMPLES, SYNTH_DELAY_BLOCKS, Dialogue, Turn, Word, frame_labels, frame_of
 
 from .tokens import SHIFT, THINK
 
 
 TASKS = ("duplex", "transcribe")  # per-window tasks; index 0 is the default and changes nothing
-# the events during which someone addressing the assistant holds the floor: a question (its in-turn pauses and
-# clause pauses included) and a barge-in line
-FLOOR_EVENTS = ("user_turn", "interruption")
 
 
 @dataclass
@@ -210,13 +206,6 @@ def build_transcription_targets(dialogue: Dialogue, tokenizer) -> Targets:
     return Targets(tokens, zeros, zeros.copy())
 
 
-def floor_held(dialogue: Dialogue) -> np.ndarray:
-    """(T,) int8: the blocks of a :data:`FLOOR_EVENTS` span, where the one who addressed the assistant has not
-    finished.  Training's ``loss.hold`` weighs the listening ``<think>`` targets there: taking the turn inside a
-    question costs more than answering a block later (docs/training.md, s36)."""
-    return span_mask(dialogue.num_frames, [(e.start, e.end) for e in dialogue.events if e.type in FLOOR_EVENTS])
-
-
 def background_lead(noise: np.ndarray, samples: int) -> np.ndarray:
     """``samples`` of a dialogue's background noise stem (repeated from its start when shorter): what a mic hears
     before anyone speaks, put before a window (training's ``data.lead_seconds``) or a probe's audio."""
@@ -229,9 +218,8 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
                lead_blocks: Sequence[int] | None = None) -> dict[str, np.ndarray]:
     """Corpus items (``Corpus.iter_audio()`` pairs) -> padded numpy batch of whole blocks.
 
-    Keys: ``mic``/``assistant`` (B, T*1280) float32, ``tokens`` (B, T) int64, ``mode``/``audible``/``floor`` (B, T)
-    int8 (``floor``: :func:`floor_held`, 0 on transcribe rows and leads), ``valid`` (B, T) bool, and ``inputs``
-    (B, T) int64 when a row has a late stop (the fed tokens).
+    Keys: ``mic``/``assistant`` (B, T*1280) float32, ``tokens`` (B, T) int64, ``mode``/``audible`` (B, T) int8,
+    ``valid`` (B, T) bool, and ``inputs`` (B, T) int64 when a row has a late stop (the fed tokens).
     ``start_blocks`` crops each dialogue at a block (a window of ``max_blocks``); targets are computed on the whole
     dialogue first, so a crop never changes them.  ``tasks`` (one of :data:`TASKS` per
     item) picks each row's target stream and adds ``task`` (B,) int64; without it every row is ``duplex`` and the
@@ -254,16 +242,14 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
             x = np.asarray(audio[name], np.float32)[sl]
             return np.pad(x, (0, (e - s) * BLOCK_SAMPLES - len(x)))
 
-        floor = floor_held(dlg) if task == "duplex" else np.zeros(n, np.int8)
-        row = (chan("mic"), chan("assistant"), tg.tokens[s:e], tg.mode[s:e], tg.audible[s:e], tg.fed[s:e],
-               floor[s:e])
+        row = (chan("mic"), chan("assistant"), tg.tokens[s:e], tg.mode[s:e], tg.audible[s:e], tg.fed[s:e])
         if lead:
             if "noise" not in audio:
                 raise ValueError(f"{dlg.id}: a lead of background noise needs the dialogue's noise stem")
             think = tokenizer.convert_tokens_to_ids(THINK)
             pre = (background_lead(audio["noise"], lead * BLOCK_SAMPLES), np.zeros(lead * BLOCK_SAMPLES, np.float32),
                    np.full(lead, think, np.int64), np.zeros(lead, np.int8), np.zeros(lead, np.int8),
-                   np.full(lead, think, np.int64), np.zeros(lead, np.int8))
+                   np.full(lead, think, np.int64))
             row = tuple(np.concatenate([p, np.asarray(r, p.dtype)]) for p, r in zip(pre, row))
         rows.append(row)
     T = max(len(r[2]) for r in rows)
@@ -274,18 +260,17 @@ def make_batch(items: Sequence[tuple[Dialogue, Mapping[str, np.ndarray]]], token
         "tokens": np.zeros((B, T), np.int64),
         "mode": np.zeros((B, T), np.int8),
         "audible": np.zeros((B, T), np.int8),
-        "floor": np.zeros((B, T), np.int8),
         "valid": np.zeros((B, T), bool),
     }
     out["inputs"] = np.zeros((B, T), np.int64)
-    for b, (mic, asst, tok, mode, aud, fed, floor) in enumerate(rows):
+    for b, (mic, asst, tok, mode, aud, fed) in enumerate(rows):
         t = len(tok)
         out["mic"][b, : len(mic)] = mic
         out["assistant"][b, : len(asst)] = asst
         for key, seq in (("tokens", tok), ("inputs", fed)):
             out[key][b, :t] = seq
             out[key][b, t:] = seq[-1] if t else 0
-        out["mode"][b, :t], out["audible"][b, :t], out["floor"][b, :t], out["valid"][b, :t] = mode, aud, floor, True
+        out["mode"][b, :t], out["audible"][b, :t], out["valid"][b, :t] = mode, aud, True
     if np.array_equal(out["inputs"], out["tokens"]):  # only batches with a late stop carry the fed tokens
         del out["inputs"]  # (model.salmonn: ``inputs``, default ``tokens``)
     if tasks is not None:

@@ -62,8 +62,6 @@ class LossConfig:
     stop: float | None = None  # a speak->listen <shift> (barge-ins and natural ends); None: the same as `shift`
     # a late stop's <shift> targets after the decision's block (datagen late_stop_prob; model.targets); None: `stop`
     late_stop: float | None = None
-    # a listening <think> while the user holds the floor (model.targets.floor_held); None: `think`
-    hold: float | None = None
     text: float = 1.0
     token: float = 1.0  # weight of the token loss in the total
     synth: float = 1.0  # weight of the synthesizer's L1 loss (0: off)
@@ -145,11 +143,10 @@ class TrainConfig:
             raise ConfigError(f"trainable: unknown group {bad[0]!r} (known: {', '.join(GROUPS)})")
         if self.mixed_precision not in ("no", "bf16", "fp16", "auto"):
             raise ConfigError(f"mixed_precision: {self.mixed_precision!r} (expected no, bf16, fp16 or auto)")
-        for key in ("think", "shift", "text", "token", "synth", "stop", "late_stop", "hold"):
+        for key in ("think", "shift", "text", "token", "synth", "stop", "late_stop"):
             value = getattr(self.loss, key)
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
-                raise ConfigError(f"loss.{key}: must be a number >= 0"
-                                  f"{' or null' if key in ('stop', 'late_stop', 'hold') else ''}, "
+                raise ConfigError(f"loss.{key}: must be a number >= 0{' or null' if 'stop' in key else ''}, "
                                   f"got {value!r}")
         from model.targets import TASKS
 

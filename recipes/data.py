@@ -213,19 +213,12 @@ def epochs_of(sampler: WindowSampler) -> float:
 
 
 def token_weights(tokens: np.ndarray, valid: np.ndarray, think_id: int, shift_id: int,
-                  weights: Any, mode: np.ndarray | None = None, inputs: np.ndarray | None = None,
-                  floor: np.ndarray | None = None) -> np.ndarray:
+                  weights: Any, mode: np.ndarray | None = None, inputs: np.ndarray | None = None) -> np.ndarray:
     """(B, T) loss weight per block: by token class (``<think>``, ``<shift>``, text), 0 on padding; with ``mode``
     (speaking after each step; ``inputs`` the fed tokens of late stops) and ``weights.stop`` set, a speak->listen
     ``<shift>`` weighs ``stop``: stops are rarer than starts (one per interrupted or finished answer) and the one a
-    barge-in needs; a late stop's overrun blocks weigh ``weights.late_stop`` when set.  With ``floor``
-    (:func:`model.targets.floor_held`) and ``weights.hold`` set, a listening ``<think>`` while the user holds the
-    floor weighs ``hold``: the class weights put the argmax's take-over threshold at p(``<shift>``) ~ think/shift
-    (4%), which a clock from the question's onset reaches inside long questions (docs/training.md, s36)."""
+    barge-in needs; a late stop's overrun blocks weigh ``weights.late_stop`` when set."""
     w = np.where(tokens == think_id, weights.think, np.where(tokens == shift_id, weights.shift, weights.text))
-    hold = getattr(weights, "hold", None)
-    if hold is not None and floor is not None and mode is not None:
-        w = np.where((tokens == think_id) & (np.asarray(floor) > 0) & (np.asarray(mode) == 0), hold, w)
     stop = getattr(weights, "stop", None)
     if stop is not None and mode is not None:
         from model.targets import stop_shifts
@@ -258,7 +251,7 @@ def make_train_batch(sources: Sequence[CorpusSource], windows: Sequence[Window],
     for b, w in enumerate(windows):
         batch["valid"][b, w.blocks:] = False
     batch["weight"] = token_weights(batch["tokens"], batch["valid"], think_id, shift_id, loss_weights, batch["mode"],
-                                    batch.get("inputs"), batch["floor"])
+                                    batch.get("inputs"))
     return batch
 
 

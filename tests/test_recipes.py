@@ -383,44 +383,6 @@ def test_late_stop_overrun_blocks_are_stops_with_their_own_weight():
     assert np.allclose(token_weights(tokens, valid, think, shift, w, mode, fed), [[0.2, 5, 1, 20, 2, 20, 0.2]])
 
 
-def test_hold_weighs_listening_thinks_while_the_user_holds_the_floor():
-    """``loss.hold``: a listening <think> inside a user_turn or interruption span (pauses included) weighs ``hold``;
-    the <shift> there, speaking blocks, blocks outside the spans and a window's noise lead keep their class weight."""
-    from types import SimpleNamespace
-
-    from datagen.schema import Event, frame_of
-    from model.config import load_config
-    from model.salmonn import SalmonnOmni
-    from model.targets import make_batch
-    from recipes.data import token_weights
-    from tests.model_fixtures import interrupted_toy_dialogue
-
-    model = SalmonnOmni(load_config("tiny"))
-    dlg, audio = interrupted_toy_dialogue(0)
-    q = dlg.turns[0]
-    dlg.events.append(Event("user_turn", q.start, q.end, "respond", turn=0, speaker="user"))
-    audio = dict(audio, noise=np.zeros_like(audio["mic"]))
-    lead = 3
-    batch = make_batch([(dlg, audio)], model.tokenizer, lead_blocks=[lead])
-    floor = batch["floor"][0]
-    line = dlg.events[0]  # the barge-in line
-    assert not floor[:lead].any()
-    assert floor[lead + frame_of(q.start) + 1 : lead + frame_of(q.end - 1)].all()
-    assert floor[lead + frame_of(line.start) + 1 : lead + frame_of(line.end - 1)].all()
-    assert floor.sum() < len(floor) // 2
-    tokens, mode = batch["tokens"], batch["mode"]
-    w = SimpleNamespace(think=0.2, shift=5.0, text=1.0, stop=20.0, hold=None)
-    plain = token_weights(tokens, batch["valid"], model.think_id, model.shift_id, w, mode, None, batch["floor"])
-    w.hold = 1.5
-    held = token_weights(tokens, batch["valid"], model.think_id, model.shift_id, w, mode, None, batch["floor"])
-    changed = held != plain
-    assert changed.any() and np.all(held[changed] == 1.5)
-    assert np.array_equal(changed, (tokens == model.think_id) & (batch["floor"] > 0) & (mode == 0))
-    # the question is listened to; the part of the barge-in line heard while the answer still plays is not held
-    assert changed[0, lead + frame_of(q.start) + 1] and not changed[0, lead + frame_of(line.start) + 1]
-    assert changed[0, lead + frame_of(line.end - 1) - 1]
-
-
 def test_stop_probe_counts_every_block_once_and_every_barge_in_decision(bench_corpus, tmp_path):
     from datagen.corpus import Corpus
     from model.checkpoint import save_checkpoint
