@@ -85,6 +85,37 @@ class DialogueBuilder:
             return (self.speak_assistant or self.speak_other)(text, self.voices.assistant)
         return self.speak_other(text, self.voices.third)
 
+    def synth_parts(self, speaker: str, parts: Sequence[str]) -> list[Utterance]:
+        """One utterance of ``parts`` said in one breath, cut between them: a speaker who pauses inside a question
+        (or between the clauses of a long turn) keeps the sentence's intonation up to the pause, where ``parts``
+        synthesised one by one would each end on an utterance-final fall and lengthening, the very cues of a
+        finished turn (docs/tts.md "Pauses inside a turn").  Cut at the middle of the silence between the
+        parts' words (at the next word's start when they touch), with a short fade either side."""
+        whole = self.synth(speaker, " ".join(parts))
+        sizes = [len(p.split()) for p in parts]
+        if len(whole.words) != sum(sizes) or 0 in sizes:  # a backend that times words otherwise: one by one
+            return [self.synth(speaker, p) for p in parts]
+        cuts, k = [0], 0
+        for n in sizes[:-1]:
+            k += n
+            before, after = whole.words[k - 1], whole.words[k]
+            cuts.append(int(max(cuts[-1] + 1, (min(before.end, after.start) + after.start) // 2)))
+        cuts.append(len(whole.audio))
+        out, k = [], 0
+        for text, n, a, b in zip(parts, sizes, cuts[:-1], cuts[1:]):
+            audio = whole.audio[a:b].copy()
+            fade = min(FADE_SAMPLES, len(audio) // 2)
+            if fade and a > 0:
+                audio[:fade] *= np.linspace(0.0, 1.0, fade, dtype=np.float32)
+            if fade and b < len(whole.audio):
+                audio[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+            audio.setflags(write=False)
+            words = [Word(w.text, int(np.clip(w.start - a, 0, b - a - 1)), int(np.clip(w.end - a, 1, b - a)))
+                     for w in whole.words[k : k + n]]
+            out.append(Utterance(text, audio, words, whole.voice))
+            k += n
+        return out
+
     def place(
         self,
         speaker: str,
@@ -188,10 +219,11 @@ def ask(b: DialogueBuilder, ex: Exchange, t: int, ctx: PlanContext, pause: bool 
         b.event("user_turn", t, b.turns[turn].end, "respond", turn=turn, speaker="user")
         return b.turns[turn].end
     first, second = ctx.content.pause_split(ex.question, b.rng)
-    turn, _ = b.say("user", "question", first, t)
+    head, tail = b.synth_parts("user", (first, second))
+    turn = b.place("user", "question", head, t)
     pause_start = b.turns[turn].end
     pause_end = pause_start + b.draw("pause")
-    cont, _ = b.say("user", "continuation", second, pause_end)
+    cont = b.place("user", "continuation", tail, pause_end)
     end = b.turns[cont].end
     b.event("user_pause", pause_start, pause_end, "hold", turn=turn, speaker="user")
     b.event("user_turn", t, end, "respond", turn=turn, speaker="user", meta={"paused": True})
@@ -202,8 +234,8 @@ def ask_long(b: DialogueBuilder, ex: Exchange, t: int, ctx: PlanContext) -> int:
     """A long user turn in clauses; between clauses the assistant may backchannel (and sometimes does)."""
     first_turn = None
     cursor = t
-    for i, clause in enumerate(ex.clauses):
-        turn, _ = b.say("user", "question" if i == 0 else "continuation", clause, cursor)
+    for i, utt in enumerate(b.synth_parts("user", ex.clauses)):
+        turn = b.place("user", "question" if i == 0 else "continuation", utt, cursor)
         first_turn = turn if first_turn is None else first_turn
         cursor = b.turns[turn].end
         if i == len(ex.clauses) - 1:

@@ -73,3 +73,31 @@ def test_independent_cue_is_the_first_word_unless_it_sounds_like_a_backchannel()
     assert independent_cue_words("okay, that's enough", USER_BACKCHANNELS) == 2  # "okay" is a backchannel
     assert independent_cue_words("okay okay, I got it", USER_BACKCHANNELS) == 2  # "okay, cool" shares one word
     assert independent_cue_words("okay", USER_BACKCHANNELS) == 1  # never past the line
+
+
+def test_a_paused_question_is_one_utterance_cut_in_the_silence_between_its_parts():
+    """synth_parts: one synthesis (so no utterance-final fall before the pause), cut mid-gap between the parts'
+    words; each part keeps its own words, relative to its audio; a backend timing words otherwise falls back."""
+    calls: list[str] = []
+
+    def counted(text: str, voice: str) -> Utt:
+        calls.append(text)
+        return tones(text, voice)
+
+    b = DialogueBuilder(counted, counted, Voices("u", "a", "t"), np.random.default_rng(0), dict(REFERENCE))
+    head, tail = b.synth_parts("user", ("what is the", "um, capital"))
+    assert calls == ["what is the um, capital"]
+    cut = 3 * (WORD + GAP) - GAP // 2  # the middle of the gap after the third word
+    assert (len(head.audio), len(tail.audio)) == (cut, 2 * WORD + GAP + GAP // 2)
+    assert [w.text for w in head.words] == ["what", "is", "the"] and head.text == "what is the"
+    assert [(w.start, w.end) for w in tail.words] == [(GAP // 2, GAP // 2 + WORD), (GAP // 2 + WORD + GAP,
+                                                                                   GAP // 2 + 2 * WORD + GAP)]
+    assert head.audio[-1] == 0.0 and tail.audio[0] == 0.0  # the cut falls in silence
+    assert b.synth_parts("user", ("a b", "c"))[0].audio.flags.writeable is False
+
+    def merged(text: str, voice: str) -> Utt:  # times the words as one
+        u = tones(text, voice)
+        return Utt(u.text, u.audio, [Word(text, 0, len(u.audio))], voice)
+
+    b = DialogueBuilder(merged, merged, Voices("u", "a", "t"), np.random.default_rng(0), dict(REFERENCE))
+    assert [u.text for u in b.synth_parts("user", ("a b", "c d"))] == ["a b", "c d"]
