@@ -253,8 +253,9 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
     if notes:
         parts += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     # a run's files by their place in the run's folder (the page's), not by the machine that ran it
-    shown = {label: (Path(p).resolve().relative_to(out_md.parent.resolve())
-                     if Path(p).resolve().is_relative_to(out_md.parent.resolve()) else p) for label, p in runs.items()}
+    root = out_md.parent.resolve()
+    shown = {label: Path(p).resolve().relative_to(root) if Path(p).resolve().is_relative_to(root) else p
+             for label, p in runs.items()}
     relative = any(not Path(p).is_absolute() for p in shown.values())
     parts += ["", "## Sources", "", *(["Relative paths are inside the run's folder (`--out`).", ""] if relative else [])]
     parts += [f"- {label}: `{p}`" for label, p in shown.items()]

@@ -95,11 +95,9 @@ def _bars(h: dict[str, Any]) -> str:
 def _drawn_from(name: str, h: dict[str, Any]) -> ClippedNormal:
     """The distribution a histogram's values were drawn from, as stats.json records it (older corpora recorded the
     built-in one whatever their config said: the built-in one then)."""
-    ref = h.get("reference") or {}
     try:
-        return ClippedNormal(float(ref["mean"]), float(ref["std"]), float(ref["lo"]), float(ref["hi"]),
-                             str(ref.get("source", "")))
-    except (KeyError, TypeError, ValueError):
+        return ClippedNormal(**h["reference"])
+    except (KeyError, TypeError):
         return REFERENCE[name]
 
 

@@ -8,6 +8,7 @@ per quantity (so histograms of two corpora can be compared or summed); values ou
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -92,7 +93,7 @@ def histogram(name: str, values: Iterable[float], ref: ClippedNormal | None = No
     """``values`` binned over ``ref``'s range (default: the built-in reference of ``name``), with ``ref`` recorded."""
     ref = ref or REFERENCE[name]
     summary = _histogram(values, ref.lo, ref.hi)
-    summary["reference"] = {"mean": ref.mean, "std": ref.std, "lo": ref.lo, "hi": ref.hi, "source": ref.source}
+    summary["reference"] = asdict(ref)  # datagen.inspect reads it back as the ClippedNormal it was
     return summary
 
 
