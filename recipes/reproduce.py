@@ -42,6 +42,7 @@ from typing import Any, Callable, Sequence
 from datagen.common.config import ConfigError
 from datagen.common.files import atomic_directory, atomic_write_text
 from datagen.config import DEFAULT_MIX
+from datagen.pairs.record import KINDS as PAIR_KINDS
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Size:
     # DPO loss weight per pair kind (``duplexkit pairs --weight``): the on-policy failures of a model that stops too
     # often are mostly "keep talking" pairs (echo, backchannels), which, unweighted, teach it never to stop
     pair_weights: tuple[tuple[str, float], ...] = ()
+    # the pair kinds DPO learns from (``duplexkit pairs --kinds``; empty: every kind)
+    pair_kinds: tuple[str, ...] = ()
     # stage -> max_minutes, a wall-clock cap on top of max_steps (the learning rate decays over max_steps: a cap that
     # stops a stage early leaves it undecayed)
     max_minutes: dict[str, float] = field(default_factory=dict)
@@ -88,6 +91,14 @@ class Size:
         return self.offset_grid or (START_GRID, STOP_GRID)
 
 
+# The pair kinds DPO learns from: the decisions taken while speaking (barge-ins, distractors, echo), the paper's target
+# (SFT's over-eager stopping).  2026-12-07 (s37), on the val corpora of runs tiny14 and tiny15: with every kind, the
+# turn-taking pairs (end_of_turn, ~38% of the pairs, against ~3% pause) raised the pause take-over from 0.00-0.14 to
+# 0.29-0.86 in each of the four recipes with them (s36's; pause pairs weighted 10; end_of_turn 0.3; no RPO term; the
+# replayed windows alone: 0.00-0.14), and DPO scored below its SFT model (best val_score 0.713 / 0.666 against
+# 0.796 / 0.806).  small keeps every kind (not measured there); docs/training.md s37
+DPO_KINDS = tuple(k for k in PAIR_KINDS if k not in ("pause", "end_of_turn"))
+
 SIZES: dict[str, Size] = {
     # minutes, for the slow test: shows the pipeline runs and the trained model moves, not the targets.
     # 2026-12-05: 40 stage-2 steps never took the turn on test.  A 400-step run took 2/2 test turns at steps 200,
@@ -116,7 +127,7 @@ SIZES: dict[str, Size] = {
     # after (the 2400 steps see each window ~25 times; tiny7's candidates), the textbook sign of too little data
     "tiny": Size({"train": 300.0, "val": 10.0, "pairs-src": 8.0, "test": 14.0},
                  {"distill": 60, "sft": 400, "duplex": 2400, "dpo": 40}, None, 150,
-                 pair_weights=(("interruption", 3.0),)),
+                 pair_weights=(("interruption", 3.0),), pair_kinds=DPO_KINDS),
     # a CPU session's run (s30, 2026-12-06): the corpora are tiny's (same seeds and minutes: the same test items, so
     # the two sizes compare item for item); steps sized to the wall-clock caps so each learning rate schedule ends
     # (stage 1 ran at ~14 s per 128-s step on one thread with bf16 autocast, 1.7x faster than fp32 on this AMX CPU:
@@ -338,7 +349,8 @@ class Pipeline:
         # docs/training.md, s23)
         self.step("pairs", ["pairs", "--data", self.p("pairs-src"), "--out", self.p("pairs"), "--from-run",
                             self.p("bench", "sft-on-pairs-src"), "--keep", "--model-config", s.model, "--no-progress",
-                            *(a for kind, w in s.pair_weights for a in ("--weight", f"{kind}={w:g}"))])
+                            *(a for kind, w in s.pair_weights for a in ("--weight", f"{kind}={w:g}")),
+                            *(["--kinds", *s.pair_kinds] if s.pair_kinds else [])])
         self.step("train-3", ["train", "3", "--config", s.model, "--data", self.p("pairs"), "--data",
                               self.p("train"), "--eval-data", self.p("val"), "--out", self.p("runs", "s3"),
                               f"dpo.bench_every={max(1, s.steps['dpo'] // 4)}", *s.budget("dpo"),

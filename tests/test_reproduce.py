@@ -11,7 +11,7 @@ import pytest
 
 from datagen.config import DEFAULT_MIX
 from benchmark.results_doc import failures, headline_table, metric, subset_table, targets_table, write_results_doc
-from recipes.reproduce import BASELINES, SIZES, Pipeline, ReproduceError, select_checkpoint, val_score
+from recipes.reproduce import BASELINES, DPO_KINDS, SIZES, Pipeline, ReproduceError, select_checkpoint, val_score
 
 
 def _results(takeover: float, f1: float, items=()) -> dict:
@@ -341,10 +341,12 @@ def test_a_sizes_own_dpo_options_win_over_the_pipelines_defaults(tmp_path):
         assert [a for a in train3 if a.startswith("dpo.bench_every=")][-1] == f"dpo.bench_every={every}"
 
 
-def test_tiny_weighs_its_interruption_pairs(tmp_path):
-    """The tiny recipe's pair set carries its per-kind DPO weights (chosen on val); smoke's has none; both keep the
-    run's right outcomes."""
-    for size, expected in (("tiny", ["--weight", "interruption=3"]), ("smoke", [])):
+def test_tiny_weighs_its_interruption_pairs_and_learns_only_speaking_decisions(tmp_path):
+    """The tiny recipe's pair set carries its per-kind DPO weights and only the kinds decided while speaking (both
+    chosen on val; no turn-taking pairs); smoke's has every kind, unweighted; both keep the run's right outcomes."""
+    tiny = ["--weight", "interruption=3", "--kinds", *DPO_KINDS]
+    assert "pause" not in DPO_KINDS and "end_of_turn" not in DPO_KINDS and "interruption" in DPO_KINDS
+    for size, expected in (("tiny", tiny), ("smoke", [])):
         calls = _commands_up_to(size, tmp_path / size)
         pairs = calls[-1]
         assert pairs[0] == "pairs" and pairs[pairs.index("--no-progress") + 1:] == expected
