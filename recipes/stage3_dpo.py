@@ -30,8 +30,8 @@ Defaults and where they come from (``recipes/configs/<size>/dpo.yaml``; see docs
 
 * ``beta`` 0.1: the DPO paper's value for dialogue and TRL's ``DPOConfig`` default (the issue's range 0.05-0.1);
 * ``optim.lr`` 5e-6 (small) and 1e-6 (full): TRL's ``DPOConfig`` default is 1e-6, Zephyr's DPO stage used 5e-7
-  (Tunstall et al. 2023), the issue's range is 1e-6 to 1e-5; ``tiny`` uses 1e-4, chosen on val over 1e-3 (with
-  which the tiny7 model stuttered after 40 steps) and 3e-4 (docs/training.md, s26);
+  (Tunstall et al. 2023), the issue's range is 1e-6 to 1e-5; ``tiny`` uses 3e-5, chosen on val over 1e-4 with its
+  speaking-state pairs and stage 2's replay windows (docs/training.md, s37; 1e-4 had won over 1e-3 and 3e-4 in s26);
 * ``loss_weights`` [1.0, 1.0] (alpha 1): RPO's NLL weight (Pang et al. 2024) and TRL's suggested ``rpo_alpha``;
 * trainable ``[connector, lm]``: the connector and the LoRA adapters (the whole backbone only in ``tiny``, which has
   no LoRA), as the issue asks; encoder, state-token rows and synthesizer stay frozen, the synthesizer loss is off.
