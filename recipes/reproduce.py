@@ -95,8 +95,9 @@ class Size:
 # (SFT's over-eager stopping).  2026-12-07 (s37), on the val corpora of runs tiny14 and tiny15: with every kind, the
 # turn-taking pairs (end_of_turn, ~38% of the pairs, against ~3% pause) raised the pause take-over from 0.00-0.14 to
 # 0.29-0.86 in each of the four recipes with them (s36's; pause pairs weighted 10; end_of_turn 0.3; no RPO term; the
-# replayed windows alone: 0.00-0.14), and DPO scored below its SFT model (best val_score 0.713 / 0.666 against
-# 0.796 / 0.806).  small keeps every kind (not measured there); docs/training.md s37
+# replayed windows alone: 0.00-0.14; s36's at a second seed: one of two runs 0.14), and DPO scored below its SFT
+# model (best val_score, mean of 2 seeds, 0.675 / 0.743 against 0.796 / 0.806; without them 0.810 / 0.846).  small
+# keeps every kind (not measured there); docs/training.md s37
 DPO_KINDS = tuple(k for k in PAIR_KINDS if k not in ("pause", "end_of_turn"))
 
 SIZES: dict[str, Size] = {
