@@ -287,23 +287,37 @@ def corpus_id(root: str | Path) -> str:
     return f"{root.name}-{h}"
 
 
+def tts_requests(d: Dialogue) -> list[tuple[str, str, str]]:
+    """(speaker, voice, text) of each synthesis a dialogue's turns came from, in order: a ``continuation`` turn is a
+    later part of its speaker's previous turn, said in one breath with it (``DialogueBuilder.synth_parts``), so the
+    request is their joined text; every other turn is its own request (its full text when it was cut short)."""
+    requests: list[list[str]] = []
+    last: dict[str, int] = {}  # speaker -> index of its latest request
+    for t in d.turns:
+        if t.kind == "continuation" and t.speaker in last:
+            requests[last[t.speaker]][2] += " " + t.text
+            continue
+        last[t.speaker] = len(requests)
+        requests.append([t.speaker, t.voice, t.full_text or t.text])
+    return [(sp, v, text) for sp, v, text in requests]
+
+
 def tts_reuse(dialogues: list[Dialogue]) -> dict[str, Any]:
     """The TTS cache's hit rate over the corpus as a cache empty at the start of the run sees it: one request per
-    rendered turn (its voice and the full text synthesised), hits = requests whose (voice, text) came before.
-    Computed from the records, so it is the same whatever the workers or earlier runs (hits on entries earlier
-    runs left on disk are not in stats.json: ``generate`` reports them)."""
-    keys = [(t.voice, t.full_text or t.text) for d in dialogues for t in d.turns]
-    n, distinct = len(keys), len(set(keys))
+    synthesis (:func:`tts_requests`), hits = requests whose (voice, text) came before.  Computed from the records,
+    so it is the same whatever the workers or earlier runs (hits on entries earlier runs left on disk are not in
+    stats.json: ``generate`` reports them)."""
+    seen: set[tuple[str, str]] = set()
     by_speaker: dict[str, list[int]] = {}
-    seen: set = set()
+    n = 0
     for d in dialogues:
-        for t in d.turns:
-            k = (t.voice, t.full_text or t.text)
-            counts = by_speaker.setdefault(t.speaker, [0, 0])
+        for speaker, voice, text in tts_requests(d):
+            counts = by_speaker.setdefault(speaker, [0, 0])
             counts[0] += 1
-            counts[1] += k in seen
-            seen.add(k)
-    return {"requests": n, "distinct": distinct, "hit_rate": round(1 - distinct / n, 4) if n else 0.0,
+            counts[1] += (voice, text) in seen
+            seen.add((voice, text))
+            n += 1
+    return {"requests": n, "distinct": len(seen), "hit_rate": round(1 - len(seen) / n, 4) if n else 0.0,
             "hit_rate_by_speaker": {s: round(h / r, 4) for s, (r, h) in sorted(by_speaker.items())}}
 
 

@@ -101,3 +101,22 @@ def test_a_paused_question_is_one_utterance_cut_in_the_silence_between_its_parts
 
     b = DialogueBuilder(merged, merged, Voices("u", "a", "t"), np.random.default_rng(0), dict(REFERENCE))
     assert [u.text for u in b.synth_parts("user", ("a b", "c d"))] == ["a b", "c d"]
+
+
+def test_the_tts_reuse_stats_count_a_paused_question_as_one_synthesis():
+    """stats.json's tts_cache counts what was synthesised: a question and its continuation are one request (their
+    joined text, as synth_parts asks the TTS), so a question said twice is one hit, not two misses then two hits."""
+    from datagen.corpus import tts_requests, tts_reuse
+    from datagen.schema import Dialogue
+
+    b = DialogueBuilder(tones, tones, Voices("u", "a", "t"), np.random.default_rng(0), dict(REFERENCE))
+    for start in (0, seconds_to_samples(10)):
+        head, tail = b.synth_parts("user", ("what is the", "capital"))
+        b.place("user", "question", head, start)
+        b.say("assistant", "backchannel", "mm-hm", start + len(head.audio))
+        b.place("user", "continuation", tail, start + seconds_to_samples(2))
+    d = Dialogue("d0", "pause_handling", 0, seconds_to_samples(20), turns=b.turns)
+    assert tts_requests(d) == [("user", "u", "what is the capital"), ("assistant", "a", "mm-hm")] * 2
+    stats = tts_reuse([d])
+    assert (stats["requests"], stats["distinct"], stats["hit_rate"]) == (4, 2, 0.5)
+    assert stats["hit_rate_by_speaker"] == {"assistant": 0.5, "user": 0.5}
