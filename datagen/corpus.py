@@ -291,15 +291,16 @@ def tts_requests(d: Dialogue) -> list[tuple[str, str, str]]:
     """(speaker, voice, text) of each synthesis a dialogue's turns came from, in order: a ``continuation`` turn is a
     later part of its speaker's previous turn, said in one breath with it (``DialogueBuilder.synth_parts``), so the
     request is their joined text; every other turn is its own request (its full text when it was cut short)."""
-    requests: list[list[str]] = []
+    requests: list[tuple[str, str, str]] = []
     last: dict[str, int] = {}  # speaker -> index of its latest request
     for t in d.turns:
         if t.kind == "continuation" and t.speaker in last:
-            requests[last[t.speaker]][2] += " " + t.text
-            continue
-        last[t.speaker] = len(requests)
-        requests.append([t.speaker, t.voice, t.full_text or t.text])
-    return [(sp, v, text) for sp, v, text in requests]
+            speaker, voice, text = requests[last[t.speaker]]
+            requests[last[t.speaker]] = (speaker, voice, f"{text} {t.text}")
+        else:
+            last[t.speaker] = len(requests)
+            requests.append((t.speaker, t.voice, t.full_text or t.text))
+    return requests
 
 
 def tts_reuse(dialogues: list[Dialogue]) -> dict[str, Any]:
