@@ -36,8 +36,9 @@ class GeneratorConfig:
     assistant_tts: dict[str, Any] | None = field(default_factory=lambda: {"backend": "piper"})
     # "default" | "fast": fast ignores assistant_tts and speaks every line with espeak (maximum throughput).
     voices: str = "default"
-    # How shards store audio: flac (16-bit FLAC) or wav (16-bit PCM, lz4 in parquet: cheaper to write, larger).
-    audio_format: str = "flac"
+    # How shards store audio: flac (16-bit FLAC) or wav (16-bit PCM, lz4 in parquet: cheaper to write, larger);
+    # null: the preset's (:attr:`storage_format`).
+    audio_format: str | None = None
     # Optional separate backend for user turns (e.g. {"backend": "recordings", "manifest": "rec.jsonl"}).
     user_tts: dict[str, Any] | None = None
     user_voices: list[str] | None = None  # None: the backend's default user pool
@@ -110,7 +111,7 @@ class GeneratorConfig:
                 raise ConfigError(f"{prob}: expected a probability in [0, 1], got {value!r}")
         if self.voices not in VOICE_PRESETS:
             raise ConfigError(f"voices: expected one of {', '.join(VOICE_PRESETS)}, got {self.voices!r}")
-        if self.audio_format not in ("flac", "wav"):
+        if self.audio_format is not None and self.audio_format not in ("flac", "wav"):
             raise ConfigError(f"audio_format: expected flac or wav, got {self.audio_format!r}")
         for name in ("tts", "user_tts", "assistant_tts"):
             spec = getattr(self, name)
@@ -135,8 +136,15 @@ class GeneratorConfig:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"acoustics: {exc}") from None
 
+    @property
+    def storage_format(self) -> str:
+        """The shards' audio format: ``audio_format`` when given, else wav under ``voices: fast`` (the throughput
+        preset: FLAC's encoder was about half the generator's non-TTS cost there, README "Speed") and flac."""
+        return self.audio_format or ("wav" if self.voices == "fast" else "flac")
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["audio_format"] = self.storage_format  # resolved, so stating the preset's format is the same corpus
         for pair in ("dialogue_seconds", "lead_in_s", "tail_s"):
             d[pair] = list(d[pair])
         from datagen.acoustics import AcousticsConfig

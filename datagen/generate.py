@@ -341,7 +341,7 @@ def generate_shard(
         items.append(item)
         carry_s += plan_.targets_s[i] - item[0].duration_s
     corpus.write_shard(Path(out_dir) / "data" / corpus.shard_name(shard), items, plan_.digest(),
-                       plan_.config.audio_format)
+                       plan_.config.storage_format)
     return ShardResult(
         shard=shard,
         dialogues=len(items),

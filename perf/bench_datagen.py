@@ -18,9 +18,10 @@ import sys
 import tempfile
 import time
 
+from datagen.config import GeneratorConfig
 
-def run(preset: str, minutes: float, seed: int, cache: str, audio_format: str = "flac") -> dict:
-    from datagen.config import GeneratorConfig
+
+def run(preset: str, minutes: float, seed: int, cache: str, audio_format: str | None = None) -> dict:
     from datagen.generate import _RESOURCES, generate
 
     os.environ["DUPLEXKIT_TTS_CACHE"] = cache
@@ -38,12 +39,13 @@ def main() -> int:
     ap.add_argument("--steady-minutes", default="10,60",
                     help="comma-separated: for each, that many minutes of another seed rendered into a fresh cache "
                          "before a steady run ('' or 0: none)")
-    ap.add_argument("--presets", default="fast,fast+wav,default", help="voices preset[+audio_format], comma-separated")
+    ap.add_argument("--presets", default="fast,fast+flac,default",
+                    help="voices preset[+audio_format] (none: the preset's own), comma-separated")
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     for spec in args.presets.split(","):
-        preset, _, fmt = spec.partition("+")
-        fmt = fmt or "flac"
+        preset, _, given = spec.partition("+")
+        fmt = GeneratorConfig.from_dict({"voices": preset, "audio_format": given or None}).storage_format
         with tempfile.TemporaryDirectory() as cache:
             t0 = time.perf_counter()
             run(preset, 0.3, args.seed + 1000, cache, fmt)  # warm-up: imports, model loads, first calls

@@ -71,6 +71,21 @@ def test_wav_shards_hold_the_same_samples_as_flac(corpus_dir, tmp_path):
     assert codecs["mic.bytes"] == codecs["meta"] == "LZ4"
 
 
+def test_the_fast_preset_stores_wav_unless_told(tmp_path):
+    """``voices: fast`` is the throughput preset, so its shards are WAV unless ``audio_format`` says otherwise; the
+    default preset's are FLAC, and stating a preset's format is the same run as leaving it out."""
+    import pyarrow.parquet as pq
+
+    assert small_config(voices="fast", audio_format="flac").storage_format == "flac"
+    assert small_config().storage_format == "flac"
+    assert small_config().fingerprint() == small_config(audio_format="flac").fingerprint()
+    assert small_config(voices="fast").fingerprint() == small_config(voices="fast", audio_format="wav").fingerprint()
+    stats = generate(tmp_path, 0.3, seed=7, workers=1, config=small_config(voices="fast"), progress=False)
+    assert stats["config"]["audio_format"] == "wav"
+    paths = pq.read_table(next((tmp_path / "data").rglob("*.parquet")), columns=["mic"]).column("mic").to_pylist()
+    assert paths and all(p["path"].endswith(".wav") for p in paths)
+
+
 def test_wav_bytes_are_the_ones_soundfile_writes():
     """``encode_wav`` converts in place for speed; its bytes must stay libsndfile's, clipping and rounding ties too."""
     import io
