@@ -529,8 +529,7 @@ class Pipeline:
                    "corpora": self.corpora(self.spec.minutes),
                    "stage2_selection (validation token loss)": {k: self.rel(v) if k == "selected" else v
                                                                 for k, v in selection.items()},
-                   **({"PARTIAL RUN: stopped after these steps (the rest did not run)": list(finished)}
-                      if finished is not None else {}),
+                   **({"finished steps": list(finished)} if finished is not None else {}),
                    **{f"<shift> offsets swept on val ({tag})": json.loads(Path(self.p("runs", f"offsets-{tag}.json"))
                                                                           .read_text())
                       for tag in ("sft", "dpo") if Path(self.p("runs", f"offsets-{tag}.json")).is_file()},
@@ -546,7 +545,9 @@ class Pipeline:
                                  sft="salmonn-omni SFT, val-tuned offsets", dpo="salmonn-omni DPO, val-tuned offsets",
                                  implicit="salmonn-omni implicit thinking (stage 2)",
                                  explicit="salmonn-omni SFT (stage 2)",
-                                 qa_baseline="vad_cascade" if self.spec.model != "tiny" else None, notes=[
+                                 qa_baseline="vad_cascade" if self.spec.model != "tiny" else None,
+                                 notice=None if finished is None else "PARTIAL RUN: it stopped after the steps listed "
+                                 "under Run settings (finished steps); the rest did not run.", notes=[
             "salmonn-omni rows are scored with `--model-arg voice=piper`: the adapter speaks the model's own text "
             "stream with the assistant's Piper voice and stops where the model's <shift> stops it; the decisions "
             "and the text are the model's. " + (
@@ -555,7 +556,7 @@ class Pipeline:
                 else f"How much of the {self.spec.model} mel synthesizer's own output silero-vad calls speech: "
                 "`mel synthesizer, teacher-forced on val` above."),
             f"Score the exported checkpoints without training: `duplexkit bench run --model salmonn-omni "
-            f"--checkpoint {self.checkpoints or 'DIR'}/dpo --data TEST --out OUT` (and `.../sft`).",
+            f"--checkpoint {_shown(self.checkpoints) if self.checkpoints else 'DIR'}/dpo --data TEST --out OUT` (and `.../sft`).",
             "Checkpoints and settings are chosen on `val` (`--split val`: its own lines, voices and rooms, seen by neither "
             "train nor test); `test` is only scored."])
         if self.doc:
@@ -617,6 +618,13 @@ def _run_cli(argv: Sequence[str]) -> int:
     from duplexkit_cli import main
 
     return main(list(argv))
+
+
+def _shown(path: str | Path) -> str:
+    """``path`` as a reader can type it: relative to the working directory when inside it (a repository's
+    ``checkpoints/tiny``), else as given."""
+    p = Path(path).resolve()
+    return str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(path)
 
 
 def _run_cli_process(argv: Sequence[str]) -> int:

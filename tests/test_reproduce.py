@@ -116,14 +116,17 @@ def test_a_stopped_run_gets_a_page_of_what_it_finished_saying_so(tmp_path, monke
     assert program(["reproduce", "--size", "smoke", "--out", str(tmp_path), "--page",
                     "--doc", str(tmp_path / "doc" / "results.md")]) == 0
     text = (tmp_path / "doc" / "results.md").read_text()
-    assert '"PARTIAL RUN: stopped after these steps (the rest did not run)": [' in text and '"bench-sft"' in text
+    assert text.index("**PARTIAL RUN") < text.index("## Every model")  # said before any number
+    assert "- finished steps: bench-sft; bench-silent; corpus-test; train-2" in text
     assert "| silent |" in text and "| salmonn-omni SFT (stage 2) |" in text
     assert "## Targets (salmonn-omni SFT (stage 2))" in text  # the argmax row stands in for the val-tuned one
     assert "DPO" not in text.split("## Notes")[0]
     from datagen.corpus import corpus_id
 
-    assert f'"id": "{corpus_id(tmp_path / "test")}"' in text  # each corpus's manifest hash
-    assert '"selected": "runs/s2/checkpoints/step-000600"' in text and str(tmp_path) not in text.split("## Notes")[1]
+    corpora = text.split("### corpora")[1]
+    assert next(ln for ln in corpora.splitlines() if ln.startswith("| test |")).endswith(
+        f"| {corpus_id(tmp_path / 'test')} |")  # each corpus's manifest hash, in the corpora table
+    assert "selected runs/s2/checkpoints/step-000600" in text and str(tmp_path) not in text.split("## Notes")[1]
 
 
 def test_checkpoint_selection_uses_the_validation_loss(tmp_path):
