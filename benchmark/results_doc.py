@@ -22,11 +22,11 @@ HEADLINE: tuple[tuple[str, str, str, str | None, bool], ...] = (
     ("take-over ef0", "turn_taking", "takeover_rate", "0", False),
     ("take-over ef1", "turn_taking", "takeover_rate", "1", False),
     ("latency s ef1", "turn_taking", "latency_s", "1", True),
-    ("pause take-over", "pause_handling", "takeover_rate", None, True),
+    ("pause take-over ef1", "pause_handling", "takeover_rate", None, True),  # the task runs at echo 1 only
     ("barge-in F1 ef0", "barge_in", "f1", "0", False),
     ("barge-in F1 ef1", "barge_in", "f1", "1", False),
     ("self-interruption ef1", "echo", "self_interruption_rate", "1", True),
-    ("backchannel continue", "backchannel", "continue_rate", None, False),
+    ("backchannel continue ef1", "backchannel", "continue_rate", None, False),  # likewise
     ("QA S2T", "qa", "s2t_accuracy", None, False),
 )
 
