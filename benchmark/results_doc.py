@@ -240,11 +240,13 @@ def settings(context: Mapping[str, Any]) -> list[str]:
 def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], context: Mapping[str, Any],
                       train_runs: Mapping[str, str | Path] | None = None, sft: str | None = None,
                       dpo: str | None = None, notes: Sequence[str] = (), implicit: str | None = None,
-                      explicit: str | None = None, qa_baseline: str | None = None, notice: str | None = None) -> Path:
+                      explicit: str | None = None, qa_baseline: str | None = None, notice: str | None = None,
+                      final: str | None = None, final_why: str = "") -> Path:
     """Write the page and copy the training plots into ``<out_md stem>/``; returns the page path.  ``sft``/``dpo``:
     the rows compared per barge-in subset and held to the targets; ``implicit`` is compared with ``explicit``
     (default ``sft``): the ablation's two arms under the same decision settings; ``qa_baseline``: the row whose
-    spoken-QA (S2T) score the target model must beat on the same items; ``notice``: said in bold above the tables
+    spoken-QA (S2T) score the target model must beat on the same items; ``final``: the row held to the targets
+    (default ``dpo``, else ``sft``), with ``final_why`` said above them; ``notice``: said in bold above the tables
     (e.g. that the run stopped early); ``context``: the run's settings, drawn last (:func:`settings`)."""
     explicit = explicit or sft
     out_md = Path(out_md)
@@ -270,6 +272,11 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
         "",
         headline_table(loaded),
     ]
+    target_model = final if final in loaded else dpo if dpo in loaded else sft
+    if target_model in loaded:
+        qa = (qa_baseline, loaded[qa_baseline]) if qa_baseline in loaded else None
+        parts += ["", f"## Targets ({target_model})", "", *([final_why, ""] if final_why and target_model == final
+                                                            else []), targets_table(loaded[target_model], qa)]
     if sft and dpo and sft in loaded and dpo in loaded:
         parts += ["", f"## SFT -> DPO per barge-in subset ({sft} -> {dpo}, echo factor 1)", "",
                   subset_table(loaded[sft], loaded[dpo])]
@@ -277,10 +284,6 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
         parts += ["", "## Explicit vs implicit thinking at the same budget (paper Table 2)", "",
                   "Explicit: the state token of each block is fed back; implicit: `<think>` is not.", "",
                   headline_table({f"{explicit} (explicit)": loaded[explicit], implicit: loaded[implicit]})]
-    target_model = dpo if dpo in loaded else sft
-    if target_model in loaded:
-        qa = (qa_baseline, loaded[qa_baseline]) if qa_baseline in loaded else None
-        parts += ["", f"## Targets ({target_model})", "", targets_table(loaded[target_model], qa)]
     for label, res in loaded.items():
         if label in (sft, dpo):
             parts += ["", f"### What still fails: {label}", ""] + failures(res)

@@ -375,6 +375,21 @@ class Pipeline:
                                      self.p("test"), "--out", self.p("bench", "implicit"), *scored])
         return self.write_doc(why)
 
+    def final_model(self) -> tuple[str | None, str]:
+        """The row held to the targets: the val-tuned DPO or SFT model, whichever scored the higher val_score in its
+        offset sweep (a stage that does not help on val is not the pipeline's model), and why, for the page."""
+        scores = {}
+        for tag, label in (("sft", "salmonn-omni SFT, val-tuned offsets"), ("dpo", "salmonn-omni DPO, val-tuned offsets")):
+            f = Path(self.p("runs", f"offsets-{tag}.json"))
+            if f.is_file():
+                scores[label] = json.loads(f.read_text())["chosen"]["val_score"]
+        if len(scores) < 2:
+            return None, ""
+        (sft, a), (dpo, b) = scores.items()
+        final = dpo if b > a else sft
+        return final, (f"The model val chose: best val_score of the offset sweep {b:.4f} after DPO against {a:.4f} "
+                       f"after SFT, so the targets are held to the {'DPO' if final == dpo else 'SFT'} model.")
+
     def selection_file(self, tag: str) -> Path:
         """Where the stage-2 checkpoint chosen for arm ``tag`` ("" or "-implicit") is recorded."""
         return Path(self.p("runs", f"s2{tag}-selection.json"))
@@ -541,22 +556,25 @@ class Pipeline:
                    "mel synthesizer, teacher-forced on val": mel_synth_check(selection.get("selected") or
                                                                              self.p("runs", "s2", "final"), self.p("val"))}
         train_runs = {f"stage{k}": self.p("runs", f"s{k}") for k in range(4) if Path(self.p("runs", f"s{k}")).is_dir()}
+        final, final_why = self.final_model()
         page = write_results_doc(self.p("results.md"), runs, context, train_runs,
                                  sft="salmonn-omni SFT, val-tuned offsets", dpo="salmonn-omni DPO, val-tuned offsets",
                                  implicit="salmonn-omni implicit thinking (stage 2)",
                                  explicit="salmonn-omni SFT (stage 2)",
                                  qa_baseline="vad_cascade" if self.spec.model != "tiny" else None,
+                                 final=final, final_why=final_why,
                                  notice=None if finished is None else "PARTIAL RUN: it stopped after the steps listed "
                                  "under Run settings (finished steps); the rest did not run.", notes=[
             "salmonn-omni rows are scored with `--model-arg voice=piper`: the adapter speaks the model's own text "
             "stream with the assistant's Piper voice and stops where the model's <shift> stops it; the decisions "
             "and the text are the model's. " + (
-                "The tiny mel synthesizer's own output is not speech to silero-vad (see `mel synthesizer, "
-                "teacher-forced on val` above), so `voice=mel` would score 0 everywhere." if self.spec.model == "tiny"
+                "The tiny mel synthesizer's own output is not speech to silero-vad (`mel synthesizer, "
+                "teacher-forced on val` under Run settings), so `voice=mel` would score 0 everywhere." if self.spec.model == "tiny"
                 else f"How much of the {self.spec.model} mel synthesizer's own output silero-vad calls speech: "
-                "`mel synthesizer, teacher-forced on val` above."),
+                "`mel synthesizer, teacher-forced on val` under Run settings."),
             f"Score the exported checkpoints without training: `duplexkit bench run --model salmonn-omni "
-            f"--checkpoint {_shown(self.checkpoints) if self.checkpoints else 'DIR'}/dpo --data TEST --out OUT` (and `.../sft`).",
+            f"--checkpoint {_shown(self.checkpoints) if self.checkpoints else 'DIR'}/sft --data TEST --out OUT` (and "
+            "`.../dpo`); each one's `provenance.json` holds the options of its val-tuned row (`score_tuned_with`).",
             "Checkpoints and settings are chosen on `val` (`--split val`: its own lines, voices and rooms, seen by neither "
             "train nor test); `test` is only scored."])
         if self.doc:

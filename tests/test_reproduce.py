@@ -129,6 +129,24 @@ def test_a_stopped_run_gets_a_page_of_what_it_finished_saying_so(tmp_path, monke
     assert "selected runs/s2/checkpoints/step-000600" in text and str(tmp_path) not in text.split("## Notes")[1]
 
 
+@pytest.mark.parametrize("dpo_score, held", [(0.70, "SFT"), (0.90, "DPO")])
+def test_the_targets_are_held_to_the_model_val_scores_higher(tmp_path, dpo_score, held):
+    """DPO is a candidate, not a given: when its best val_score is below SFT's the page holds SFT to the targets."""
+    (tmp_path / "runs").mkdir()
+    for tag, score in (("sft", 0.80), ("dpo", dpo_score)):
+        (tmp_path / "runs" / f"offsets-{tag}.json").write_text(json.dumps(
+            {"chosen": {"start_bias": 0.0, "stop_bias": -1.0, "val_score": score}}))
+    final, why = Pipeline("smoke", tmp_path).final_model()
+    assert final == f"salmonn-omni {held}, val-tuned offsets" and f"held to the {held} model" in why
+    for name, r in (("sft", _results(0.5, 0.25)), ("dpo", _results(1.0, 0.75))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(r))
+    runs = {f"salmonn-omni {t}, val-tuned offsets": tmp_path / t.lower() / "results.json" for t in ("SFT", "DPO")}
+    text = write_results_doc(tmp_path / "results.md", runs, {}, sft=list(runs)[0], dpo=list(runs)[1], final=final,
+                             final_why=why).read_text()
+    assert f"## Targets ({final})\n\n{why}" in text
+
+
 def test_checkpoint_selection_uses_the_validation_loss(tmp_path):
     run = tmp_path / "s2"
     for step in (20, 40, 60):
