@@ -227,13 +227,13 @@ def settings(context: Mapping[str, Any]) -> list[str]:
         if not isinstance(value, Mapping):
             blocks += ["```", json.dumps(value, indent=1, default=str), "```"]
             continue
-        tables: list[str] = []
+        later: list[str] = []  # a section's list items first, then its tables and JSON
         for k, v in value.items():
             if records(v):
-                tables += ["", f"{k}:", "", *_row_table(v, "name" if isinstance(v, Mapping) else None)]
+                later += ["", f"{k}:", "", *_row_table(v, "name" if isinstance(v, Mapping) else None)]
             elif not item(k, v, blocks):
-                tables += ["", f"{k}:", "", "```", json.dumps(v, indent=1, default=str), "```"]
-        blocks += tables
+                later += ["", f"{k}:", "", "```", json.dumps(v, indent=1, default=str), "```"]
+        blocks += later
     return flat + blocks
 
 

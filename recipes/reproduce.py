@@ -179,6 +179,7 @@ EVAL_MIX: dict[str, tuple[str, ...]] = {
 TRAIN_ARGS: dict[str, tuple[str, ...]] = {}
 MODEL_FILES = ("config.yaml", "model.safetensors", "meta.json")  # what model.checkpoint writes and reads
 BASELINES = ("silent", "always_talk", "vad_cascade", "turn_classifier", "oracle")
+SFT_TUNED, DPO_TUNED = "salmonn-omni SFT, val-tuned offsets", "salmonn-omni DPO, val-tuned offsets"  # page rows
 # Logit offsets on <shift> tried on val, per model (model.config.DecisionConfig): start_bias at stop_bias 0 first,
 # then stop_bias at the best start (coordinate search: start moves take-over, latency and pauses; stop moves
 # self-interruption, backchannels and barge-ins).  (0, 0) is the trained argmax.  Small on purpose: each point is a
@@ -378,17 +379,13 @@ class Pipeline:
     def final_model(self) -> tuple[str | None, str]:
         """The row held to the targets: the val-tuned DPO or SFT model, whichever scored the higher val_score in its
         offset sweep (a stage that does not help on val is not the pipeline's model), and why, for the page."""
-        scores = {}
-        for tag, label in (("sft", "salmonn-omni SFT, val-tuned offsets"), ("dpo", "salmonn-omni DPO, val-tuned offsets")):
-            f = Path(self.p("runs", f"offsets-{tag}.json"))
-            if f.is_file():
-                scores[label] = json.loads(f.read_text())["chosen"]["val_score"]
-        if len(scores) < 2:
+        files = [Path(self.p("runs", f"offsets-{tag}.json")) for tag in ("sft", "dpo")]
+        if not all(f.is_file() for f in files):
             return None, ""
-        (sft, a), (dpo, b) = scores.items()
-        final = dpo if b > a else sft
-        return final, (f"The model val chose: best val_score of the offset sweep {b:.4f} after DPO against {a:.4f} "
-                       f"after SFT, so the targets are held to the {'DPO' if final == dpo else 'SFT'} model.")
+        a, b = (json.loads(f.read_text())["chosen"]["val_score"] for f in files)
+        return (DPO_TUNED if b > a else SFT_TUNED), (
+            f"The model val chose: best val_score of the offset sweep {b:.4f} after DPO against {a:.4f} after SFT, so "
+            f"the targets are held to the {'DPO' if b > a else 'SFT'} model.")
 
     def selection_file(self, tag: str) -> Path:
         """Where the stage-2 checkpoint chosen for arm ``tag`` ("" or "-implicit") is recorded."""
@@ -534,8 +531,8 @@ class Pipeline:
         """``finished``: the steps a stopped run got through (``--page``), said on the page; None for a whole run."""
         from benchmark.results_doc import write_results_doc
 
-        labels = {"salmonn-omni SFT (stage 2)": "sft", "salmonn-omni SFT, val-tuned offsets": "sft-tuned",
-                  "salmonn-omni DPO (stage 3)": "dpo", "salmonn-omni DPO, val-tuned offsets": "dpo-tuned",
+        labels = {"salmonn-omni SFT (stage 2)": "sft", SFT_TUNED: "sft-tuned",
+                  "salmonn-omni DPO (stage 3)": "dpo", DPO_TUNED: "dpo-tuned",
                   "salmonn-omni implicit thinking (stage 2)": "implicit",
                   **{name: name for name in BASELINES}}
         runs = {label: self.p("bench", d, "results.json") for label, d in labels.items()
@@ -558,7 +555,7 @@ class Pipeline:
         train_runs = {f"stage{k}": self.p("runs", f"s{k}") for k in range(4) if Path(self.p("runs", f"s{k}")).is_dir()}
         final, final_why = self.final_model()
         page = write_results_doc(self.p("results.md"), runs, context, train_runs,
-                                 sft="salmonn-omni SFT, val-tuned offsets", dpo="salmonn-omni DPO, val-tuned offsets",
+                                 sft=SFT_TUNED, dpo=DPO_TUNED,
                                  implicit="salmonn-omni implicit thinking (stage 2)",
                                  explicit="salmonn-omni SFT (stage 2)",
                                  qa_baseline="vad_cascade" if self.spec.model != "tiny" else None,
@@ -568,8 +565,8 @@ class Pipeline:
             "salmonn-omni rows are scored with `--model-arg voice=piper`: the adapter speaks the model's own text "
             "stream with the assistant's Piper voice and stops where the model's <shift> stops it; the decisions "
             "and the text are the model's. " + (
-                "The tiny mel synthesizer's own output is not speech to silero-vad (`mel synthesizer, "
-                "teacher-forced on val` under Run settings), so `voice=mel` would score 0 everywhere." if self.spec.model == "tiny"
+                "The tiny mel synthesizer's own output is not speech to silero-vad (`mel synthesizer, teacher-forced "
+                "on val` under Run settings), so `voice=mel` would score 0 everywhere." if self.spec.model == "tiny"
                 else f"How much of the {self.spec.model} mel synthesizer's own output silero-vad calls speech: "
                 "`mel synthesizer, teacher-forced on val` under Run settings."),
             f"Score the exported checkpoints without training: `duplexkit bench run --model salmonn-omni "
