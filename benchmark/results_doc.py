@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from benchmark.report import safe_name, timeline_items, timeline_path
 from benchmark.tasks import wrong_outcomes
-from datagen.common.files import atomic_write_text
+from datagen.common.files import atomic_write_text, shown_path
 
 # (column, task, key, echo factor or None, lower is better)
 HEADLINE: tuple[tuple[str, str, str, str | None, bool], ...] = (
@@ -314,9 +314,7 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
         parts += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     parts += ["", "## Run settings", "", *settings(context)]
     # a run's files by their place in the run's folder (the page's), not by the machine that ran it
-    root = out_md.parent.resolve()
-    shown = {label: Path(p).resolve().relative_to(root) if Path(p).resolve().is_relative_to(root) else p
-             for label, p in runs.items()}
+    shown = {label: shown_path(p, out_md.parent) for label, p in runs.items()}
     relative = any(not Path(p).is_absolute() for p in shown.values())
     parts += ["", "## Sources", "", *(["Relative paths are inside the run's folder (`--out`).", ""] if relative else [])]
     parts += [f"- {label}: `{p}`" for label, p in shown.items()]

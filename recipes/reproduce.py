@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from datagen.common.config import ConfigError
-from datagen.common.files import atomic_directory, atomic_write_text
+from datagen.common.files import atomic_directory, atomic_write_text, shown_path
 from datagen.config import DEFAULT_MIX
 from datagen.pairs.record import KINDS as PAIR_KINDS
 
@@ -438,7 +438,7 @@ class Pipeline:
 
     def rel(self, path: str | Path) -> str:
         """``path`` relative to ``--out`` (a provenance or page says nothing about the machine that ran it)."""
-        return str(Path(path).relative_to(self.out)) if str(path).startswith(str(self.out)) else str(path)
+        return shown_path(path, self.out)
 
     def corpora(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
         """What the page and the provenance say of each corpus; the manifest hash (``corpus_id``) tells whether
@@ -570,7 +570,8 @@ class Pipeline:
                 else f"How much of the {self.spec.model} mel synthesizer's own output silero-vad calls speech: "
                 "`mel synthesizer, teacher-forced on val` under Run settings."),
             f"Score the exported checkpoints without training: `duplexkit bench run --model salmonn-omni "
-            f"--checkpoint {_shown(self.checkpoints) if self.checkpoints else 'DIR'}/sft --data TEST --out OUT` (and "
+            f"--checkpoint {shown_path(self.checkpoints, Path.cwd()) if self.checkpoints else 'DIR'}/sft --data TEST "
+            "--out OUT` (and "
             "`.../dpo`); each one's `provenance.json` holds the options of its val-tuned row (`score_tuned_with`).",
             "Checkpoints and settings are chosen on `val` (`--split val`: its own lines, voices and rooms, seen by neither "
             "train nor test); `test` is only scored."])
@@ -633,13 +634,6 @@ def _run_cli(argv: Sequence[str]) -> int:
     from duplexkit_cli import main
 
     return main(list(argv))
-
-
-def _shown(path: str | Path) -> str:
-    """``path`` as a reader can type it: relative to the working directory when inside it (a repository's
-    ``checkpoints/tiny``), else as given."""
-    p = Path(path).resolve()
-    return str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(path)
 
 
 def _run_cli_process(argv: Sequence[str]) -> int:

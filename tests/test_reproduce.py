@@ -147,6 +147,13 @@ def test_the_targets_are_held_to_the_model_val_scores_higher(tmp_path, dpo_score
     assert f"## Targets ({final})\n\n{why}" in text
 
 
+def test_paths_are_shown_inside_the_run_folder_only(tmp_path):
+    """A sibling folder whose name starts with the run's (tiny1 / tiny16) is not inside it."""
+    run = Pipeline("smoke", tmp_path / "tiny1")
+    assert run.rel(tmp_path / "tiny1" / "runs" / "s2") == "runs/s2"
+    assert run.rel(tmp_path / "tiny16" / "runs") == str(tmp_path / "tiny16" / "runs")
+
+
 def test_checkpoint_selection_uses_the_validation_loss(tmp_path):
     run = tmp_path / "s2"
     for step in (20, 40, 60):

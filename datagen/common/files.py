@@ -19,6 +19,13 @@ class WriteError(DuplexkitError, RuntimeError):
     """A file or folder that could not be written (full disk, no permission); one line naming it."""
 
 
+def shown_path(path: str | Path, root: str | Path) -> str:
+    """``path`` relative to ``root`` when it lies inside it, else as given: how a page or a provenance file names a
+    file without naming the machine that made it."""
+    full, base = Path(path).resolve(), Path(root).resolve()
+    return str(full.relative_to(base)) if full.is_relative_to(base) else str(path)
+
+
 def tmp_path(path: str | Path) -> Path:
     """The temporary name :func:`atomic_write_bytes` and :func:`atomic_directory` use for ``path``."""
     path = Path(path)
