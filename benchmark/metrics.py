@@ -41,10 +41,12 @@ import numpy as np
 from benchmark.activity import Span, merge
 from datagen.schema import seconds_to_samples
 
-METRICS_VERSION = "1.2"  # 1.1: the stop window counts from the probe's decision; 1.2: intervals resample dialogues
+# 1.1: the stop window counts from the probe's decision; 1.2: intervals resample dialogues; 1.3: barge-in's
+# ``false_alarms`` (stopped / n per negative kind, beside the rates)
+METRICS_VERSION = "1.3"
 # Versions whose per-item records this one scores the same way (only the aggregates changed since): their results
 # can be re-aggregated without running the model again (``duplexkit bench rescore``).
-SAME_ITEMS_AS: tuple[str, ...] = ("1.1", "1.2")
+SAME_ITEMS_AS: tuple[str, ...] = ("1.1", "1.2", "1.3")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,11 @@ TARGETS: tuple[tuple[str, str, str, str | None, str, Any], ...] = (
 SUBSETS = (("independent", "context-independent"), ("dependent", "context-dependent"),
            ("speaker_user", "by the user"), ("speaker_third", "by a third speaker"))
 
+# the barge-in probes a model should not stop for (``benchmark.items.BARGE_IN_NEGATIVES``), as columns
+FALSE_STOPS = (("user_backchannel", "user backchannel"), ("talking_to_others", "user talking to others"),
+               ("unrelated_question", "third person's unrelated question"), ("background_speech", "background speech"),
+               ("noise_burst", "noise burst"), ("silence", "silence (its own echo only)"))
+
 
 def _section(agg: Mapping[str, Any], task: str, factor: str | None) -> Mapping[str, Any] | None:
     sec = agg.get(task)
@@ -121,6 +126,32 @@ def subset_table(before: Mapping[str, Any], after: Mapping[str, Any], factor: st
         b, a = vals["bf1"], vals["af1"]
         row.append("n/a" if a is None or b is None else f"{a - b:+.3f}")
         lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def stops_table(runs: Mapping[str, Mapping[str, Any]], factor: str = "1") -> str:
+    """What each model stopped for while speaking: its recall on interruptions and its stop rate for each probe it
+    should talk through, as stopped / scored (``false_alarms``; results without the counts give the rate alone).
+    Telling apart a model that does not hear speech (low recall, few false stops) from one that hears it but not
+    whom it is for (high recall, many false stops) is what the F1 column cannot."""
+    secs = {label: _section(res["aggregates"], "barge_in", factor) for label, res in runs.items()}
+    secs = {label: sec for label, sec in secs.items() if sec and sec.get("n_scored", 1)}
+
+    def share(k: Any, n: Any) -> str:
+        return "n/a" if not n else f"{k / n:.2f} ({k}/{n})"
+
+    def false_stop(sec: Mapping[str, Any], kind: str) -> str:
+        counts, rate = (sec.get("false_alarms") or {}).get(kind), (sec.get("false_alarm_rate") or {}).get(kind)
+        return share(counts["stopped"], counts["n"]) if counts else "n/a" if rate is None else f"{rate:.2f}"
+
+    kinds = [(k, c) for k, c in FALSE_STOPS if any(false_stop(sec, k) != "n/a" for sec in secs.values())]
+    lines = ["| model | interruption, independent | interruption, dependent | " + " | ".join(c for _, c in kinds) + " |",
+             "|" + "---|" * (len(kinds) + 3)]
+    for label, sec in secs.items():
+        subs = [sec.get(sub) or {} for sub in ("independent", "dependent")]
+        cells = [share(sub.get("tp") or 0, (sub.get("tp") or 0) + (sub.get("fn") or 0)) for sub in subs]
+        cells += [false_stop(sec, kind) for kind, _ in kinds]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -280,6 +311,11 @@ def write_results_doc(out_md: str | Path, runs: Mapping[str, str | Path], contex
     if sft and dpo and sft in loaded and dpo in loaded:
         parts += ["", f"## SFT -> DPO per barge-in subset ({sft} -> {dpo}, echo factor 1)", "",
                   subset_table(loaded[sft], loaded[dpo])]
+    if any(_section(res["aggregates"], "barge_in", "1") for res in loaded.values()):
+        parts += ["", "## What each model stops for (echo factor 1)", "",
+                  "Share of the probes met while it was speaking that it stopped for (stopped / scored). The "
+                  "interruption columns should be 1 and the rest 0: a model that stops for interruptions and for other "
+                  "speech alike hears speech but not whom it is for.", "", stops_table(loaded)]
     if explicit in loaded and implicit in loaded:
         parts += ["", "## Explicit vs implicit thinking at the same budget (paper Table 2)", "",
                   "Explicit: the state token of each block is fed back; implicit: `<think>` is not.", "",

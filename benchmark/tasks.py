@@ -213,10 +213,12 @@ def _barge_in(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     out["stop_latency_s"] = M.mean_or_none(lat)
     out["stop_latency_median_s"] = float(np.median(lat)) if lat else None
     out["stop_latencies_s"] = lat
-    out["false_alarm_rate"] = {
-        kind: M.mean_or_none([int(r["outcome"] == "false_alarm") for r in neg
-                              if r["probe"] == kind and r["outcome"] in ("false_alarm", "continued")])
-        for kind in BARGE_IN_NEGATIVES}
+    stops = {kind: [int(r["outcome"] == "false_alarm") for r in neg
+                    if r["probe"] == kind and r["outcome"] in ("false_alarm", "continued")]
+             for kind in BARGE_IN_NEGATIVES}
+    out["false_alarm_rate"] = {kind: M.mean_or_none(v) for kind, v in stops.items()}
+    # the rates' numerators and n: whether a model stops for other people's speech or only for its own voice
+    out["false_alarms"] = {kind: {"stopped": sum(v), "n": len(v)} for kind, v in stops.items() if v}
     out["n_positive"], out["n_negative"] = len(pos), len(neg)
     out["n_unfired"] = sum(r["outcome"] == "unfired" for r in records)
     out["n_idle"] = sum(r["outcome"] == "idle" for r in records)

@@ -182,6 +182,7 @@ def test_barge_in_aggregate_counts_shared_negatives():
     assert agg["independent"]["recall"] == 1.0 and agg["dependent"]["recall"] == 0.5
     assert agg["stop_latency_s"] == pytest.approx(0.4) and agg["n_unfired"] == 1
     assert agg["false_alarm_rate"]["user_backchannel"] == 0.5
+    assert agg["false_alarms"] == {"user_backchannel": {"stopped": 1, "n": 2}}  # kinds with no scored probe left out
     assert agg["n_positive_dialogues"] == 1 and agg["f1_ci95"] is None  # every record is one dialogue's
     for i, r in enumerate(records):
         r["dialogue"] = f"d{i}"

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from datagen.config import DEFAULT_MIX
-from benchmark.results_doc import failures, headline_table, metric, subset_table, targets_table, write_results_doc
+from benchmark.results_doc import (failures, headline_table, metric, stops_table, subset_table, targets_table,
+                                   write_results_doc)
 from recipes.reproduce import BASELINES, DPO_KINDS, SIZES, Pipeline, ReproduceError, select_checkpoint, val_score
 
 
@@ -66,6 +67,20 @@ def test_subsets_targets_and_failures_come_from_the_files():
     assert failures({"items": items[3:5]}) == ["Nothing: every scored item went right."]
 
 
+def test_the_stops_table_says_what_each_model_stopped_for():
+    def run(tp, fn, alarms, rates=None):
+        sec = {"n_scored": 9, "independent": {"tp": tp, "fn": fn}, "dependent": {"tp": 0, "fn": 0},
+               "false_alarms": alarms, "false_alarm_rate": rates or {}}
+        return {"aggregates": {"barge_in": {"by_echo_factor": {"1": sec}}}}
+
+    runs = {"hears all": run(3, 1, {"user_backchannel": {"stopped": 2, "n": 4}}),
+            "old file": run(1, 3, {}, {"user_backchannel": 0.25, "noise_burst": None}),
+            "silent": {"aggregates": {"barge_in": {"by_echo_factor": {"1": {"n_scored": 0}}}}}}
+    lines = stops_table(runs).splitlines()
+    assert lines[0] == "| model | interruption, independent | interruption, dependent | user backchannel |"
+    assert lines[2:] == ["| hears all | 0.75 (3/4) | n/a | 0.50 (2/4) |", "| old file | 0.25 (1/4) | n/a | 0.25 |"]
+
+
 def test_a_model_that_never_takes_the_turn_does_not_meet_the_pause_target():
     """Pause take-over 0 from a model that takes no turn at all is vacuous, not a met target."""
     def run(takeover):
@@ -89,6 +104,7 @@ def test_the_page_is_written_from_results_and_copies_training_plots(tmp_path):
                              {"size": "test"}, {"stage2": run}, sft="SFT", dpo="DPO")
     text = page.read_text()
     assert "do not edit by hand" in text and "## SFT -> DPO per barge-in subset" in text and "## Targets (DPO)" in text
+    assert "## What each model stops for (echo factor 1)" in text
     assert (tmp_path / "results" / "stage2-loss.png").read_bytes() == b"\x89PNG fake"
 
 
