@@ -130,3 +130,23 @@ def test_a_short_voice_is_flagged_only_when_almost_nothing_was_heard():
     assert unintelligible({"words": n, "errors": n, "heard": 0})  # silence, noise, another language
     assert unintelligible({"words": MIN_WORDS, "errors": MIN_WORDS * 0.7, "heard": MIN_WORDS})  # enough words: WER
     assert not unintelligible({"words": MIN_WORDS, "errors": MIN_WORDS * 0.3, "heard": 0})
+
+
+def test_a_transcript_does_not_depend_on_what_was_decoded_before(tts, monkeypatch):
+    """The decoder is shared in a process; its front end's noise estimate used to carry over between utterances, so
+    the same audio was heard differently after other audio (and results depended on how items fell to workers)."""
+    import benchmark.asr.pocketsphinx as ps
+    from datagen.tts import USER_VOICES
+
+    rng = np.random.default_rng(0)
+
+    def noisy(text: str, level: float) -> np.ndarray:
+        x = tts.synthesize(text, USER_VOICES[0]).audio
+        return (x + level * rng.standard_normal(x.size)).astype(np.float32)
+
+    asks = [noisy(q, 0.02) for q in ("How many years are in five decades?", "What is the capital of Kenya?")]
+    monkeypatch.setattr(ps, "_DECODERS", {})  # a fresh decoder
+    asr = PocketsphinxASR("default")
+    fresh = [transcript(asr.transcribe(x)) for x in asks]
+    asr.transcribe(noisy("Hold on, wait a moment, let me stop you there.", 0.3))  # loud noise in between
+    assert [transcript(asr.transcribe(x)) for x in reversed(asks)] == fresh[::-1]

@@ -78,6 +78,9 @@ class PocketsphinxASR:
             return []
         dec, lock = self._decoder()
         with lock:
+            # The feature front end (its noise estimate) carries over from the previous utterance: without this
+            # reset a transcript depended on what the process had decoded before, so on how items fell to workers.
+            dec.reinit_feat()
             dec.start_utt()
             dec.process_raw(_to_int16(x), no_search=False, full_utt=True)
             dec.end_utt()
