@@ -106,8 +106,11 @@ SIZES: dict[str, Size] = {
     # 300 and 400, a 200-step run 0/2 at its end (its learning rate decays sooner): 400 steps, about 2.5 min on one
     # thread.  One checkpoint: on 3 minutes of train the val token loss rises from step 50 on (the tokens overfit),
     # so selecting on it would pick a model that has not learned to take the turn
+    # its stage 2 keeps the encoder frozen: on 3 minutes of train the trained encoder overfits (s39: val token loss
+    # 6.99 at step 400, and the model took no turn), which tiny's 300 minutes do not (configs/tiny/duplex.yaml)
     "smoke": Size({"train": 3.0, "val": 1.5, "pairs-src": 1.5, "test": 2.0},
-                  {"distill": 0, "sft": 20, "duplex": 400, "dpo": 10}, 2, 400),
+                  {"distill": 0, "sft": 20, "duplex": 400, "dpo": 10}, 2, 400,
+                  overrides={"duplex": ("trainable=[connector,lm,state_tokens,synth]",)}),
     # the documented tiny run: 61.5 min end to end on an idle 2-core CPU with --workers 2, cold caches (run tiny10,
     # s29, docs/training.md; two 2400-step stage-2 arms side by side, 12 min with the shard cache)
     # 2026-12-02: 45 min / 600 steps chosen on val over 30 min / 1500 steps (val_score 0.76 against 0.66).
