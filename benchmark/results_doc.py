@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from benchmark.items import BARGE_IN_NEGATIVES
 from benchmark.report import safe_name, timeline_items, timeline_path
 from benchmark.tasks import wrong_outcomes
 from datagen.common.files import atomic_write_text, shown_path
@@ -44,10 +45,10 @@ TARGETS: tuple[tuple[str, str, str, str | None, str, Any], ...] = (
 SUBSETS = (("independent", "context-independent"), ("dependent", "context-dependent"),
            ("speaker_user", "by the user"), ("speaker_third", "by a third speaker"))
 
-# the barge-in probes a model should not stop for (``benchmark.items.BARGE_IN_NEGATIVES``), as columns
-FALSE_STOPS = (("user_backchannel", "user backchannel"), ("talking_to_others", "user talking to others"),
-               ("unrelated_question", "third person's unrelated question"), ("background_speech", "background speech"),
-               ("noise_burst", "noise burst"), ("silence", "silence (its own echo only)"))
+# column names for the barge-in probes a model should not stop for (the kinds are ``BARGE_IN_NEGATIVES``)
+FALSE_STOP_LABELS = {"user_backchannel": "user backchannel", "talking_to_others": "user talking to others",
+                     "unrelated_question": "third person's unrelated question",
+                     "silence": "silence (its own echo only)"}
 
 
 def _section(agg: Mapping[str, Any], task: str, factor: str | None) -> Mapping[str, Any] | None:
@@ -144,7 +145,8 @@ def stops_table(runs: Mapping[str, Mapping[str, Any]], factor: str = "1") -> str
         counts, rate = (sec.get("false_alarms") or {}).get(kind), (sec.get("false_alarm_rate") or {}).get(kind)
         return share(counts["stopped"], counts["n"]) if counts else "n/a" if rate is None else f"{rate:.2f}"
 
-    kinds = [(k, c) for k, c in FALSE_STOPS if any(false_stop(sec, k) != "n/a" for sec in secs.values())]
+    kinds = [(k, FALSE_STOP_LABELS.get(k, k.replace("_", " "))) for k in BARGE_IN_NEGATIVES
+             if any(false_stop(sec, k) != "n/a" for sec in secs.values())]
     lines = ["| model | interruption, independent | interruption, dependent | " + " | ".join(c for _, c in kinds) + " |",
              "|" + "---|" * (len(kinds) + 3)]
     for label, sec in secs.items():
